@@ -1,0 +1,80 @@
+"""SQLite connections: the writers' (ingest, workers) and the query side's read-only one.
+
+Writers share one WAL file. Ingesters never checkpoint (auto-checkpoint off: checkpoints inside
+their transactions caused the P99 spikes); the maintenance process checkpoints for everyone.
+The read-only connection cannot read ``raw_traces`` at all: a SQLite authorizer denies it, so
+even a hand-written query through the query layer fails.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 10_000
+
+#: tables the query side may never read: raw events stay inside the pipeline.
+PRIVATE_TABLES: frozenset[str] = frozenset({"raw_traces", "codec_dictionaries"})
+
+
+def connect_writer(
+    path: Path, *, cache_size_mb: int = 64, auto_checkpoint: bool = False
+) -> sqlite3.Connection:
+    """A read-write connection for a process that owns writes (explicit transactions)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA cache_size={-cache_size_mb * 1024}")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA wal_autocheckpoint={1000 if auto_checkpoint else 0}")
+    return conn
+
+
+def connect_readonly(
+    path: Path, *, deny: Iterable[str] = PRIVATE_TABLES, timeout_ms: int = 5_000
+) -> sqlite3.Connection:
+    """A connection that can only read, and cannot read the ``deny`` tables even so.
+
+    ``timeout_ms`` bounds every statement (a progress handler aborts longer ones), as datasette
+    does, so a pathological query cannot hang the CLI or the MCP server.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    denied = frozenset(deny)
+
+    def authorizer(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
+        if action == sqlite3.SQLITE_READ and arg1 in denied:
+            return sqlite3.SQLITE_DENY
+        if action in (sqlite3.SQLITE_READ, sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and arg1 in {"table_info", "table_list", "user_version"}:
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
+
+    conn.set_authorizer(authorizer)
+    if timeout_ms:
+        import time
+
+        deadline: list[float] = [0.0]
+
+        def progress() -> int:
+            return 1 if deadline[0] and time.monotonic() > deadline[0] else 0
+
+        conn.set_progress_handler(progress, 10_000)
+
+        def arm() -> None:
+            deadline[0] = time.monotonic() + timeout_ms / 1000
+
+        conn.arm_deadline = arm  # type: ignore[attr-defined]
+    return conn
+
+
+def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> tuple[int, int, int]:
+    """Run a WAL checkpoint; returns (busy, wal pages, pages checkpointed)."""
+    row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return int(row[0]), int(row[1]), int(row[2])

@@ -1,0 +1,99 @@
+"""What every supervised process does the same way: log lines, shutdown signals, heartbeats.
+
+First SIGTERM or SIGINT sets a flag: the loop finishes its batch, acknowledges, exits 0. A second
+signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+import redis
+
+from blueplane_core import streams
+
+#: exit codes supervisord can tell apart (see supervisord.conf ``exitcodes``).
+EXIT_OK = 0
+EXIT_CRASH = 1
+EXIT_REDIS_UNAVAILABLE = 69
+
+
+def setup_logging(process: str) -> logging.Logger:
+    """One line per event worth knowing, to stderr, tagged with the process name."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s {process}[%(process)d] %(levelname)s %(message)s")
+    )
+    root = logging.getLogger("blueplane")
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("BLUEPLANE_LOG_LEVEL", "INFO").upper())
+    root.propagate = False
+    return root
+
+
+class Shutdown:
+    """A flag set by the first SIGTERM/SIGINT; the second signal exits immediately."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def install(self) -> Shutdown:
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._event.is_set():
+            os._exit(128 + signum)
+        self._event.set()
+
+    def request(self) -> None:
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds`` unless shutdown is requested; True if it was."""
+        return self._event.wait(seconds)
+
+
+class Heartbeat:
+    """Refreshes ``{bp}:heartbeat:<name>`` (TTL) at most every few seconds; read by ``status``."""
+
+    def __init__(self, client: redis.Redis, name: str, every_s: float = 5.0) -> None:
+        self._client = client
+        self._key = streams.heartbeat_key(name)
+        self._every = every_s
+        self._last = 0.0
+
+    def beat(self, info: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        try:
+            value = f"{os.getpid()} {int(time.time())} {info}".strip()
+            self._client.set(self._key, value, ex=streams.HEARTBEAT_TTL_S)
+        except redis.RedisError:
+            pass  # liveness is best effort; the loop reports Redis errors itself
+
+    def clear(self) -> None:
+        try:
+            self._client.delete(self._key)
+        except redis.RedisError:
+            pass
+
+
+def supervisor_process_num(default: int = 0) -> int:
+    """The ``%(process_num)s`` supervisord gave this process, or ``default``."""
+    name = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
+    tail = name.rsplit("_", 1)[-1] if "_" in name else ""
+    return int(tail) if tail.isdigit() else default

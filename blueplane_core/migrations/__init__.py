@@ -1,0 +1,62 @@
+"""Numbered schema migrations, each applied in one transaction together with its record.
+
+Only processes that own writes (ingesters, workers, maintenance) run them, never a read command.
+Several processes may start at once: ``BEGIN IMMEDIATE`` serialises them and each re-checks what
+is applied inside its transaction. To change the schema, add a module ``mNNNN_<what>.py`` with an
+``apply(conn)`` function and append it to ``MIGRATIONS``; never edit an applied migration.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+
+from blueplane_core.migrations import m0001_spine
+
+Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
+
+MIGRATIONS: tuple[Migration, ...] = ((1, "spine", m0001_spine.apply),)
+
+
+def applied_versions(conn: sqlite3.Connection) -> set[int]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not exists:
+        return set()
+    return {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply every migration not yet applied, in order; returns the versions applied now.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``), as writer connections are.
+    """
+    done: list[int] = []
+    for version, name, apply in sorted(migrations, key=lambda m: m[0]):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+            )
+            if version in applied_versions(conn):
+                conn.execute("COMMIT")
+                continue
+            apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, int(time.time())),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(version)
+    return done
+
+
+def head() -> int:
+    """The newest schema version this code knows."""
+    return max(m[0] for m in MIGRATIONS)

@@ -1,0 +1,63 @@
+"""Entry point of an ingester process: ``python -m blueplane_ingest [--consumer NAME] [--burst]``."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+
+from blueplane_core import config, db, migrations, paths, redis_conn
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging, supervisor_process_num
+from blueplane_ingest.bus import IngestBus
+from blueplane_ingest.ingester import Ingester, Settings
+from blueplane_ingest.writer import BatchWriter
+
+
+def consumer_name(explicit: str | None) -> str:
+    """Stable across restarts under supervisord (host + process number), unique otherwise."""
+    if explicit:
+        return explicit
+    import os
+
+    if "SUPERVISOR_PROCESS_NAME" in os.environ:
+        return f"ingest-{socket.gethostname()}-{supervisor_process_num()}"
+    return f"ingest-{socket.gethostname()}-pid{os.getpid()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blueplane-ingest", description=__doc__)
+    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
+    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"blueplane ingest: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    name = consumer_name(args.consumer)
+    log = setup_logging(name)
+    shutdown = Shutdown().install()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+    applied = migrations.migrate(conn)
+    if applied:
+        log.info("database migrated to version %d", applied[-1])
+    ingester = Ingester(
+        IngestBus(client, name),
+        BatchWriter(conn),
+        Settings(
+            batch_size=cfg["ingest.batch_size"],
+            batch_timeout_ms=cfg["ingest.batch_timeout_ms"],
+            claim_idle_ms=cfg["ingest.claim_idle_ms"],
+            max_deliveries=cfg["ingest.max_deliveries"],
+        ),
+        shutdown,
+        Heartbeat(client, name),
+    )
+    ingester.run(burst=args.burst)
+    conn.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Writes one batch of validated events to SQLite in one transaction and says where each landed.
+
+Duplicates are ignored row by row (``INSERT OR IGNORE`` on the UNIQUE ``event_id``), never by
+failing the batch. Every event of the batch gets its ``sequence`` back, including one whose row
+already existed (a redelivery after a crash between commit and ACK), so ingest can still send its
+CDC entry and no worker ever misses it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from blueplane_core import codec
+
+_INSERT = (
+    "INSERT OR IGNORE INTO raw_traces (ingested_at, event_id, timestamp, platform, source,"
+    " session_id, event_type, hook_type, workspace_hash, model, tool_name, duration_ms,"
+    " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, lines_added,"
+    " lines_removed, success, event_codec, event_data)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+_UPSERT_SESSION = (
+    "INSERT INTO session_mappings (platform, platform_session_id, project_hash, session_uuid,"
+    " first_seen, last_seen, event_count) VALUES (?,?,?,?,?,?,?)"
+    " ON CONFLICT (platform, platform_session_id, project_hash) DO UPDATE SET"
+    " first_seen = min(first_seen, excluded.first_seen),"
+    " last_seen = max(last_seen, excluded.last_seen),"
+    " event_count = event_count + excluded.event_count"
+)
+
+#: namespace of the internal session ids (uuid5), so every ingester derives the same one.
+SESSION_NAMESPACE = uuid.UUID("6f1d3c2a-8b7e-4f5a-9c1d-2e3f4a5b6c7d")
+
+
+@dataclass
+class Stored:
+    """Where one event of a batch is in ``raw_traces``."""
+
+    sequence: int
+    new: bool  # False: the row was already there (a duplicate delivery)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def session_uuid(platform: str, session_id: str, project_hash: str) -> str:
+    """The internal id of a platform session: the same on every ingester, no coordination."""
+    return str(uuid.uuid5(SESSION_NAMESPACE, f"{platform}\x00{session_id}\x00{project_hash}"))
+
+
+class BatchWriter:
+    """Owns the ingester's write connection and its compression dictionary."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.encoder = codec.Encoder(codec.latest_dictionary(conn))
+        self.stored_bytes = 0
+        self.json_bytes = 0
+
+    def refresh_dictionary(self) -> bool:
+        """Switch to a newer dictionary if maintenance trained one; True if it changed."""
+        latest = codec.latest_dictionary(self.conn)
+        if latest and latest.id != self.encoder.dictionary_id:
+            self.encoder = codec.Encoder(latest)
+            return True
+        return False
+
+    def row(self, event: dict[str, Any], raw: bytes, now_ms: int) -> tuple[Any, ...]:
+        payload = event["payload"]
+        metadata = event["metadata"]
+        data = self.encoder.encode(raw)
+        self.stored_bytes += len(data)
+        self.json_bytes += len(raw)
+        success = payload.get("success")
+        return (
+            now_ms,
+            uuid.UUID(event["event_id"]).bytes,
+            event["timestamp"],
+            event["platform"],
+            event["source"],
+            event["session_id"],
+            event["event_type"],
+            event["hook_type"],
+            _text(metadata.get("workspace_hash")),
+            _text(metadata.get("model")) or _text(payload.get("model")),
+            _text(payload.get("tool_name")),
+            _int(payload.get("duration_ms")),
+            _int(payload.get("input_tokens")),
+            _int(payload.get("output_tokens")),
+            _int(payload.get("cache_read_tokens")),
+            _int(payload.get("cache_creation_tokens")),
+            _int(payload.get("lines_added")),
+            _int(payload.get("lines_removed")),
+            int(success) if isinstance(success, bool) else None,
+            self.encoder.dictionary_id,
+            data,
+        )
+
+    def write(self, batch: list[tuple[dict[str, Any], bytes]]) -> list[Stored]:
+        """Store ``(event, raw bytes)`` pairs in one transaction; one Stored per pair, in order."""
+        now_ms = int(time.time() * 1000)
+        rows = [self.row(event, raw, now_ms) for event, raw in batch]
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.execute("SELECT coalesce(max(sequence), 0) FROM raw_traces").fetchone()[0]
+            conn.executemany(_INSERT, rows)
+            # Inside BEGIN IMMEDIATE nobody else writes, so our new rows are exactly those above
+            # the old maximum (AUTOINCREMENT never reuses a sequence).
+            new_rows = {
+                bytes(event_id): seq
+                for seq, event_id in conn.execute(
+                    "SELECT sequence, event_id FROM raw_traces WHERE sequence > ?", (before,)
+                )
+            }
+            stored: list[Stored] = []
+            sessions: dict[tuple[str, str, str], list[Any]] = {}
+            for (event, _raw), row in zip(batch, rows, strict=True):
+                key_bytes = row[1]
+                seq = new_rows.pop(key_bytes, None)
+                if seq is not None:
+                    stored.append(Stored(seq, True))
+                    self._count_session(sessions, event)
+                    continue
+                existing = conn.execute(
+                    "SELECT sequence FROM raw_traces WHERE event_id = ?", (key_bytes,)
+                ).fetchone()
+                stored.append(Stored(int(existing[0]), False))
+            if sessions:
+                conn.executemany(
+                    _UPSERT_SESSION,
+                    [
+                        (p, s, h, session_uuid(p, s, h), first, last, count)
+                        for (p, s, h), (first, last, count) in sessions.items()
+                    ],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return stored
+
+    @staticmethod
+    def _count_session(sessions: dict[tuple[str, str, str], list[Any]], event: dict[str, Any]) -> None:
+        project = event["metadata"].get("project_hash")
+        key = (event["platform"], event["session_id"], project if isinstance(project, str) else "")
+        ts = event["timestamp"]
+        entry = sessions.get(key)
+        if entry is None:
+            sessions[key] = [ts, ts, 1]
+        else:
+            entry[0] = min(entry[0], ts)
+            entry[1] = max(entry[1], ts)
+            entry[2] += 1

@@ -1,0 +1,1 @@
+"""The slow path: metrics, conversation and insight workers reading the CDC stream."""

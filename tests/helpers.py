@@ -1,0 +1,46 @@
+"""Small helpers the tests share: waiting on conditions, running stages in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def ingest_all(consumer: str = "test-ingest", claim_idle_ms: int = 30_000) -> dict[str, float]:
+    """Run one ingester in-process until the events stream is drained; returns its counters.
+
+    Uses the test's BLUEPLANE_HOME database and BLUEPLANE_REDIS_URL, like a real process would.
+    """
+    from blueplane_core import config, db, migrations, paths, redis_conn
+    from blueplane_ingest.bus import IngestBus
+    from blueplane_ingest.ingester import Ingester, Settings
+    from blueplane_ingest.writer import BatchWriter
+
+    cfg = config.load()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database())
+    migrations.migrate(conn)
+    try:
+        settings = Settings(idle_block_ms=20, claim_idle_ms=claim_idle_ms)
+        ingester = Ingester(IngestBus(client, consumer), BatchWriter(conn), settings)
+        return ingester.run(burst=True).as_dict()
+    finally:
+        conn.close()
+        client.close()
