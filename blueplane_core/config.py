@@ -62,6 +62,28 @@ KEYS: tuple[Key, ...] = (
     # Workers
     Key("workers.metrics_processes", int, 1, "metrics worker processes", 1),
     Key("workers.conversations_processes", int, 1, "conversation worker processes", 1),
+    Key("workers.batch_size", int, 200, "CDC entries a worker handles per batch at most", 1),
+    Key("workers.batch_timeout_ms", int, 50, "longest a worker waits to fill a batch", 1),
+    Key("workers.claim_idle_ms", int, 30_000, "worker entries idle this long are reclaimed", 1),
+    Key("workers.max_deliveries", int, 3, "deliveries before a CDC entry is dead-lettered", 1),
+    Key(
+        "workers.timeseries",
+        str,
+        "auto",
+        "time-series backend",
+        choices=("auto", "plain", "redistimeseries"),
+    ),
+    Key("pricing.file", str, "", "JSON price table whose models override the shipped prices"),
+    Key("insights.interval_s", float, 30.0, "how often insights are recomputed", 1.0),
+    Key(
+        "insights.llm_provider",
+        str,
+        "off",
+        "LLM that phrases insights from metadata",
+        choices=("off", "local", "openai", "anthropic"),
+    ),
+    Key("insights.llm_model", str, "", "model name for insights.llm_provider"),
+    Key("insights.llm_url", str, "", "endpoint for insights.llm_provider = local"),
     # Query side
     Key("query.host", str, "127.0.0.1", "address of the HTTP API and dashboard"),
     Key("query.port", int, 7531, "port of the HTTP API and dashboard", 1),

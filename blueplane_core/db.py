@@ -8,8 +8,11 @@ even a hand-written query through the query layer fails.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 BUSY_TIMEOUT_MS = 10_000
@@ -23,7 +26,11 @@ def connect_writer(
 ) -> sqlite3.Connection:
     """A read-write connection for a process that owns writes (explicit transactions)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    # check_same_thread=False: the ingester commits on a helper thread; one thread at a time
+    # uses a connection, and the sqlite3 module serialises calls anyway.
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -72,6 +79,43 @@ def connect_readonly(
 
         conn.arm_deadline = arm  # type: ignore[attr-defined]
     return conn
+
+
+class WriteLock:
+    """An OS file lock taken around every write transaction on the database.
+
+    Several processes write one SQLite file. SQLite's own busy handler waits by sleeping
+    1, 2, 5, 10... ms and retrying, which turned lock contention between two ingesters into
+    100+ ms batch latencies; ``flock`` queues the writers in the kernel and wakes the next one
+    the moment the lock is released. SQLite's locking still guarantees correctness; this only
+    makes waiting cheap. (Local files only, as SQLite's WAL mode requires anyway.)
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._fd = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> WriteLock:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection, lock: WriteLock | None) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error), under ``lock``."""
+    with lock if lock is not None else nullcontext():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> tuple[int, int, int]:

@@ -6,12 +6,47 @@ Only processes that own the database use this; the query side cannot read ``raw_
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
 from blueplane_core.codec import Decoder
+from blueplane_core.events import SCHEMA_VERSION
+
+#: the columns that, with the decoded ``event_data``, make up the envelope again.
+_COLUMNS = (
+    "sequence, event_id, timestamp, platform, source, session_id, event_type, hook_type,"
+    " event_codec, event_data"
+)
+
+
+def stored_body(event: dict[str, Any]) -> bytes:
+    """What ``event_data`` holds before compression: the envelope's metadata and payload.
+
+    The other envelope fields have columns of their own; storing their (incompressible) ids
+    twice would cost more than everything else in the blob.
+    """
+    return orjson.dumps({"metadata": event["metadata"], "payload": event["payload"]})
+
+
+def envelope(row: tuple[Any, ...], decoder: Decoder) -> dict[str, Any]:
+    """The original envelope of a row selected with ``_COLUMNS`` (``event_data`` holds only
+    metadata and payload; the other fields are columns)."""
+    body = orjson.loads(decoder.decode(int(row[8]), row[9]))
+    return {
+        "schema": SCHEMA_VERSION,
+        "event_id": str(uuid.UUID(bytes=bytes(row[1]))),
+        "timestamp": row[2],
+        "platform": row[3],
+        "source": row[4],
+        "session_id": row[5],
+        "event_type": row[6],
+        "hook_type": row[7],
+        "metadata": body["metadata"],
+        "payload": body["payload"],
+    }
 
 
 class RawEvents:
@@ -29,12 +64,10 @@ class RawEvents:
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"SELECT sequence, event_codec, event_data FROM raw_traces"
-                f" WHERE sequence IN ({marks})",
-                chunk,
+                f"SELECT {_COLUMNS} FROM raw_traces WHERE sequence IN ({marks})", chunk
             )
-            for seq, codec_id, blob in rows:
-                found[int(seq)] = orjson.loads(self.decoder.decode(int(codec_id), blob))
+            for row in rows:
+                found[int(row[0])] = envelope(row, self.decoder)
         return found
 
     def iterate(
@@ -45,18 +78,18 @@ class RawEvents:
         while True:
             if session_id is None:
                 rows = self.conn.execute(
-                    "SELECT sequence, event_codec, event_data FROM raw_traces"
-                    " WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                    f"SELECT {_COLUMNS} FROM raw_traces WHERE sequence > ?"
+                    " ORDER BY sequence LIMIT ?",
                     (last, batch),
                 ).fetchall()
             else:
                 rows = self.conn.execute(
-                    "SELECT sequence, event_codec, event_data FROM raw_traces"
-                    " WHERE session_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                    f"SELECT {_COLUMNS} FROM raw_traces WHERE session_id = ? AND sequence > ?"
+                    " ORDER BY sequence LIMIT ?",
                     (session_id, last, batch),
                 ).fetchall()
             if not rows:
                 return
-            for seq, codec_id, blob in rows:
-                yield int(seq), orjson.loads(self.decoder.decode(int(codec_id), blob))
+            for row in rows:
+                yield int(row[0]), envelope(row, self.decoder)
             last = int(rows[-1][0])

@@ -59,6 +59,7 @@ def heartbeat_key(process: str) -> str:
     """The key a process refreshes while it is alive."""
     return HEARTBEAT_PREFIX + process
 
+
 #: per-consumer counters (processed, dead-lettered, batch latency percentiles), read by status.
 STATS_PREFIX = f"{HASH_TAG}:stats:"
 

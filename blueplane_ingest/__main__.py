@@ -1,4 +1,4 @@
-"""Entry point of an ingester process: ``python -m blueplane_ingest [--consumer NAME] [--burst]``."""
+"""An ingester process: ``python -m blueplane_ingest [--consumer NAME] [--burst]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import socket
 import sys
 
 from blueplane_core import config, db, migrations, paths, redis_conn
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging, supervisor_process_num
+from blueplane_core.lifecycle import (
+    EXIT_OK,
+    Heartbeat,
+    Shutdown,
+    setup_logging,
+    supervisor_process_num,
+)
 from blueplane_ingest.bus import IngestBus
 from blueplane_ingest.ingester import Ingester, Settings
 from blueplane_ingest.writer import BatchWriter
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("database migrated to version %d", applied[-1])
     ingester = Ingester(
         IngestBus(client, name),
-        BatchWriter(conn),
+        BatchWriter(conn, db.WriteLock(paths.database())),
         Settings(
             batch_size=cfg["ingest.batch_size"],
             batch_timeout_ms=cfg["ingest.batch_timeout_ms"],

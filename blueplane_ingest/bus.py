@@ -12,35 +12,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
 import redis
 
 from blueplane_core import streams
 
 # KEYS: events stream, CDC stream, DLQ stream.
-# ARGV: group, number of CDC entries, then 4 values per CDC entry (seq, type, sid, pri),
-#       number of dead letters, then 6 values per letter (reason, original, id, consumer,
-#       deliveries, stream), then the entry ids to acknowledge.
+# ARGV[1] group; ARGV[2] JSON array of strings, 4 per CDC entry (seq, type, sid, pri);
+# ARGV[3] JSON array of the entry ids to acknowledge; then 6 values per dead letter (reason,
+# original bytes, id, consumer, deliveries, stream) as plain arguments, since the original bytes
+# need not be valid UTF-8. JSON keeps the common case to three arguments: packing hundreds of
+# separate arguments cost more client time than the script itself.
 _FINISH_LUA = """
 local group = ARGV[1]
-local n_cdc = tonumber(ARGV[2])
-local i = 3
-for _ = 1, n_cdc do
-  redis.call('XADD', KEYS[2], '*', '%(seq)s', ARGV[i], '%(type)s', ARGV[i+1],
-             '%(sid)s', ARGV[i+2], '%(pri)s', ARGV[i+3])
-  i = i + 4
+local cdc = cjson.decode(ARGV[2])
+for i = 1, #cdc, 4 do
+  redis.call('XADD', KEYS[2], '*', '%(seq)s', cdc[i], '%(type)s', cdc[i+1],
+             '%(sid)s', cdc[i+2], '%(pri)s', cdc[i+3])
 end
-local n_dlq = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, n_dlq do
+for i = 4, #ARGV, 6 do
   redis.call('XADD', KEYS[3], '*', '%(reason)s', ARGV[i], '%(original)s', ARGV[i+1],
              '%(id)s', ARGV[i+2], '%(consumer)s', ARGV[i+3], '%(deliveries)s', ARGV[i+4],
              '%(stream)s', ARGV[i+5])
-  i = i + 6
 end
-if i <= #ARGV then
-  return redis.call('XACK', KEYS[1], group, unpack(ARGV, i, #ARGV))
+local ack = cjson.decode(ARGV[3])
+local acked = 0
+for i = 1, #ack, 1000 do
+  acked = acked + redis.call('XACK', KEYS[1], group, unpack(ack, i, math.min(i + 999, #ack)))
 end
-return 0
+return acked
 """ % {
     "seq": streams.CDC_SEQUENCE,
     "type": streams.CDC_EVENT_TYPE,
@@ -53,6 +53,23 @@ return 0
     "deliveries": streams.DLQ_DELIVERIES,
     "stream": streams.DLQ_SOURCE_STREAM,
 }
+
+
+def _raw_reply(response: object, **_: object) -> object:
+    """Keep XREADGROUP's reply as hiredis parsed it (nested lists): redis-py's own conversion
+    into dicts cost more per entry than the rest of the read."""
+    return response
+
+
+_EVENT_FIELD = streams.EVENT_FIELD.encode()
+
+
+def _items(reply: object) -> list[list]:  # type: ignore[type-arg]
+    """The [id, fields] items of a raw XREADGROUP reply, RESP2 (list) or RESP3 (map)."""
+    if not reply:
+        return []
+    streams_ = reply.values() if isinstance(reply, dict) else (s[1] for s in reply)  # type: ignore[attr-defined]
+    return [item for entries in streams_ for item in entries]
 
 
 @dataclass
@@ -92,6 +109,8 @@ class IngestBus:
         self.group = group
         self.stream = streams.EVENTS_STREAM
         self._finish = client.register_script(_FINISH_LUA)
+        # This client belongs to the ingester: its XREADGROUP replies stay raw (see _raw_reply).
+        client.set_response_callback("XREADGROUP", _raw_reply)
         self._claim_cursor = b"0-0"
 
     def setup(self) -> None:
@@ -106,14 +125,12 @@ class IngestBus:
         reply = self.client.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
-        return [self._entry(eid, fields, 1) for _, items in reply or [] for eid, fields in items]
+        return [self._entry(eid, fields, 1) for eid, fields in _items(reply)]
 
     def read_own_pending(self, count: int) -> list[Entry]:
         """Entries this consumer was given before and never acknowledged (after a restart)."""
-        reply = self.client.xreadgroup(
-            self.group, self.consumer, {self.stream: "0"}, count=count
-        )
-        items = [item for _, entries in reply or [] for item in entries]
+        reply = self.client.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=count)
+        items = list(_items(reply))
         if not items:
             return []
         counts = self._delivery_counts(items[0][0], items[-1][0], len(items))
@@ -138,13 +155,23 @@ class IngestBus:
 
     def finish(self, outcome: Outcome) -> int:
         """Send CDC entries and dead letters and acknowledge, atomically; returns XACK count."""
-        args: list[bytes | str | int] = [self.group, len(outcome.cdc)]
+        cdc: list[str] = []
         for seq, event_type, session_id, priority in outcome.cdc:
-            args += [seq, event_type, session_id, priority]
-        args.append(len(outcome.dead))
+            cdc += [str(seq), event_type, session_id, str(priority)]
+        args: list[bytes | str | int] = [
+            self.group,
+            orjson.dumps(cdc),
+            orjson.dumps([entry_id.decode() for entry_id in outcome.ack]),
+        ]
         for entry, reason in outcome.dead:
-            args += [reason, entry.data or b"", entry.id, self.consumer, entry.deliveries, self.stream]
-        args += outcome.ack
+            args += [
+                reason,
+                entry.data or b"",
+                entry.id,
+                self.consumer,
+                entry.deliveries,
+                self.stream,
+            ]
         keys = [self.stream, streams.CDC_STREAM, streams.DLQ_STREAM]
         return int(self._finish(keys=keys, args=args))
 
@@ -155,7 +182,15 @@ class IngestBus:
         return {row["message_id"]: int(row["times_delivered"]) for row in rows}
 
     @staticmethod
-    def _entry(eid: bytes, fields: dict[bytes, bytes] | None, deliveries: int) -> Entry:
+    def _entry(
+        eid: bytes, fields: list[bytes] | dict[bytes, bytes] | None, deliveries: int
+    ) -> Entry:
+        """An Entry from a raw reply's [field, value, ...] list (or XAUTOCLAIM's dict)."""
         if fields is None:
             return Entry(eid, None, deliveries, deleted=True)
-        return Entry(eid, fields.get(streams.EVENT_FIELD.encode()), deliveries)
+        if isinstance(fields, dict):
+            return Entry(eid, fields.get(_EVENT_FIELD), deliveries)
+        if len(fields) == 2 and fields[0] == _EVENT_FIELD:
+            return Entry(eid, fields[1], deliveries)
+        pairs = dict(zip(fields[::2], fields[1::2], strict=False))
+        return Entry(eid, pairs.get(_EVENT_FIELD), deliveries)

@@ -18,25 +18,22 @@ without being processed again, so one poison entry cannot stall the stream.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 import redis
 
 from blueplane_core import events, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
-from blueplane_ingest.bus import Entry, IngestBus, Outcome
+from blueplane_ingest.bus import Entry, IngestBus
+from blueplane_ingest.committer import Committer, Prepared
 from blueplane_ingest.writer import BatchWriter
 
 log = logging.getLogger("blueplane.ingest")
 
 #: bound of the back-off while Redis is unreachable.
 MAX_BACKOFF_S = 5.0
-#: how often the ingester looks for a newer compression dictionary.
-DICTIONARY_CHECK_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -49,33 +46,8 @@ class Settings:
     idle_block_ms: int = 1000
 
 
-@dataclass
-class Counters:
-    """What this process did, reported in its stats and log lines."""
-
-    batches: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    dead: int = 0
-    left_pending: int = 0
-    batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
-
-    def as_dict(self) -> dict[str, float]:
-        ordered = sorted(self.batch_ms)
-
-        def pct(p: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else 0.0
-
-        return {
-            "batches": self.batches,
-            "stored": self.stored,
-            "duplicates": self.duplicates,
-            "dead": self.dead,
-            "left_pending": self.left_pending,
-            "batch_p50_ms": pct(0.50),
-            "batch_p95_ms": pct(0.95),
-            "batch_p99_ms": pct(0.99),
-        }
+def _percentile(ordered: list[float], p: float) -> float:
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 3) if ordered else 0.0
 
 
 class Ingester:
@@ -94,16 +66,18 @@ class Ingester:
         self.settings = settings
         self.shutdown = shutdown or Shutdown()
         self.heartbeat = heartbeat
-        self.counters = Counters()
+        self.committer = Committer(writer, bus, self._left_pending)
         self._own_pending = True  # re-read what we were given before dying, first
         self._next_reclaim = 0.0
-        self._next_dictionary_check = time.monotonic() + DICTIONARY_CHECK_S
         self._next_stats = 0.0
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def run(self, burst: bool = False) -> Counters:
-        """Process until shutdown is requested (or, with ``burst``, until nothing is left)."""
+    def run(self, burst: bool = False) -> dict[str, float]:
+        """Process until shutdown is requested (or, with ``burst``, until nothing is left).
+
+        Returns the counters (see :meth:`counters`).
+        """
         self.bus.setup()
         backoff = 0.1
         log.info("consumer %s started", self.bus.consumer)
@@ -112,7 +86,9 @@ class Ingester:
                 handled = self.step()
                 backoff = 0.1
             except redis.ConnectionError as exc:
+                # Whatever was committed but not acknowledged stays pending: read it again.
                 log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._own_pending = True
                 self.shutdown.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
@@ -121,26 +97,25 @@ class Ingester:
         self.publish_stats(force=True)
         if self.heartbeat:
             self.heartbeat.clear()
-        log.info("consumer %s stopped: %s", self.bus.consumer, self.counters.as_dict())
-        return self.counters
+        counters = self.counters()
+        log.info("consumer %s stopped: %s", self.bus.consumer, counters)
+        return counters
 
     def step(self) -> int:
-        """Collect and process one batch; returns how many entries it handled."""
+        """Collect and process one batch; returns how many entries it read."""
         self.housekeeping()
         entries = self.collect()
         if entries:
             self.process(entries)
         return len(entries)
 
+    def _left_pending(self) -> None:
+        self._own_pending = True
+
     def housekeeping(self) -> None:
-        now = time.monotonic()
         if self.heartbeat:
-            self.heartbeat.beat(f"stored={self.counters.stored}")
+            self.heartbeat.beat(f"stored={self.committer.tally.stored}")
         self.publish_stats()
-        if now >= self._next_dictionary_check:
-            self._next_dictionary_check = now + DICTIONARY_CHECK_S
-            if self.writer.refresh_dictionary():
-                log.info("using compression dictionary %d", self.writer.encoder.dictionary_id)
 
     def collect(self) -> list[Entry]:
         """The next batch: own pending, else reclaimed, else new entries (size or time bound)."""
@@ -175,13 +150,14 @@ class Ingester:
             batch.extend(got)
         return batch
 
-    def process(self, entries: list[Entry]) -> None:
-        outcome = Outcome()
-        good: list[tuple[Entry, dict, bytes]] = []
+    def prepare(self, entries: list[Entry]) -> Prepared:
+        """Parse, validate and compress a batch; decide the dead letters (nothing durable yet)."""
+        batch = Prepared()
+        good_raw: list[bytes] = []
         for entry in entries:
             reason = None
             if entry.deleted:
-                outcome.ack.append(entry.id)
+                batch.outcome.ack.append(entry.id)
                 continue
             if entry.deliveries > self.settings.max_deliveries:
                 reason = f"delivered {entry.deliveries} times without being acknowledged"
@@ -191,52 +167,37 @@ class Ingester:
                 reason = f"event of {len(entry.data)} bytes exceeds {events.MAX_EVENT_BYTES}"
             else:
                 try:
-                    event = orjson.loads(entry.data)
-                    events.validate(event)
-                    good.append((entry, event, entry.data))
+                    event = events.validate(orjson.loads(entry.data))
+                    batch.entries.append(entry)
+                    batch.events.append(event)
+                    good_raw.append(entry.data)
                     continue
                 except orjson.JSONDecodeError as exc:
                     reason = f"unparseable JSON: {exc}"
                 except events.InvalidEvent as exc:
                     reason = f"invalid envelope: {exc}"
-            outcome.dead.append((entry, reason))
-            outcome.ack.append(entry.id)
-        if good:
-            self._store(good, outcome)
-        self.bus.finish(outcome)
-        self.counters.dead += len(outcome.dead)
-        for entry, reason in outcome.dead:
-            log.warning("dead-lettered %s: %s", entry.id.decode(), reason)
+            batch.outcome.dead.append((entry, reason))
+            batch.outcome.ack.append(entry.id)
+        batch.rows = self.writer.rows(list(zip(batch.events, good_raw, strict=True)))
+        return batch
 
-    def _store(self, good: list[tuple[Entry, dict, bytes]], outcome: Outcome) -> None:
-        started = time.perf_counter()
-        try:
-            stored = self.writer.write([(event, raw) for _, event, raw in good])
-            written = good
-        except sqlite3.Error as exc:
-            log.warning("batch write failed (%s); writing its %d events one by one", exc, len(good))
-            stored, written = [], []
-            for item in good:
-                try:
-                    stored += self.writer.write([(item[1], item[2])])
-                    written.append(item)
-                except sqlite3.Error as one_exc:
-                    # Left pending: read again later; the delivery count bounds the retries.
-                    log.warning("event %s not stored: %s", item[0].id.decode(), one_exc)
-                    self.counters.left_pending += 1
-                    self._own_pending = True
-        self.counters.batch_ms.append((time.perf_counter() - started) * 1000)
-        self.counters.batches += 1
-        for (entry, event, _raw), where in zip(written, stored, strict=True):
-            event_type = event["event_type"]
-            outcome.cdc.append(
-                (where.sequence, event_type, event["session_id"], events.PRIORITY[event_type])
-            )
-            outcome.ack.append(entry.id)
-            if where.new:
-                self.counters.stored += 1
-            else:
-                self.counters.duplicates += 1
+    def process(self, entries: list[Entry]) -> None:
+        """Prepare, commit and acknowledge one batch."""
+        self.committer.commit(self.prepare(entries))
+
+    def counters(self) -> dict[str, float]:
+        tally = self.committer.tally
+        ordered = sorted(tally.batch_ms[-20_000:])
+        return {
+            "batches": tally.batches,
+            "stored": tally.stored,
+            "duplicates": tally.duplicates,
+            "dead": tally.dead,
+            "left_pending": tally.left_pending,
+            "batch_p50_ms": _percentile(ordered, 0.50),
+            "batch_p95_ms": _percentile(ordered, 0.95),
+            "batch_p99_ms": _percentile(ordered, 0.99),
+        }
 
     def publish_stats(self, force: bool = False) -> None:
         """Write this consumer's counters to ``{bp}:stats:<consumer>`` for status and benches."""
@@ -244,7 +205,7 @@ class Ingester:
         if not force and now < self._next_stats:
             return
         self._next_stats = now + 1.0
-        stats = self.counters.as_dict()
+        stats: dict[str, float] = self.counters()
         stats["json_bytes"] = self.writer.json_bytes
         stats["stored_bytes"] = self.writer.stored_bytes
         stats["updated_at"] = time.time()

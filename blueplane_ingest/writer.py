@@ -14,7 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from blueplane_core import codec
+from blueplane_core import codec, db
+from blueplane_core.raw_traces import stored_body
 
 _INSERT = (
     "INSERT OR IGNORE INTO raw_traces (ingested_at, event_id, timestamp, platform, source,"
@@ -46,11 +47,7 @@ class Stored:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if type(value) is int else None
 
 
 def session_uuid(platform: str, session_id: str, project_hash: str) -> str:
@@ -61,8 +58,9 @@ def session_uuid(platform: str, session_id: str, project_hash: str) -> str:
 class BatchWriter:
     """Owns the ingester's write connection and its compression dictionary."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: db.WriteLock | None = None) -> None:
         self.conn = conn
+        self.lock = lock
         self.encoder = codec.Encoder(codec.latest_dictionary(conn))
         self.stored_bytes = 0
         self.json_bytes = 0
@@ -76,43 +74,60 @@ class BatchWriter:
         return False
 
     def row(self, event: dict[str, Any], raw: bytes, now_ms: int) -> tuple[Any, ...]:
+        """The raw_traces row of one event.
+
+        ``event_data`` holds only ``metadata`` and ``payload``: the envelope's other fields have
+        columns of their own, and storing them twice would double their (incompressible) ids.
+        ``blueplane_core.raw_traces`` puts the envelope back together.
+        """
         payload = event["payload"]
         metadata = event["metadata"]
-        data = self.encoder.encode(raw)
+        encoder = self.encoder  # read once: the committer thread may swap in a new dictionary
+        data = encoder.encode(stored_body(event))
         self.stored_bytes += len(data)
         self.json_bytes += len(raw)
-        success = payload.get("success")
+        get = payload.get
+        success = get("success")
+        model = metadata.get("model") or get("model")
+        workspace = metadata.get("workspace_hash")
+        tool_name = get("tool_name")
         return (
             now_ms,
-            uuid.UUID(event["event_id"]).bytes,
+            bytes.fromhex(event["event_id"].replace("-", "")),
             event["timestamp"],
             event["platform"],
             event["source"],
             event["session_id"],
             event["event_type"],
             event["hook_type"],
-            _text(metadata.get("workspace_hash")),
-            _text(metadata.get("model")) or _text(payload.get("model")),
-            _text(payload.get("tool_name")),
-            _int(payload.get("duration_ms")),
-            _int(payload.get("input_tokens")),
-            _int(payload.get("output_tokens")),
-            _int(payload.get("cache_read_tokens")),
-            _int(payload.get("cache_creation_tokens")),
-            _int(payload.get("lines_added")),
-            _int(payload.get("lines_removed")),
-            int(success) if isinstance(success, bool) else None,
-            self.encoder.dictionary_id,
+            workspace if type(workspace) is str else None,
+            model if type(model) is str else None,
+            tool_name if type(tool_name) is str else None,
+            _int(get("duration_ms")),
+            _int(get("input_tokens")),
+            _int(get("output_tokens")),
+            _int(get("cache_read_tokens")),
+            _int(get("cache_creation_tokens")),
+            _int(get("lines_added")),
+            _int(get("lines_removed")),
+            int(success) if type(success) is bool else None,
+            encoder.dictionary_id,
             data,
         )
 
+    def rows(self, batch: list[tuple[dict[str, Any], bytes]]) -> list[tuple[Any, ...]]:
+        """The rows of ``(event, raw bytes)`` pairs, compressed: work done outside the lock."""
+        now_ms = int(time.time() * 1000)
+        return [self.row(event, raw, now_ms) for event, raw in batch]
+
     def write(self, batch: list[tuple[dict[str, Any], bytes]]) -> list[Stored]:
         """Store ``(event, raw bytes)`` pairs in one transaction; one Stored per pair, in order."""
-        now_ms = int(time.time() * 1000)
-        rows = [self.row(event, raw, now_ms) for event, raw in batch]
+        return self.store([event for event, _ in batch], self.rows(batch))
+
+    def store(self, batch: list[dict[str, Any]], rows: list[tuple[Any, ...]]) -> list[Stored]:
+        """Insert prepared rows of ``batch`` in one transaction; one Stored per event, in order."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with db.write_transaction(conn, self.lock):
             before = conn.execute("SELECT coalesce(max(sequence), 0) FROM raw_traces").fetchone()[0]
             conn.executemany(_INSERT, rows)
             # Inside BEGIN IMMEDIATE nobody else writes, so our new rows are exactly those above
@@ -125,7 +140,7 @@ class BatchWriter:
             }
             stored: list[Stored] = []
             sessions: dict[tuple[str, str, str], list[Any]] = {}
-            for (event, _raw), row in zip(batch, rows, strict=True):
+            for event, row in zip(batch, rows, strict=True):
                 key_bytes = row[1]
                 seq = new_rows.pop(key_bytes, None)
                 if seq is not None:
@@ -144,14 +159,12 @@ class BatchWriter:
                         for (p, s, h), (first, last, count) in sessions.items()
                     ],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return stored
 
     @staticmethod
-    def _count_session(sessions: dict[tuple[str, str, str], list[Any]], event: dict[str, Any]) -> None:
+    def _count_session(
+        sessions: dict[tuple[str, str, str], list[Any]], event: dict[str, Any]
+    ) -> None:
         project = event["metadata"].get("project_hash")
         key = (event["platform"], event["session_id"], project if isinstance(project, str) else "")
         ts = event["timestamp"]

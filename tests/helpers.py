@@ -39,8 +39,9 @@ def ingest_all(consumer: str = "test-ingest", claim_idle_ms: int = 30_000) -> di
     migrations.migrate(conn)
     try:
         settings = Settings(idle_block_ms=20, claim_idle_ms=claim_idle_ms)
-        ingester = Ingester(IngestBus(client, consumer), BatchWriter(conn), settings)
-        return ingester.run(burst=True).as_dict()
+        writer = BatchWriter(conn, db.WriteLock(paths.database()))
+        ingester = Ingester(IngestBus(client, consumer), writer, settings)
+        return ingester.run(burst=True)
     finally:
         conn.close()
         client.close()

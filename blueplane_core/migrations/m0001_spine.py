@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-import orjson
-
 from blueplane_core import codec, synthetic
+from blueplane_core.raw_traces import stored_body
 
 # The dedupe key is the event id as 16 bytes, not 36 characters of text: a smaller UNIQUE index,
 # and since ids are time-ordered (UUIDv7, or derived ids with a time prefix) inserts land at the
@@ -45,10 +44,11 @@ STATEMENTS = (
         lines_added     INTEGER,
         lines_removed   INTEGER,
         success         INTEGER,
-        event_codec     INTEGER NOT NULL REFERENCES codec_dictionaries(id) DEFERRABLE INITIALLY DEFERRED,
+        event_codec     INTEGER NOT NULL REFERENCES codec_dictionaries (id),
         event_data      BLOB    NOT NULL,      -- the envelope's JSON bytes, compressed
         event_date      TEXT    GENERATED ALWAYS AS (substr(timestamp, 1, 10)) VIRTUAL,
-        event_hour      INTEGER GENERATED ALWAYS AS (CAST(substr(timestamp, 12, 2) AS INTEGER)) VIRTUAL,
+        event_hour      INTEGER GENERATED ALWAYS AS
+                        (CAST(substr(timestamp, 12, 2) AS INTEGER)) VIRTUAL,
         UNIQUE (event_id)
     )
     """,
@@ -81,5 +81,5 @@ def apply(conn: sqlite3.Connection) -> None:
         "INSERT INTO codec_dictionaries (id, codec, level, dictionary, trained_on, samples,"
         " created_at) VALUES (0, 'none', 0, x'', 'none', 0, 0)"
     )
-    samples = [orjson.dumps(e) for e in synthetic.take(BOOTSTRAP_SAMPLES, seed=7)]
+    samples = [stored_body(e) for e in synthetic.take(BOOTSTRAP_SAMPLES, seed=7)]
     codec.store_dictionary(conn, codec.train(samples), "synthetic", len(samples))

@@ -1,0 +1,86 @@
+"""Shared bench plumbing: a private redis-server and a throwaway BLUEPLANE_HOME.
+
+Benchmarks never touch the user's data or the machine's Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def private_pipeline_home() -> Iterator[tuple[Path, str]]:
+    """(BLUEPLANE_HOME, redis url) for a fresh home with its own redis-server on a unix socket."""
+    home = Path(tempfile.mkdtemp(prefix="bp-bench-"))
+    (home / "run").mkdir(mode=0o700)
+    socket_path = home / "run" / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(home),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"unix://{socket_path}"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    old = {k: os.environ.get(k) for k in ("BLUEPLANE_HOME", "BLUEPLANE_REDIS_URL")}
+    os.environ["BLUEPLANE_HOME"] = str(home)
+    os.environ["BLUEPLANE_REDIS_URL"] = url
+    try:
+        yield home, url
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a live process, in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]

@@ -1,0 +1,267 @@
+"""The ``blueplane`` command: start, stop and inspect the pipeline; each stage's own commands.
+
+A thin layer: every command calls a library function and prints its result. Errors reach the
+user as one line on stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from blueplane_capture.cli import import_app, install_app, uninstall_app
+from blueplane_core import config, paths, redis_conn
+from blueplane_workers.cli import rebuild_app
+
+app = typer.Typer(
+    help="Blueplane: local, private telemetry for AI-assisted coding.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(install_app, name="install")
+app.add_typer(uninstall_app, name="uninstall")
+app.add_typer(import_app, name="import")
+app.add_typer(rebuild_app, name="rebuild")
+dlq_app = typer.Typer(help="Inspect, retry or drop dead letters.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_config() -> config.Config:
+    try:
+        return config.load()
+    except config.ConfigError as exc:
+        raise fail(str(exc), config.EXIT_CONFIG) from None
+
+
+@app.command()
+def up(
+    wait: Annotated[float, typer.Option(help="seconds to wait for the processes")] = 30.0,
+) -> None:
+    """Start supervisord and every Blueplane process (idempotent)."""
+    from blueplane import supervisor
+
+    cfg = load_config()
+    try:
+        supervisor.start(cfg, timeout=wait)
+    except supervisor.SupervisorError as exc:
+        raise fail(str(exc)) from None
+    client = redis_conn.connect(cfg)
+    import time
+
+    import redis
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise fail(f"Redis at {redis_conn.redis_url(cfg)} does not answer: {exc}") from None
+            time.sleep(0.1)
+    out.print(f"[green]Blueplane is up[/green] (data in {paths.home()})")
+    _print_processes()
+
+
+@app.command()
+def down() -> None:
+    """Stop every process (each finishes its batch) and supervisord."""
+    from blueplane import supervisor
+
+    cfg = load_config()
+    try:
+        stopped = supervisor.stop(cfg)
+    except supervisor.SupervisorError as exc:
+        raise fail(str(exc)) from None
+    out.print("stopped" if stopped else "Blueplane was not running")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ctl(ctx: typer.Context) -> None:
+    """Run supervisorctl on Blueplane's supervisord (e.g. ``blueplane ctl status``)."""
+    from blueplane import supervisor
+
+    result = supervisor.ctl(load_config(), *ctx.args)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    raise typer.Exit(result.returncode)
+
+
+def _print_processes() -> None:
+    from blueplane import supervisor
+
+    table = Table("process", "state", "pid", title="processes")
+    for proc in supervisor.processes():
+        state = proc["statename"]
+        color = (
+            "green" if state == "RUNNING" else "red" if state in {"FATAL", "BACKOFF"} else "yellow"
+        )
+        table.add_row(
+            f"{proc['group']}:{proc['name']}", f"[{color}]{state}[/{color}]", str(proc["pid"] or "")
+        )
+    out.print(table)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Each process's state, streams and lag, dead letters, rows stored, integrations."""
+    from blueplane import status as status_module
+
+    cfg = load_config()
+    report = status_module.collect(redis_conn.connect(cfg))
+    if as_json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if report["supervisor"]:
+        _print_processes()
+    else:
+        out.print("[yellow]supervisord is not running[/yellow] (start it with: blueplane up)")
+    redis_info = report.get("redis", {})
+    if "error" in redis_info:
+        out.print(f"[red]Redis unreachable:[/red] {redis_info['error']}")
+    elif redis_info:
+        table = Table("stream", "length", "group", "pending", "lag", title="bus")
+        for stream, info in redis_info["streams"].items():
+            groups = info["groups"] or {"-": {"pending": "", "lag": ""}}
+            for i, (group, g) in enumerate(groups.items()):
+                table.add_row(
+                    stream if i == 0 else "",
+                    str(info["length"]) if i == 0 else "",
+                    group,
+                    str(g["pending"]),
+                    str(g["lag"]),
+                )
+        out.print(table)
+        out.print(f"dead letters: {redis_info['dlq']}")
+    database = report["database"]
+    out.print(f"rows stored: {database['rows']:,}   database: {database['bytes'] / 1e6:.1f} MB")
+    for name, state in report["integrations"].items():
+        out.print(f"{name}: {state}")
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option("--events", "-n", help="synthetic events to push")] = 5000,
+    seed: Annotated[int | None, typer.Option(help="random seed (default: time)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for storage")] = 120.0,
+) -> None:
+    """Push realistic synthetic sessions through the running pipeline and watch them land."""
+    import redis
+    from rich.progress import Progress
+
+    from blueplane import demo as demo_module
+
+    cfg = load_config()
+    client = redis_conn.connect(cfg)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise fail(
+            f"Redis is not reachable ({exc}); start the pipeline with: blueplane up"
+        ) from None
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task("ingesting", total=events)
+        result = demo_module.run(
+            client,
+            events,
+            seed=seed,
+            timeout=timeout,
+            progress=lambda stored: progress.update(task, completed=stored),
+        )
+    rate = result.stored / result.seconds if result.seconds else 0
+    out.print(
+        f"sent {result.sent:,} events, stored {result.stored:,} in {result.seconds:.2f}s"
+        f" ({rate:,.0f} events/s end to end)"
+    )
+    if result.stored < result.sent:
+        raise fail(
+            "not every event was stored in time: see `blueplane status` and the logs in "
+            f"{paths.log_dir()}"
+        )
+
+
+@dlq_app.command("list")
+def dlq_list(
+    count: Annotated[int, typer.Option(help="letters to show")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show dead letters with their reasons."""
+    from blueplane_ingest import dlq
+
+    letters = dlq.list_letters(redis_conn.connect(load_config()), count)
+    if as_json:
+        rows = [
+            {
+                "id": x.id,
+                "reason": x.reason,
+                "deliveries": x.deliveries,
+                "source_id": x.source_id,
+                "consumer": x.consumer,
+                "original_bytes": len(x.original),
+            }
+            for x in letters
+        ]
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table("id", "reason", "deliveries", "bytes", title="dead letters")
+    for x in letters:
+        table.add_row(x.id, x.reason, str(x.deliveries), str(len(x.original)))
+    out.print(table)
+
+
+def _letter_ids(ids: list[str], all_: bool) -> list[str]:
+    from blueplane_ingest import dlq
+
+    if all_:
+        return [x.id for x in dlq.list_letters(redis_conn.connect(load_config()), 10_000_000)]
+    if not ids:
+        raise fail("name the letters' ids, or pass --all")
+    return ids
+
+
+@dlq_app.command("retry")
+def dlq_retry(
+    ids: Annotated[list[str] | None, typer.Argument(help="dead letter ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every letter")] = False,
+) -> None:
+    """Put dead letters back on the events stream."""
+    from blueplane_ingest import dlq
+
+    done = dlq.retry(redis_conn.connect(load_config()), _letter_ids(ids or [], all_))
+    out.print(f"retried {done}")
+
+
+@dlq_app.command("drop")
+def dlq_drop(
+    ids: Annotated[list[str] | None, typer.Argument(help="dead letter ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every letter")] = False,
+) -> None:
+    """Delete dead letters for good."""
+    from blueplane_ingest import dlq
+
+    done = dlq.drop(redis_conn.connect(load_config()), _letter_ids(ids or [], all_))
+    out.print(f"dropped {done}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

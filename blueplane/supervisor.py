@@ -1,0 +1,152 @@
+"""Starting, stopping and asking supervisord about the ``blueplane`` group.
+
+supervisord.conf expands a few environment variables; this module is the one place that sets
+them from the configuration, so ``blueplane up``, ``blueplane ctl`` and the tests all start the
+same process tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+from blueplane_core import paths
+from blueplane_core.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONF = REPO_ROOT / "supervisord.conf"
+GROUP = "blueplane"
+
+
+class SupervisorError(RuntimeError):
+    """supervisord could not be started or reached; the message says what to do."""
+
+
+def environment(cfg: Config) -> dict[str, str]:
+    """The environment supervisord.conf expands, derived from the configuration."""
+    redis_server = shutil.which("redis-server") or "redis-server"
+    env = dict(os.environ)
+    env.update(
+        BLUEPLANE_HOME=str(paths.home()),
+        BLUEPLANE_PYTHON=sys.executable,
+        BLUEPLANE_REDIS_SERVER=redis_server,
+        BLUEPLANE_EMBEDDED_REDIS="true" if cfg.embedded_redis else "false",
+        BLUEPLANE_INGEST_PROCESSES=str(cfg["ingest.processes"]),
+        BLUEPLANE_WORKERS_METRICS_PROCESSES=str(cfg["workers.metrics_processes"]),
+        BLUEPLANE_WORKERS_CONVERSATIONS_PROCESSES=str(cfg["workers.conversations_processes"]),
+    )
+    return env
+
+
+def prepare_folders() -> None:
+    """The data folder and its private subfolders (0700: only the user reaches the bus)."""
+    for folder in (
+        paths.home(),
+        paths.run_dir(),
+        paths.log_dir(),
+        paths.redis_data_dir(),
+        paths.spool_dir(),
+        paths.state_dir(),
+    ):
+        paths.ensure_private_dir(folder)
+
+
+def rpc() -> Any:
+    """An XML-RPC proxy to the running supervisord over its unix socket."""
+    from supervisor.xmlrpc import SupervisorTransport
+
+    transport = SupervisorTransport(None, None, f"unix://{paths.supervisor_socket()}")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
+
+def running() -> bool:
+    """Whether a supervisord answers on this data folder's socket."""
+    if not paths.supervisor_socket().exists():
+        return False
+    try:
+        return rpc().supervisor.getState()["statename"] == "RUNNING"
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+        return False
+
+
+def ctl(cfg: Config, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run supervisorctl with this installation's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), *args],
+        env=environment(cfg),
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+def start(cfg: Config, timeout: float = 30.0) -> None:
+    """Start supervisord (if needed) and every program of the group; idempotent."""
+    prepare_folders()
+    if not cfg.embedded_redis:
+        pass  # the redis program has autostart=false through the environment
+    elif shutil.which("redis-server") is None:
+        raise SupervisorError(
+            "redis-server is not installed: run bin/setup (or apt-get install redis-server)"
+        )
+    if running():
+        ctl(cfg, "update")
+        ctl(cfg, "start", f"{GROUP}:*")
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(CONF)],
+        env=environment(cfg),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise SupervisorError(
+            f"supervisord did not start: {result.stderr.strip() or result.stdout.strip()}"
+        )
+    deadline = time.monotonic() + timeout
+    while not running():
+        if time.monotonic() > deadline:
+            raise SupervisorError(
+                f"supervisord did not answer within {timeout:.0f}s; see {paths.log_dir()}"
+            )
+        time.sleep(0.1)
+
+
+def stop(cfg: Config, timeout: float = 60.0) -> bool:
+    """Stop every program (each finishes its batch) and supervisord; False if none ran."""
+    if not running():
+        return False
+    pid_file = paths.run_dir() / "supervisord.pid"
+    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+    ctl(cfg, "shutdown")
+    deadline = time.monotonic() + timeout
+    while pid is not None and _alive(pid):
+        if time.monotonic() > deadline:
+            raise SupervisorError(f"supervisord (pid {pid}) still running after {timeout:.0f}s")
+        time.sleep(0.1)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def processes() -> list[dict[str, Any]]:
+    """supervisord's view of every program: name, group, statename, pid, description."""
+    if not running():
+        return []
+    return list(rpc().supervisor.getAllProcessInfo())
