@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +59,16 @@ def prepare_folders() -> None:
         paths.ensure_private_dir(folder)
 
 
-def rpc() -> Any:
-    """An XML-RPC proxy to the running supervisord over its unix socket."""
+@contextmanager
+def rpc() -> Iterator[Any]:
+    """An XML-RPC proxy to the running supervisord over its unix socket (closed after use)."""
     from supervisor.xmlrpc import SupervisorTransport
 
     transport = SupervisorTransport(None, None, f"unix://{paths.supervisor_socket()}")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    finally:
+        transport.close()
 
 
 def running() -> bool:
@@ -70,15 +76,18 @@ def running() -> bool:
     if not paths.supervisor_socket().exists():
         return False
     try:
-        return rpc().supervisor.getState()["statename"] == "RUNNING"
+        with rpc() as server:
+            return bool(server.supervisor.getState()["statename"] == "RUNNING")
     except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
         return False
 
 
-def ctl(cfg: Config, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+def ctl(
+    cfg: Config, *args: str, check: bool = False, conf: Path = CONF
+) -> subprocess.CompletedProcess[str]:
     """Run supervisorctl with this installation's environment."""
     return subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(CONF), *args],
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(conf), *args],
         env=environment(cfg),
         capture_output=True,
         text=True,
@@ -87,21 +96,20 @@ def ctl(cfg: Config, *args: str, check: bool = False) -> subprocess.CompletedPro
     )
 
 
-def start(cfg: Config, timeout: float = 30.0) -> None:
+def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF) -> None:
     """Start supervisord (if needed) and every program of the group; idempotent."""
     prepare_folders()
-    if not cfg.embedded_redis:
-        pass  # the redis program has autostart=false through the environment
-    elif shutil.which("redis-server") is None:
+    # With an external Redis the redis program is not autostarted (see environment()).
+    if cfg.embedded_redis and shutil.which("redis-server") is None:
         raise SupervisorError(
             "redis-server is not installed: run bin/setup (or apt-get install redis-server)"
         )
     if running():
-        ctl(cfg, "update")
-        ctl(cfg, "start", f"{GROUP}:*")
+        ctl(cfg, "update", conf=conf)
+        ctl(cfg, "start", f"{GROUP}:*", conf=conf)
         return
     result = subprocess.run(
-        [sys.executable, "-m", "supervisor.supervisord", "-c", str(CONF)],
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
         env=environment(cfg),
         capture_output=True,
         text=True,
@@ -120,13 +128,13 @@ def start(cfg: Config, timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def stop(cfg: Config, timeout: float = 60.0) -> bool:
+def stop(cfg: Config, timeout: float = 60.0, conf: Path = CONF) -> bool:
     """Stop every program (each finishes its batch) and supervisord; False if none ran."""
     if not running():
         return False
     pid_file = paths.run_dir() / "supervisord.pid"
     pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    ctl(cfg, "shutdown")
+    ctl(cfg, "shutdown", conf=conf)
     deadline = time.monotonic() + timeout
     while pid is not None and _alive(pid):
         if time.monotonic() > deadline:
@@ -149,4 +157,5 @@ def processes() -> list[dict[str, Any]]:
     """supervisord's view of every program: name, group, statename, pid, description."""
     if not running():
         return []
-    return list(rpc().supervisor.getAllProcessInfo())
+    with rpc() as server:
+        return list(server.supervisor.getAllProcessInfo())

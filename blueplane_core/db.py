@@ -11,9 +11,11 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -41,17 +43,40 @@ def connect_writer(
     return conn
 
 
+class ReadOnlyConnection(sqlite3.Connection):
+    """A connection whose every ``execute`` must finish within ``time_limit_s``.
+
+    A progress handler aborts a statement that runs past its deadline (``interrupted``), as
+    datasette does, so one pathological query cannot hang the CLI or the MCP server.
+    """
+
+    time_limit_s: float = 5.0
+    _deadline: float = 0.0
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        self._deadline = time.monotonic() + self.time_limit_s
+        return super().execute(sql, parameters)
+
+    def _past_deadline(self) -> int:
+        return 1 if self._deadline and time.monotonic() > self._deadline else 0
+
+
 def connect_readonly(
-    path: Path, *, deny: Iterable[str] = PRIVATE_TABLES, timeout_ms: int = 5_000
-) -> sqlite3.Connection:
+    path: Path, *, deny: Iterable[str] = PRIVATE_TABLES, time_limit_s: float = 5.0
+) -> ReadOnlyConnection:
     """A connection that can only read, and cannot read the ``deny`` tables even so.
 
-    ``timeout_ms`` bounds every statement (a progress handler aborts longer ones), as datasette
-    does, so a pathological query cannot hang the CLI or the MCP server.
+    ``time_limit_s`` bounds each statement (0: no limit, for callers that bound it themselves).
     """
     if not path.exists():
         raise FileNotFoundError(path)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro",
+        uri=True,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        factory=ReadOnlyConnection,
+    )
+    assert isinstance(conn, ReadOnlyConnection)
     denied = frozenset(deny)
 
     def authorizer(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
@@ -64,20 +89,9 @@ def connect_readonly(
         return sqlite3.SQLITE_DENY
 
     conn.set_authorizer(authorizer)
-    if timeout_ms:
-        import time
-
-        deadline: list[float] = [0.0]
-
-        def progress() -> int:
-            return 1 if deadline[0] and time.monotonic() > deadline[0] else 0
-
-        conn.set_progress_handler(progress, 10_000)
-
-        def arm() -> None:
-            deadline[0] = time.monotonic() + timeout_ms / 1000
-
-        conn.arm_deadline = arm  # type: ignore[attr-defined]
+    if time_limit_s > 0:
+        conn.time_limit_s = time_limit_s
+        conn.set_progress_handler(conn._past_deadline, 10_000)
     return conn
 
 

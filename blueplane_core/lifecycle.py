@@ -95,5 +95,5 @@ class Heartbeat:
 def supervisor_process_num(default: int = 0) -> int:
     """The ``%(process_num)s`` supervisord gave this process, or ``default``."""
     name = os.environ.get("SUPERVISOR_PROCESS_NAME", "")
-    tail = name.rsplit("_", 1)[-1] if "_" in name else ""
-    return int(tail) if tail.isdigit() else default
+    digits = len(name) - len(name.rstrip("0123456789"))
+    return int(name[-digits:]) if digits else default

@@ -92,6 +92,13 @@ class Ingester:
                 self.shutdown.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group vanished (a FLUSHALL, a new Redis): recreate and go on.
+                log.warning("consumer group missing (%s); recreating it", exc)
+                self.bus.setup()
+                continue
             if burst and not handled and not self._own_pending:
                 break
         self.publish_stats(force=True)

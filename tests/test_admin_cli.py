@@ -1,0 +1,73 @@
+"""The blueplane admin command through its real entry point."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+import redis
+
+from blueplane_core import streams, synthetic
+from blueplane_core.emit import Emitter
+from tests.conftest import python_env
+from tests.helpers import ingest_all
+
+BLUEPLANE = ["blueplane"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("blueplane", path=str(Path(sys.executable).parent))
+    assert exe, "the blueplane console script is not installed"
+    return subprocess.run(
+        [exe, *args], env=python_env(), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_dlq_list_retry_and_drop(redis_client: redis.Redis) -> None:
+    good = synthetic.take(1, seed=20)[0]
+    redis_client.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: b"not json"})
+    redis_client.xadd(
+        streams.EVENTS_STREAM,
+        {streams.EVENT_FIELD: orjson.dumps(good | {"schema": 2})},
+    )
+    ingest_all()
+    listed = run("dlq", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    letters = orjson.loads(listed.stdout)
+    assert len(letters) == 2 and {x["reason"].split(":")[0] for x in letters} == {
+        "unparseable JSON",
+        "invalid envelope",
+    }
+    dropped = run("dlq", "drop", letters[0]["id"])
+    assert dropped.returncode == 0 and "dropped 1" in dropped.stdout
+    retried = run("dlq", "retry", "--all")
+    assert retried.returncode == 0 and "retried 1" in retried.stdout
+    assert redis_client.xlen(streams.DLQ_STREAM) == 0
+    ingest_all()  # still invalid: back in the DLQ, with its reason, nothing lost
+    assert redis_client.xlen(streams.DLQ_STREAM) == 1
+
+
+def test_status_json_reports_streams_and_rows(redis_client: redis.Redis) -> None:
+    Emitter(redis_client).emit_many(synthetic.take(30, seed=21))
+    ingest_all()
+    result = run("status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["database"]["rows"] == 30
+    assert report["redis"]["dlq"] == 0
+    groups = report["redis"]["streams"][streams.EVENTS_STREAM]["groups"]
+    assert groups[streams.INGEST_GROUP]["pending"] == 0
+    assert report["supervisor"] is False
+
+
+def test_bad_config_is_one_line_not_a_traceback(redis_client: redis.Redis) -> None:
+    from blueplane_core import paths
+
+    paths.config_file().write_text("[ingest]\nprocesses = 'two'\n")
+    result = run("status")
+    assert result.returncode == 78
+    assert "ingest.processes" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,57 @@
+"""Trimming removes only what every group acknowledged."""
+
+from __future__ import annotations
+
+import redis
+
+from blueplane_core import streams
+from blueplane_ingest import trim
+from blueplane_ingest.maintenance import Maintenance
+
+
+def fill(client: redis.Redis, stream: str, n: int) -> list[bytes]:
+    return [client.xadd(stream, {"n": i}) for i in range(n)]
+
+
+def test_trimming_never_removes_an_unacknowledged_entry(redis_client: redis.Redis) -> None:
+    stream, groups = streams.CDC_STREAM, streams.CDC_GROUPS
+    ids = fill(redis_client, stream, 30)
+    for group in groups:
+        redis_client.xgroup_create(stream, group, id="0")
+    # metrics: read and acknowledged 20; conversations: read 15, acknowledged 10;
+    # insights: read nothing yet.
+    got = redis_client.xreadgroup("metrics", "m", {stream: ">"}, count=20)[0][1]
+    redis_client.xack(stream, "metrics", *[i for i, _ in got])
+    got = redis_client.xreadgroup("conversations", "c", {stream: ">"}, count=15)[0][1]
+    redis_client.xack(stream, "conversations", *[i for i, _ in got[:10]])
+    assert trim.trim_stream(redis_client, stream, groups) == 0  # insights has read nothing
+
+    redis_client.xreadgroup("insights", "i", {stream: ">"}, count=30)
+    redis_client.xack(stream, "insights", *ids)
+    removed = trim.trim_stream(redis_client, stream, groups)
+    assert removed == 10  # everything below conversations' oldest pending entry
+    remaining = [i for i, _ in redis_client.xrange(stream)]
+    assert remaining == ids[10:]
+    # The pending entries are still there and can still be acknowledged.
+    assert redis_client.xack(stream, "conversations", *ids[10:15]) == 5
+
+
+def test_a_missing_group_blocks_trimming(redis_client: redis.Redis) -> None:
+    stream = streams.CDC_STREAM
+    fill(redis_client, stream, 5)
+    redis_client.xgroup_create(stream, "metrics", id="$")
+    assert trim.trim_stream(redis_client, stream, streams.CDC_GROUPS) == 0
+    assert redis_client.xlen(stream) == 5
+
+
+def test_fully_acknowledged_stream_is_emptied_by_maintenance(
+    redis_client: redis.Redis, writer_conn
+) -> None:
+    ids = fill(redis_client, streams.EVENTS_STREAM, 8)
+    redis_client.xgroup_create(streams.EVENTS_STREAM, streams.INGEST_GROUP, id="0")
+    redis_client.xreadgroup(streams.INGEST_GROUP, "x", {streams.EVENTS_STREAM: ">"})
+    redis_client.xack(streams.EVENTS_STREAM, streams.INGEST_GROUP, *ids[:5])
+    done = Maintenance(redis_client, writer_conn, retention_days=90).round()
+    assert done[f"trimmed {streams.EVENTS_STREAM}"] == 5
+    assert redis_client.xlen(streams.EVENTS_STREAM) == 3
+    assert redis_client.xlen(streams.DLQ_STREAM) == 0

@@ -1,0 +1,45 @@
+"""The README's first command: `blueplane up` then `blueplane demo` on the embedded default."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import python_env
+
+pytestmark = pytest.mark.slow
+
+
+def blueplane(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("blueplane", path=str(Path(sys.executable).parent))
+    assert exe
+    return subprocess.run(
+        [exe, *args], env=python_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_up_demo_status_down_on_the_embedded_default(blueplane_home: Path) -> None:
+    up = blueplane("up")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert blueplane("up").returncode == 0  # idempotent
+        demo = blueplane("demo", "--events", "3000", "--seed", "1")
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "stored 3,000" in demo.stdout
+        status = blueplane("status", "--json")
+        report = orjson.loads(status.stdout)
+        assert report["database"]["rows"] == 3000
+        running = {p["name"]: p["state"] for p in report["processes"]}
+        assert running["blueplane:redis"] == "RUNNING"
+        assert running["blueplane:ingest-0"] == running["blueplane:ingest-1"] == "RUNNING"
+        socket = blueplane_home / "run" / "redis.sock"
+        assert socket.exists() and (socket.parent.stat().st_mode & 0o077) == 0  # private bus
+    finally:
+        down = blueplane("down")
+    assert down.returncode == 0, down.stderr
+    assert not (blueplane_home / "run" / "supervisor.sock").exists() or "stopped" in down.stdout
