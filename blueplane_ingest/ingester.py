@@ -95,7 +95,7 @@ class Ingester:
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                # The stream or group vanished (a FLUSHALL, a new Redis): recreate and go on.
+                # The stream or group vanished (a FLUSHALL, a new Redis): recreate, go on.
                 log.warning("consumer group missing (%s); recreating it", exc)
                 self.bus.setup()
                 continue
@@ -189,7 +189,7 @@ class Ingester:
         return batch
 
     def process(self, entries: list[Entry]) -> None:
-        """Prepare, commit and acknowledge one batch."""
+        """Prepare one batch, then commit and acknowledge it."""
         self.committer.commit(self.prepare(entries))
 
     def counters(self) -> dict[str, float]:
