@@ -155,6 +155,21 @@ def status(
         out.print(f"{name}: {state}")
 
 
+@app.command("config")
+def show_config(
+    markdown: Annotated[bool, typer.Option("--markdown", help="the reference table")] = False,
+) -> None:
+    """Every configuration key with its value and where the value came from."""
+    if markdown:
+        sys.stdout.write(config.reference_markdown())
+        return
+    cfg = load_config()
+    table = Table("key", "value", "from", title=f"configuration ({cfg.file})")
+    for key in config.KEYS:
+        table.add_row(key.name, repr(cfg[key.name]), cfg.origins[key.name])
+    out.print(table)
+
+
 @app.command()
 def demo(
     events: Annotated[int, typer.Option("--events", "-n", help="synthetic events to push")] = 5000,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ class Config:
 
     values: dict[str, Any]
     file: Path
+    origins: dict[str, str] = field(default_factory=dict)  # key -> "default" / file / env var
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -133,6 +134,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML ({exc})") from None
     values = {key.name: key.default for key in KEYS}
+    origins = {key.name: "default" for key in KEYS}
     for section, table in raw.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{file}: '{section}' should be a [table] of keys")
@@ -142,10 +144,30 @@ def load(env: dict[str, str] | None = None) -> Config:
             if key is None:
                 raise ConfigError(f"{file}: unknown key '{full}' (known: {', '.join(_BY_NAME)})")
             values[full] = _coerce(key, value, str(file))
+            origins[full] = str(file)
     for key in KEYS:
         if key.env_var in environ:
             values[key.name] = _coerce(key, environ[key.env_var], f"environment {key.env_var}")
-    return Config(values=values, file=file)
+            origins[key.name] = key.env_var
+    return Config(values=values, file=file, origins=origins)
+
+
+def reference_markdown() -> str:
+    """Every key as a Markdown table: the source of ``docs/config.md``."""
+    lines = [
+        "# Configuration keys",
+        "",
+        "Generated from `blueplane_core/config.py` by `blueplane config --markdown`; a test keeps",
+        "it in step. Set a key in `~/.blueplane/config.toml` under its `[section]`, or with the",
+        "environment variable.",
+        "",
+        "| key | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key in KEYS:
+        default = "(empty)" if key.default in ("", []) else f"`{key.default}`"
+        lines.append(f"| `{key.name}` | `{key.env_var}` | {default} | {key.help} |")
+    return "\n".join(lines) + "\n"
 
 
 def _coerce(key: Key, value: Any, origin: str) -> Any:

@@ -83,3 +83,20 @@ def test_process_exits_with_config_code_and_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == config.EXIT_CONFIG
     assert "ingest.batch_size" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_docs_config_md_lists_every_key_as_the_code_defines_it() -> None:
+    from tests.conftest import REPO
+
+    assert (REPO / "docs" / "config.md").read_text() == config.reference_markdown(), (
+        "regenerate with: blueplane config --markdown > docs/config.md"
+    )
+
+
+def test_origins_say_where_each_value_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_config("[ingest]\nprocesses = 3\n")
+    monkeypatch.setenv("BLUEPLANE_INGEST_BATCH_SIZE", "10")
+    cfg = config.load()
+    assert cfg.origins["ingest.processes"] == str(path)
+    assert cfg.origins["ingest.batch_size"] == "BLUEPLANE_INGEST_BATCH_SIZE"
+    assert cfg.origins["ingest.claim_idle_ms"] == "default"
