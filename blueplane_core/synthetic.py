@@ -8,6 +8,7 @@ Every event is marked ``source: synthetic`` so it can always be told apart from 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,20 +20,24 @@ EXTENSIONS = (".py", ".ts", ".md", ".rs", ".json", ".go", ".tsx")
 PROGRAMS = ("pytest", "git", "npm", "ls", "cargo", "make", "ruff")
 
 
-def sessions(seed: int = 0, start_unix: float = 1_763_900_000.0) -> Iterator[dict[str, Any]]:
-    """An endless stream of events from interleaving realistic sessions."""
+def sessions(seed: int = 0, start_unix: float | None = None) -> Iterator[dict[str, Any]]:
+    """An endless stream of events from back-to-back realistic sessions.
+
+    They start ``start_unix`` (default: two days ago, well inside any retention, so maintenance
+    never archives demo data the moment it lands).
+    """
     rng = random.Random(seed)
-    clock = start_unix
+    clock = time.time() - 2 * 86400 if start_unix is None else start_unix
     while True:
         session_events = list(_session(rng, clock))
         clock += rng.uniform(30, 600)
         yield from session_events
 
 
-def take(count: int, seed: int = 0) -> list[dict[str, Any]]:
+def take(count: int, seed: int = 0, start_unix: float | None = None) -> list[dict[str, Any]]:
     """The first ``count`` events of :func:`sessions`."""
     out: list[dict[str, Any]] = []
-    for event in sessions(seed):
+    for event in sessions(seed, start_unix):
         out.append(event)
         if len(out) >= count:
             break

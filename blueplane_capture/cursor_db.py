@@ -1,0 +1,417 @@
+"""capture-cursor: watches Cursor's ``state.vscdb`` databases and turns new records into events.
+
+Files (formats.md 5): ``<Cursor user dir>/globalStorage/state.vscdb`` and
+``<Cursor user dir>/workspaceStorage/<id>/state.vscdb``; user dirs per OS, or the config key
+``capture.cursor_dirs``. Cursor keeps these files open and writes them all the time, so:
+
+* each file is opened read-only (``mode=ro``) with a 100 ms busy timeout, read in short batches
+  (one statement = one brief read transaction) and closed at once: we never hold a lock Cursor
+  waits for, and when Cursor holds one we give up this round and retry on the next change;
+* a file that is half-written, truncated or not a database is counted, logged and retried
+  later; the other files go on;
+* ``cursorDiskKV`` rows are replaced whole (UNIQUE ON CONFLICT REPLACE gives a replaced row a
+  new rowid), so "rowid above the last one read" finds new and changed rows without reading
+  everything; a smaller max rowid or another inode means VACUUM or a new file: read it all again;
+* what was read is kept under ``paths.state_dir()`` (rowid high-water marks, item hashes, seen
+  ids), and every event id is derived from the record, so a re-scan or a restart adds nothing.
+
+Changes are noticed with watchfiles (plus a slow periodic rescan, because a WAL write may only
+touch ``state.vscdb-wal``). The loop is ``Monitor.scan_once``; ``main`` adds the watcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from blueplane_capture import cursor_records as records
+from blueplane_core import config, lifecycle, paths, privacy, redis_conn
+from blueplane_core.emit import Emitter
+
+log = logging.getLogger("blueplane.capture.cursor")
+
+PROCESS = "capture-cursor"
+BUSY_TIMEOUT_S = 0.1
+BATCH_ROWS = 500
+#: also rescan this often without a file event (WAL writes may not touch the main file)
+RESCAN_EVERY_S = 30.0
+#: an assistant reply still being generated is held back this long at most
+PENDING_MAX_MS = 10 * 60 * 1000
+_SEEN_CAP = 5000
+_ITEM_KEYS = ("aiService.prompts", "aiService.generations", "composer.composerData")
+
+
+def default_user_dirs() -> list[Path]:
+    """Cursor's ``User`` folder on this OS."""
+    home = Path.home()
+    if sys.platform == "darwin":
+        return [home / "Library" / "Application Support" / "Cursor" / "User"]
+    if sys.platform.startswith("win"):
+        appdata = os.environ.get("APPDATA")
+        return [Path(appdata) / "Cursor" / "User"] if appdata else []
+    return [Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "Cursor" / "User"]
+
+
+def find_databases(user_dirs: list[Path]) -> list[tuple[Path, str]]:
+    """(state.vscdb, workspace folder or "") for every workspace database, then the global one
+    (workspaces first: they tell which workspace each global composer belongs to)."""
+    found = []
+    for user_dir in user_dirs:
+        storage = user_dir / "workspaceStorage"
+        for db_file in sorted(storage.glob("*/state.vscdb")) if storage.is_dir() else []:
+            found.append((db_file, _workspace_folder(db_file.parent)))
+        global_db = user_dir / "globalStorage" / "state.vscdb"
+        if global_db.is_file():
+            found.append((global_db, ""))
+    return found
+
+
+def _workspace_folder(folder: Path) -> str:
+    """The folder a workspace database belongs to, from its workspace.json (never the id)."""
+    try:
+        data = json.loads((folder / "workspace.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    uri = data.get("folder") or data.get("workspace") or ""
+    return records.uri_path(uri) if isinstance(uri, str) else ""
+
+
+class Unreadable(Exception):
+    """The database is locked, half-written or not a database right now; retry later."""
+
+
+@dataclass
+class Counters:
+    scans: int = 0
+    events: int = 0
+    locked: int = 0
+    corrupt: int = 0
+    bad_values: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"scans={self.scans} events={self.events} locked={self.locked} "
+            f"corrupt={self.corrupt} bad_values={self.bad_values}"
+        )
+
+
+class Reader:
+    """Read-only, short-lived access to one state.vscdb."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        uri = f"file:{self.path.as_posix()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            conn = self._connect()
+        except sqlite3.Error as exc:
+            raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+
+    def items(self, keys: tuple[str, ...]) -> dict[str, bytes]:
+        marks = ",".join("?" * len(keys))
+        rows = self._run(f"SELECT key, value FROM ItemTable WHERE key IN ({marks})", keys)
+        return {str(k): _bytes(v) for k, v in rows}
+
+    def max_rowid(self) -> int:
+        rows = self._run("SELECT max(rowid) FROM cursorDiskKV")
+        return int(rows[0][0] or 0) if rows else 0
+
+    def kv_after(self, prefix: str, rowid: int) -> Iterator[tuple[int, str, bytes]]:
+        """(rowid, key, value) of the ``prefix...`` rows above ``rowid``, in short batches."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # keys in [prefix, upper) start so
+        while True:
+            rows = self._run(
+                "SELECT rowid, key, value FROM cursorDiskKV WHERE rowid > ? AND key >= ? "
+                "AND key < ? ORDER BY rowid LIMIT ?",
+                (rowid, prefix, upper, BATCH_ROWS),
+            )
+            for row_id, key, value in rows:
+                yield int(row_id), str(key), _bytes(value)
+            if len(rows) < BATCH_ROWS:
+                return
+            rowid = int(rows[-1][0])
+
+    def kv_get(self, key: str) -> bytes | None:
+        rows = self._run("SELECT value FROM cursorDiskKV WHERE key = ?", (key,))
+        return _bytes(rows[0][0]) if rows else None
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value or "").encode("utf-8")
+
+
+class State:
+    """What was already read, per database file; saved atomically after each scan."""
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file or paths.state_dir() / "cursor_db.json"
+        self.data: dict[str, Any] = {"files": {}, "composers": {}, "workspace_of": {}}
+        try:
+            loaded = orjson.loads(self.file.read_bytes())
+            if isinstance(loaded, dict):
+                self.data.update(loaded)
+        except FileNotFoundError:
+            pass
+        except (OSError, orjson.JSONDecodeError) as exc:
+            log.warning("starting from empty state; %s unreadable: %s", self.file, exc)
+
+    def for_file(self, path: Path) -> dict[str, Any]:
+        return self.data["files"].setdefault(str(path), {})
+
+    def save(self) -> None:
+        paths.ensure_private_dir(self.file.parent)
+        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(orjson.dumps(self.data))
+        os.replace(tmp, self.file)
+
+
+def _bounded(values: set[str]) -> list[str]:
+    return sorted(values)[-_SEEN_CAP:] if len(values) > _SEEN_CAP else sorted(values)
+
+
+class Monitor:
+    """One pass over every database (``scan_once``); ``run`` repeats it on file changes."""
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        user_dirs: list[Path],
+        state: State | None = None,
+        secret: bytes | None = None,
+    ) -> None:
+        self.emitter = emitter
+        self.user_dirs = user_dirs
+        self.state = state or State()
+        self.secret = secret or privacy.load_secret()
+        self.counters = Counters()
+
+    def scan_once(self) -> int:
+        """Read what changed in every database and emit it; returns events handed to Redis."""
+        self.counters.scans += 1
+        sent = 0
+        for path, folder in find_databases(self.user_dirs):
+            workspace = privacy.keyed_hash(self.secret, folder, "workspace") if folder else ""
+            try:
+                sent += self._scan_file(path, workspace)
+            except Unreadable as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    self.counters.locked += 1
+                    log.info("%s busy (Cursor is writing); retrying on the next change", path)
+                else:
+                    self.counters.corrupt += 1
+                    log.warning("%s unreadable for now (%s); retrying later", path, exc)
+        self.state.save()
+        self.counters.events += sent
+        return sent
+
+    def _emit(self, batch: list[dict[str, Any]]) -> int:
+        return self.emitter.emit_many(batch) if batch else 0
+
+    def _scan_file(self, path: Path, workspace: str) -> int:
+        reader = Reader(path)
+        memory = self.state.for_file(path)
+        try:
+            inode = path.stat().st_ino
+        except OSError as exc:
+            raise Unreadable(str(exc)) from None
+        if memory.get("inode") != inode:
+            memory.clear()  # a new file: everything in it is unread
+            memory["inode"] = inode
+        sent = self._scan_items(reader, memory, workspace)
+        sent += self._scan_kv(reader, memory, workspace)
+        return sent
+
+    def _json(self, raw: bytes, where: str) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self.counters.bad_values += 1
+            log.warning("skipped a value that is not JSON at %s", where)
+            return None
+
+    def _scan_items(self, reader: Reader, memory: dict[str, Any], workspace: str) -> int:
+        items = reader.items(_ITEM_KEYS)
+        hashes = memory.setdefault("item_hashes", {})
+        batch: list[dict[str, Any]] = []
+        for key, raw in items.items():
+            digest = hashlib.sha256(raw).hexdigest()[:24]
+            if hashes.get(key) == digest:
+                continue
+            value = self._json(raw, f"{reader.path}:ItemTable[{key}]")
+            if value is None:
+                hashes[key] = digest
+                continue
+            seen = set(memory.get(f"seen:{key}", []))
+            if key == "aiService.prompts":
+                batch += records.prompt_events(value, workspace, seen, int(time.time() * 1000))
+            elif key == "aiService.generations":
+                batch += records.generation_events(value, workspace, seen)
+            else:
+                for composer in records.workspace_composers(value):
+                    self.state.data["workspace_of"][composer["composerId"]] = workspace
+            memory[f"seen:{key}"] = _bounded(seen)
+            hashes[key] = digest
+        return self._emit(batch)
+
+    def _scan_kv(self, reader: Reader, memory: dict[str, Any], workspace: str) -> int:
+        high = reader.max_rowid()
+        marks = memory.setdefault("rowids", {})
+        if any(high < mark for mark in marks.values()):
+            marks.clear()  # VACUUM renumbered the rows: read them all again
+        sent = 0
+        batch: list[dict[str, Any]] = []
+        pending: dict[str, int] = memory.setdefault("pending", {})
+        # composers first, so a reply's composer status is known when the reply is read
+        for prefix in ("composerData:", "bubbleId:"):
+            for rowid, key, raw in reader.kv_after(prefix, marks.get(prefix, 0)):
+                batch += self._kv_row(key, raw, pending, f"{reader.path}:cursorDiskKV[{key}]")
+                marks[prefix] = rowid
+                if len(batch) >= BATCH_ROWS:
+                    sent += self._emit(batch)
+                    batch = []
+        now = int(time.time() * 1000)
+        for key, first_seen in list(pending.items()):  # replies held back while generating
+            current = reader.kv_get(key)
+            if current is None:
+                del pending[key]
+                continue
+            late = now - first_seen > PENDING_MAX_MS
+            batch += self._kv_row(key, current, pending, key, force=late)
+        return sent + self._emit(batch)
+
+    def _kv_row(
+        self, key: str, raw: bytes, pending: dict[str, int], where: str, force: bool = False
+    ) -> list[dict[str, Any]]:
+        value = self._json(raw, where)
+        if not isinstance(value, dict):
+            return []
+        composers = self.state.data["composers"]
+        if key.startswith("composerData:"):
+            composer = key.split(":", 1)[1]
+            value.setdefault("composerId", composer)
+            memory = composers.setdefault(composer, {})
+            memory["status"] = value.get("status") if isinstance(value.get("status"), str) else ""
+            workspace = self.state.data["workspace_of"].get(composer, "")
+            built = records.composer_events(value, workspace, memory, self.secret)
+            # a composer row is rewritten on every update: send each derived fact once
+            sent = set(memory.get("sent", []))
+            fresh = [event for event in built if event["event_id"] not in sent]
+            memory["sent"] = [*memory.get("sent", []), *(e["event_id"] for e in fresh)][-500:]
+            return fresh
+        parts = key.split(":")
+        if len(parts) != 3:
+            return []
+        _, composer, bubble_id = parts
+        status = composers.get(composer, {}).get("status", "")
+        if value.get("type") == 2 and not force and not records.bubble_finished(value, status):
+            pending.setdefault(key, int(time.time() * 1000))
+            return []
+        pending.pop(key, None)
+        event = records.bubble_event(
+            composer, bubble_id, value, self.state.data["workspace_of"].get(composer, "")
+        )
+        return [event] if event else []
+
+    def run(
+        self,
+        shutdown: lifecycle.Shutdown,
+        heartbeat: lifecycle.Heartbeat | None = None,
+        rescan_every_s: float = RESCAN_EVERY_S,
+    ) -> None:
+        """Scan now, then on every change under the user dirs (and every ``rescan_every_s``)."""
+        changed = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(changed, shutdown), daemon=True, name="cursor-watch"
+        )
+        watcher.start()
+        while not shutdown.requested:
+            try:
+                self.scan_once()
+            except redis.RedisError as exc:
+                log.warning("Redis unavailable (%s); retrying", exc)
+                shutdown.wait(1.0)
+            if heartbeat:
+                heartbeat.beat(self.counters.summary())
+            deadline = time.monotonic() + rescan_every_s
+            while not shutdown.requested and time.monotonic() < deadline:
+                if changed.wait(0.5):
+                    shutdown.wait(0.2)  # let a burst of writes settle into one scan
+                    break
+            changed.clear()
+
+    def _watch(self, changed: threading.Event, shutdown: lifecycle.Shutdown) -> None:
+        from watchfiles import watch
+
+        roots = [str(d) for d in self.user_dirs if d.is_dir()]
+        while roots and not shutdown.requested:
+            try:
+                for changes in watch(*roots, stop_event=_StopFlag(shutdown), rust_timeout=1000):
+                    if any("state.vscdb" in name for _, name in changes):
+                        changed.set()  # hand over to the scanning thread; no work here
+            except (OSError, RuntimeError) as exc:
+                log.warning("file watching stopped (%s); periodic rescans continue", exc)
+                return
+
+
+class _StopFlag:
+    """watchfiles polls ``is_set()``; this answers from the process's shutdown flag."""
+
+    def __init__(self, shutdown: lifecycle.Shutdown) -> None:
+        self.shutdown = shutdown
+
+    def is_set(self) -> bool:
+        return self.shutdown.requested
+
+
+def main() -> int:
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"{PROCESS}: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    lifecycle.setup_logging(PROCESS)
+    shutdown = lifecycle.Shutdown().install()
+    dirs = [Path(d).expanduser() for d in cfg["capture.cursor_dirs"]] or default_user_dirs()
+    client = redis_conn.connect(cfg)
+    monitor = Monitor(Emitter(client, cfg["privacy.disabled_categories"]), dirs)
+    log.info("watching %s", ", ".join(str(d) for d in dirs) or "nothing (no Cursor folder)")
+    heartbeat = lifecycle.Heartbeat(client, PROCESS)
+    monitor.run(shutdown, heartbeat)
+    log.info("stopping: %s", monitor.counters.summary())
+    heartbeat.clear()
+    return lifecycle.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

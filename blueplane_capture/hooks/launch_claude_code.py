@@ -1,0 +1,14 @@
+"""The file Claude Code runs: ``<python> -I -S .../launch_claude_code.py`` (kept tiny on purpose).
+
+Python compiles the script it is given on every start but loads imported modules from cached
+bytecode; the hook's code therefore lives in ``claude_code`` and this file only finds it
+(``-I`` leaves the repository off ``sys.path``) and calls it. Saves ~2 ms per fire.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from blueplane_capture.hooks.claude_code import main
+
+main()

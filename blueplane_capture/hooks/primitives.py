@@ -1,0 +1,261 @@
+"""The few helpers a hook needs, built only on C modules so the hook starts in milliseconds.
+
+Claude Code runs a hook on every tool call and waits for it. Importing ``json`` pulls in ``re``
+and ``enum``; ``blueplane_core.events`` adds ``uuid`` and ``platform``; ``privacy`` adds ``shlex``
+and ``pathlib``: together ~20 ms before any work, more than the whole budget (median <= 15 ms).
+So this module re-states, on ``_json``, ``_sha256`` and ``os`` alone, exactly what the hook uses
+from ``blueplane_core``: JSON in and out, the keyed hash, event ids, timestamps, file extensions
+and program names. ``blueplane_core`` stays the definition: ``tests/test_claude_hook.py`` proves
+each function here returns what its core counterpart returns.
+"""
+
+from __future__ import annotations
+
+import _json
+import os
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+try:  # Python 3.11 (the 3.12 merge into _sha2 is the fallback)
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the interpreter
+    from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]
+
+# ---------------------------------------------------------------------------------------- JSON
+
+
+class _Context:
+    """What the C scanner reads from a ``json.JSONDecoder``."""
+
+    strict = False
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo: dict[str, str]
+
+    def __init__(self) -> None:
+        self.memo = {}
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+
+_WHITESPACE = " \t\n\r"
+
+
+def loads(text: str) -> Any:
+    """Parse one JSON document (ValueError on anything else)."""
+    scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed decoder
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = scan(text, start)
+    except StopIteration:
+        raise ValueError("not a JSON document") from None
+    if text[end:].strip(_WHITESPACE):
+        raise ValueError(f"extra data after position {end}")
+    return value
+
+
+def _refuse(obj: Any) -> Any:
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+_ENCODE = _json.make_encoder(
+    None, _refuse, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes (ASCII, no NaN), the same document ``orjson.dumps`` would give."""
+    return "".join(_ENCODE(obj, 0)).encode("ascii")
+
+
+# ------------------------------------------------------------------------------- data folder
+
+
+def blueplane_home() -> str:
+    """``paths.home()`` without pathlib."""
+    configured = os.environ.get("BLUEPLANE_HOME")
+    return os.path.expanduser(configured) if configured else os.path.expanduser("~/.blueplane")
+
+
+def ensure_private_dir(path: str) -> str:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def load_secret() -> bytes:
+    """``privacy.load_secret()``: the installation's HMAC key, created on first use."""
+    home = blueplane_home()
+    path = os.path.join(home, "secret.key")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        pass
+    ensure_private_dir(home)
+    tmp = os.path.join(home, f".secret.key.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, os.urandom(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # never replaces a key another process created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+# ------------------------------------------------------------------------------------ hashes
+
+_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _hmac_sha256_hex(key: bytes, message: bytes) -> str:
+    if len(key) > _BLOCK:
+        key = _sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = _sha256(key.translate(_IPAD) + message).digest()
+    return _sha256(key.translate(_OPAD) + inner).hexdigest()
+
+
+def keyed_hash(secret: bytes, value: str, kind: str = "") -> str:
+    """``privacy.keyed_hash``: HMAC-SHA256 of ``kind NUL value``, 24 hex characters."""
+    message = f"{kind}\x00{value}".encode("utf-8", "surrogatepass")
+    return _hmac_sha256_hex(secret, message)[:24]
+
+
+# ------------------------------------------------------------------------------ ids and time
+
+
+def _uuid_text(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_event_id(unix_ms: int | None = None) -> str:
+    """``events.new_event_id``: a UUIDv7."""
+    ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return _uuid_text(value)
+
+
+def derived_event_id(namespace: str, record_key: str, unix_ms: int | None = None) -> str:
+    """``events.derived_event_id``: the deterministic UUIDv8 of a fact."""
+    digest = _sha256(f"{namespace}\x00{record_key}".encode()).digest()
+    rand = int.from_bytes(digest[:16], "big")
+    prefix = rand >> 80 if unix_ms is None else unix_ms & 0xFFFF_FFFF_FFFF
+    value = prefix << 80 | 0x8 << 76 | (rand >> 64 & 0xFFF) << 64
+    value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return _uuid_text(value)
+
+
+def format_timestamp(unix_seconds: float | None = None) -> str:
+    """``events.format_timestamp``: UTC ISO-8601 with milliseconds and ``Z``."""
+    when = time.time() if unix_seconds is None else unix_seconds
+    seconds, millis = divmod(int(round(when * 1000)), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+# ------------------------------------------------------------------------- privacy reductions
+
+_EXT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-")
+_PROGRAM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+_WRAPPERS = frozenset({"sudo", "env", "nohup", "time", "nice", "exec", "command", "builtin"})
+
+
+def file_extension(path: Any) -> str:
+    """``privacy.file_extension``: the lowercase extension (``.py``) or ``""``."""
+    if not path or not isinstance(path, str):
+        return ""
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    if dot <= 0 or dot == len(name) - 1:
+        return ""
+    suffix = name[dot:].lower()
+    if len(suffix) > 13 or not _EXT_CHARS.issuperset(suffix[1:]):
+        return ""
+    return suffix
+
+
+def _split_words(command: str) -> list[str]:
+    """POSIX shell word splitting as ``shlex.split`` does it (no comments); ValueError if a
+    quote or escape is left open."""
+    words: list[str] = []
+    word: list[str] = []
+    in_word = False
+    quote = ""
+    i, n = 0, len(command)
+    while i < n:
+        ch = command[i]
+        if quote == "'":
+            if ch == "'":
+                quote = ""
+            else:
+                word.append(ch)
+        elif quote == '"':
+            if ch == '"':
+                quote = ""
+            elif ch == "\\" and i + 1 < n and command[i + 1] in '\\"':
+                i += 1
+                word.append(command[i])
+            else:
+                word.append(ch)
+        elif ch in " \t\r\n":
+            if in_word:
+                words.append("".join(word))
+                word, in_word = [], False
+        elif ch in "'\"":
+            quote, in_word = ch, True
+        elif ch == "\\":
+            if i + 1 >= n:
+                raise ValueError("no escaped character")
+            i += 1
+            word.append(command[i])
+            in_word = True
+        else:
+            word.append(ch)
+            in_word = True
+        i += 1
+    if quote:
+        raise ValueError("no closing quotation")
+    if in_word:
+        words.append("".join(word))
+    return words
+
+
+def _is_assignment(word: str) -> bool:
+    eq = word.find("=")
+    return eq > 0 and word[0] in _NAME_START and all(c in _NAME_CHARS for c in word[1:eq])
+
+
+def program_name(command: Any) -> str:
+    """``privacy.program_name``: the program a shell command line runs, nothing else."""
+    if not command or not isinstance(command, str):
+        return ""
+    try:
+        words = _split_words(command)
+    except ValueError:
+        words = command.split()
+    for word in words:
+        if _is_assignment(word) or word in _WRAPPERS or word.startswith("-"):
+            continue
+        name = word.rsplit("/", 1)[-1]
+        return name[:64] if name and _PROGRAM_CHARS.issuperset(name) else ""
+    return ""

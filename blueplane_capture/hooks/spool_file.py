@@ -1,0 +1,45 @@
+"""The spool: one file per event that a hook could not hand to Redis in time.
+
+``capture-spool`` (``blueplane_capture.spool``) pushes these files to the events stream and
+deletes each one only after its XADD succeeded. A file appears atomically (written under a
+dot-name, then renamed), so the drainer never reads half an event. The event id is fixed when
+the file is written, so a file pushed twice is still stored once (ingest's UNIQUE event_id).
+"""
+
+from __future__ import annotations
+
+import os
+
+from blueplane_capture.hooks.primitives import blueplane_home, ensure_private_dir
+
+#: a spooled event is ``<event_id>.json`` holding the envelope's JSON bytes.
+SUFFIX = ".json"
+
+
+def spool_dir() -> str:
+    """``paths.spool_dir()`` without pathlib."""
+    return os.path.join(blueplane_home(), "spool")
+
+
+def write(event_id: str, data: bytes) -> str:
+    """Write one event atomically into the spool; returns the file's path.
+
+    No fsync: it would cost milliseconds on every spooled fire, and the rename already
+    guarantees the drainer sees either the whole event or nothing.
+    """
+    folder = spool_dir()
+    try:
+        os.stat(folder)
+    except FileNotFoundError:
+        ensure_private_dir(folder)
+    final = os.path.join(folder, event_id + SUFFIX)
+    tmp = os.path.join(folder, f".{event_id}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.rename(tmp, final)
+    return final

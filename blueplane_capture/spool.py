@@ -1,0 +1,158 @@
+"""capture-spool: pushes the events hooks spooled to disk while Redis was down or slow.
+
+Delivery: a spooled file is deleted only after its XADD succeeded, so a crash between the two
+pushes the file again on restart. That is harmless: the event id was fixed when the hook wrote
+the file and ingest stores each event_id once, so every spooled event is stored exactly once.
+A file that is not a valid, sanitized envelope is moved to ``spool/rejected/`` with a log line
+naming it (nothing is deleted unread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from blueplane_capture.hooks import spool_file
+from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
+from blueplane_core.emit import Emitter
+
+log = logging.getLogger("blueplane.capture.spool")
+
+PROCESS = "capture-spool"
+#: temporary files a killed hook left behind are removed after this long.
+STALE_TMP_S = 3600.0
+
+
+class SpoolDrainer:
+    """Moves spooled events to the events stream, oldest first, in pipelined batches."""
+
+    def __init__(self, emitter: Emitter, folder: Path | None = None, batch: int = 200) -> None:
+        self.emitter = emitter
+        self.folder = folder or paths.spool_dir()
+        self.batch = batch
+        self.pushed = 0
+        self.rejected = 0
+
+    def pending(self) -> list[Path]:
+        """Spooled event files, oldest first (UUIDv7 names sort by time; mtime breaks ties)."""
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        files: list[tuple[float, str, Path]] = []
+        now = time.time()
+        for entry in entries:
+            if not entry.is_file():
+                continue
+            if entry.name.startswith("."):
+                try:
+                    if now - entry.stat().st_mtime > STALE_TMP_S:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+                continue
+            if entry.name.endswith(spool_file.SUFFIX):
+                try:
+                    files.append((entry.stat().st_mtime, entry.name, Path(entry.path)))
+                except FileNotFoundError:
+                    continue
+        files.sort()
+        return [path for _, _, path in files]
+
+    def _reject(self, path: Path, reason: str) -> None:
+        target = self.folder / "rejected"
+        paths.ensure_private_dir(target)
+        try:
+            path.rename(target / path.name)
+        except OSError:
+            pass
+        self.rejected += 1
+        log.warning("rejected spooled file %s: %s", path, reason)
+
+    def _load(self, path: Path) -> dict[str, Any] | None:
+        try:
+            event = orjson.loads(path.read_bytes())
+            events.validate(event)
+            privacy.check_sanitized(event["payload"], "payload")
+            privacy.check_sanitized(event["metadata"], "metadata")
+        except FileNotFoundError:
+            return None  # another drainer took it
+        except (orjson.JSONDecodeError, events.InvalidEvent, privacy.PrivacyViolation) as exc:
+            self._reject(path, str(exc))
+            return None
+        return event
+
+    def drain_once(self) -> int:
+        """Push everything spooled now; returns how many events were pushed.
+
+        Raises redis.RedisError if Redis fails: the files of the failed batch stay spooled.
+        """
+        pushed = 0
+        files = self.pending()
+        for start in range(0, len(files), self.batch):
+            chunk = files[start : start + self.batch]
+            loaded = [(path, self._load(path)) for path in chunk]
+            ready = [(path, event) for path, event in loaded if event is not None]
+            if not ready:
+                continue
+            self.emitter.emit_many(event for _, event in ready)
+            for path, _ in ready:  # only now: the XADDs succeeded
+                path.unlink(missing_ok=True)
+            pushed += len(ready)
+        self.pushed += pushed
+        return pushed
+
+    def run(
+        self,
+        shutdown: lifecycle.Shutdown,
+        interval_s: float = 1.0,
+        burst: bool = False,
+        heartbeat: lifecycle.Heartbeat | None = None,
+    ) -> int:
+        """Drain until shutdown (or once, in burst mode); Redis errors back off and retry."""
+        backoff = interval_s
+        while not shutdown.requested:
+            try:
+                count = self.drain_once()
+                if count:
+                    log.info("pushed %d spooled event(s)", count)
+                backoff = interval_s
+                if heartbeat:
+                    heartbeat.beat(f"pushed={self.pushed}")
+            except redis.RedisError as exc:
+                log.warning("Redis unavailable, will retry in %.1fs: %s", backoff, exc)
+                backoff = min(backoff * 2, 30.0)
+                if burst:
+                    raise
+            if burst:
+                break
+            shutdown.wait(backoff)
+        return self.pushed
+
+
+def main() -> None:
+    """``python -m blueplane_capture.spool`` (supervisord program capture-spool)."""
+    lifecycle.setup_logging(PROCESS)
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"{PROCESS}: {exc}", file=sys.stderr)
+        sys.exit(config.EXIT_CONFIG)
+    shutdown = lifecycle.Shutdown().install()
+    client = redis_conn.connect(cfg)
+    emitter = Emitter(client, cfg["privacy.disabled_categories"])
+    drainer = SpoolDrainer(emitter)
+    log.info("draining %s", drainer.folder)
+    drainer.run(shutdown, heartbeat=lifecycle.Heartbeat(client, PROCESS))
+    log.info("stopped: pushed=%d rejected=%d", drainer.pushed, drainer.rejected)
+
+
+if __name__ == "__main__":
+    main()

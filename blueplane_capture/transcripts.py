@@ -1,0 +1,426 @@
+"""capture-claude: tails Claude Code transcripts (``<data dir>/projects/**/*.jsonl``) into events.
+
+Each file is read from its persisted byte offset (``offsets``): a restart resumes exactly, a
+partial last line waits for its newline, a truncated or replaced file is read again from the
+start (deterministic event ids make that add nothing), a malformed line is counted, logged with
+``path:line`` and skipped. Subagent transcripts (``<session>/subagents/agent-*.jsonl``) are read
+like any other file. On first start the whole history is backfilled (with a progress bar), then
+watchfiles reports changes; a slow periodic rescan catches anything a watcher missed.
+
+Delivery: events are XADDed before the offsets that cover them are saved; a crash in between
+re-reads some lines and their ids are the same, so ingest stores every fact once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from blueplane_capture.offsets import FilePosition, OffsetStore
+from blueplane_capture.transcript_parser import FileCursor, FileInfo, TranscriptParser
+from blueplane_core import config, events, lifecycle, privacy, redis_conn
+from blueplane_core.emit import Emitter
+
+log = logging.getLogger("blueplane.capture.claude")
+
+PROCESS = "capture-claude"
+STATE_NAME = "claude_transcripts"
+#: bytes read from one file per step (bounds memory on a huge history file).
+CHUNK_BYTES = 8 * 1024 * 1024
+#: bytes of a file's head remembered to notice a file rewritten in place.
+HEAD_BYTES = 256
+#: a long poll (backfill) saves its positions this often, so a kill loses little work.
+SAVE_EVERY_S = 5.0
+
+
+def default_roots(env: dict[str, str] | None = None) -> list[Path]:
+    """Claude Code data folders: ``CLAUDE_CONFIG_DIR`` (a comma list), else ``~/.claude`` and
+    ``~/.config/claude`` (where ccusage also looks)."""
+    environ = os.environ if env is None else env
+    configured = environ.get("CLAUDE_CONFIG_DIR", "")
+    if configured.strip():
+        return [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
+    return [Path.home() / ".claude", Path.home() / ".config" / "claude"]
+
+
+def transcript_dir(root: Path) -> Path:
+    """The folder holding transcripts under a data folder (``<root>/projects``, or the root
+    itself when it is already a projects folder)."""
+    projects = root / "projects"
+    return projects if projects.is_dir() else root
+
+
+class _StopFlag:
+    """What watchfiles polls to stop: the process's shutdown flag."""
+
+    def __init__(self, shutdown: lifecycle.Shutdown) -> None:
+        self._shutdown = shutdown
+
+    def is_set(self) -> bool:
+        return self._shutdown.requested
+
+
+class TranscriptMonitor:
+    """Reads transcript files incrementally and emits their events. Drive it with ``poll``
+    (tests, backfill) or ``run`` (live)."""
+
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        emitter: Emitter,
+        store: OffsetStore,
+        secret: bytes,
+        settle_s: float = 30.0,
+        idle_end_s: float = 1800.0,
+        rescan_s: float = 60.0,
+        shutdown: lifecycle.Shutdown | None = None,
+    ) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.emitter = emitter
+        self.store = store
+        self.secret = secret
+        self.parser = TranscriptParser(secret)
+        self.settle_s = settle_s
+        self.idle_end_s = idle_end_s
+        self.rescan_s = rescan_s
+        self.shutdown = shutdown
+        self.emitted = 0
+        self.malformed = 0
+        self.refused = 0
+        self.lines = 0
+        self.bytes_read = 0
+
+    # ------------------------------------------------------------------------ files
+
+    def transcript_files(self) -> list[Path]:
+        found: list[Path] = []
+        for root in self.roots:
+            base = transcript_dir(root)
+            if base.is_dir():
+                found.extend(p for p in base.rglob("*.jsonl") if p.is_file())
+        return sorted(found)
+
+    def _info(self, path: Path) -> FileInfo:
+        is_subagent = path.parent.name == "subagents"
+        agent_type = ""
+        if is_subagent:
+            meta = path.with_name(path.stem + ".meta.json")
+            try:
+                data = orjson.loads(meta.read_bytes())
+                value = data.get("agentType") if isinstance(data, dict) else None
+                agent_type = value if isinstance(value, str) else ""
+            except (OSError, orjson.JSONDecodeError):
+                pass
+        session = path.parent.parent.name if is_subagent else path.stem
+        return FileInfo(
+            path_key=privacy.keyed_hash(self.secret, str(path), "file"),
+            fallback_session=session or "unknown",
+            is_subagent=is_subagent,
+            agent_type=agent_type,
+        )
+
+    # ----------------------------------------------------------------------- reading
+
+    def read_file(
+        self, path: Path, flush: bool = False, now: float | None = None, progress: Any = None
+    ) -> int:
+        """Read what is new in one file and emit its events; returns how many were sent.
+
+        ``flush`` emits held responses at the end (backfill, shutdown); otherwise they are
+        emitted once the file has been quiet for ``settle_s``. Raises redis.RedisError with the
+        file's saved position unchanged.
+        """
+        key = str(path)
+        now = time.time() if now is None else now
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return 0
+        old = self.store.get(key)
+        pos = FilePosition.from_json(old.to_json())
+        replaced = pos.inode and pos.inode != stat.st_ino
+        truncated = stat.st_size < pos.offset
+        rewritten = bool(pos.head) and pos.offset and self._head_changed(path, pos)
+        if replaced or truncated or rewritten:
+            why = "replaced" if replaced else "truncated" if truncated else "rewritten"
+            log.info("%s was %s: reading it again from the start", path, why)
+            pos = FilePosition()
+        pos.inode = stat.st_ino
+        info = self._info(path)
+        cursor = FileCursor.from_json(pos.cursor)
+        sent = 0
+        while pos.offset < stat.st_size:
+            with path.open("rb") as handle:
+                handle.seek(pos.offset)
+                data = handle.read(CHUNK_BYTES)
+            if not data:
+                break
+            batch, consumed = self._parse_chunk(path, data, pos, cursor, info)
+            if consumed == 0:
+                if len(data) < CHUNK_BYTES:
+                    break  # a partial last line: wait for its newline
+                consumed = self._skip_huge_line(path, pos)  # a line longer than a chunk
+            if pos.offset == 0 and not pos.head:
+                pos.head = self._head_of(path)
+            pos.offset += consumed
+            pos.cursor = cursor.to_json()
+            sent += self._emit(batch)
+            self.store.put(key, pos)  # only after the emit succeeded
+            self.bytes_read += consumed
+            if progress is not None:
+                progress(consumed)
+            if consumed < len(data):
+                break
+        quiet_for = now - stat.st_mtime  # the client appends: mtime is its last write
+        quiet = quiet_for >= self.settle_s
+        tail: list[dict[str, Any]] = []
+        if cursor.pending and (flush or quiet):
+            tail.extend(self.parser.flush(cursor))
+        idle = quiet_for >= self.idle_end_s
+        if idle and pos.ended_at != pos.offset:
+            end = self.parser.session_end(cursor, info, pos.offset)
+            if end is not None:
+                tail.append(end)
+            pos.ended_at = pos.offset
+            cursor.forget_details()  # keeps the saved state small for a long history
+        if tail or pos.ended_at != old.ended_at or key not in self.store.positions:
+            sent += self._emit(tail)
+            pos.cursor = cursor.to_json()
+            self.store.put(key, pos)
+        return sent
+
+    def _head_of(self, path: Path) -> str:
+        with path.open("rb") as handle:
+            return handle.read(HEAD_BYTES).hex()
+
+    def _head_changed(self, path: Path, pos: FilePosition) -> bool:
+        want = bytes.fromhex(pos.head)
+        with path.open("rb") as handle:
+            return handle.read(len(want)) != want
+
+    def _skip_huge_line(self, path: Path, pos: FilePosition) -> int:
+        """Skip one line longer than CHUNK_BYTES (counted malformed); returns bytes skipped."""
+        skipped = 0
+        with path.open("rb") as handle:
+            handle.seek(pos.offset)
+            while True:
+                block = handle.read(CHUNK_BYTES)
+                if not block:
+                    return 0  # no newline yet: wait
+                cut = block.find(b"\n")
+                if cut >= 0:
+                    skipped += cut + 1
+                    break
+                skipped += len(block)
+        pos.lines += 1
+        self.malformed += 1
+        log.warning("%s:%d: line of %d bytes skipped (too long)", path, pos.lines, skipped)
+        return skipped
+
+    def _parse_chunk(
+        self, path: Path, data: bytes, pos: FilePosition, cursor: FileCursor, info: FileInfo
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Events of the complete lines in ``data``; returns them and the bytes consumed."""
+        out: list[dict[str, Any]] = []
+        consumed = 0
+        end = data.rfind(b"\n")
+        if end < 0:
+            return out, 0
+        for raw in data[: end + 1].split(b"\n")[:-1]:
+            position = pos.offset + consumed
+            consumed += len(raw) + 1
+            pos.lines += 1
+            self.lines += 1
+            if not raw.strip():
+                continue
+            try:
+                line = orjson.loads(raw)
+                if not isinstance(line, dict):
+                    raise ValueError(f"a JSON {type(line).__name__}, not an object")
+                out.extend(self.parser.parse(line, cursor, info, position))
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                self.malformed += 1
+                log.warning("%s:%d: malformed line skipped (%s)", path, pos.lines, str(exc)[:120])
+        return out, consumed
+
+    def _emit(self, batch: list[dict[str, Any]]) -> int:
+        """XADD a batch; an event the Emitter refuses is logged and skipped, never retried
+        forever (it would block its file)."""
+        if not batch:
+            return 0
+        sent = 0
+        for start in range(0, len(batch), 1000):
+            part = batch[start : start + 1000]
+            try:
+                sent += self.emitter.emit_many(part)
+            except (events.InvalidEvent, privacy.PrivacyViolation):
+                for event in part:  # nothing of the part was sent: find the bad one(s)
+                    try:
+                        sent += self.emitter.emit_many([event])
+                    except (events.InvalidEvent, privacy.PrivacyViolation) as exc:
+                        self.refused += 1
+                        log.error("refused %s event: %s", event.get("event_type"), exc)
+        self.emitted += sent
+        return sent
+
+    # ------------------------------------------------------------------------- loops
+
+    def poll(
+        self,
+        files: Iterable[Path] | None = None,
+        flush: bool = False,
+        now: float | None = None,
+        progress: Any = None,
+    ) -> int:
+        """Read the given files (default: all transcripts) plus every file with held
+        responses or an unreported end, then save the positions. Returns events sent."""
+        targets = {str(p): Path(p) for p in (self.transcript_files() if files is None else files)}
+        for key, pos in self.store.positions.items():
+            if key not in targets and (pos.cursor.get("pending") or pos.ended_at != pos.offset):
+                targets[key] = Path(key)
+        sent = 0
+        saved = time.monotonic()
+        try:
+            for key in sorted(targets):
+                if self.shutdown is not None and self.shutdown.requested:
+                    break  # SIGTERM during a long backfill: save what is done, stop
+                sent += self.read_file(targets[key], flush=flush, now=now, progress=progress)
+                if time.monotonic() - saved > SAVE_EVERY_S:
+                    self.store.save()
+                    saved = time.monotonic()
+        finally:
+            if files is None:
+                self.store.forget_missing({str(p) for p in self.transcript_files()})
+            self.store.save()
+        return sent
+
+    def backfill(self, show_progress: bool = True, flush: bool = False) -> int:
+        """Read the whole existing history once, with a progress bar. Held responses of files
+        quiet for ``settle_s`` are emitted; ``flush`` emits every held response (``--once``)."""
+        files = self.transcript_files()
+        total = sum(max(p.stat().st_size - self.store.get(str(p)).offset, 0) for p in files)
+        if not show_progress:
+            return self.poll(files, flush=flush)
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        ) as bar:
+            task = bar.add_task(f"backfill {len(files)} transcripts", total=total or 1)
+            return self.poll(files, flush=flush, progress=lambda n: bar.advance(task, n))
+
+    def run(
+        self,
+        shutdown: lifecycle.Shutdown,
+        heartbeat: lifecycle.Heartbeat | None = None,
+        tick_s: float = 1.0,
+    ) -> None:
+        """Follow the transcripts live until shutdown; Redis errors back off and retry."""
+        import watchfiles
+
+        last_scan = 0.0
+        backoff = tick_s
+        while not shutdown.requested:
+            roots = [str(transcript_dir(r)) for r in self.roots if transcript_dir(r).is_dir()]
+            if not roots:
+                shutdown.wait(max(self.rescan_s / 4, tick_s))
+                continue
+            try:
+                for changes in watchfiles.watch(
+                    *roots,
+                    watch_filter=lambda _change, path: path.endswith(".jsonl"),
+                    stop_event=_StopFlag(shutdown),
+                    yield_on_timeout=True,
+                    rust_timeout=int(tick_s * 1000),
+                    debounce=200,
+                    raise_interrupt=False,
+                ):
+                    now = time.time()
+                    if now - last_scan >= self.rescan_s:
+                        self.poll(now=now)
+                        last_scan = now
+                    else:
+                        self.poll({Path(p) for _, p in changes}, now=now)
+                    backoff = tick_s
+                    if heartbeat:
+                        heartbeat.beat(f"events={self.emitted}")
+                    if shutdown.requested:
+                        break
+            except redis.RedisError as exc:
+                log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
+                shutdown.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+            except FileNotFoundError:
+                shutdown.wait(tick_s)  # a watched folder vanished; look again
+        try:
+            self.poll(flush=False)
+        except redis.RedisError:
+            pass
+
+
+def roots_from_config(cfg: config.Config) -> list[Path]:
+    configured = cfg["capture.claude_dirs"]
+    return [Path(p).expanduser() for p in configured] if configured else default_roots()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m blueplane_capture.transcripts`` (supervisord program capture-claude)."""
+    parser = argparse.ArgumentParser(prog=PROCESS, description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="read everything once and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no backfill progress bar")
+    args = parser.parse_args(argv)
+    lifecycle.setup_logging(PROCESS)
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"{PROCESS}: {exc}", file=sys.stderr)
+        sys.exit(config.EXIT_CONFIG)
+    shutdown = lifecycle.Shutdown().install()
+    client = redis_conn.connect(cfg)
+    emitter = Emitter(client, cfg["privacy.disabled_categories"])
+    store = OffsetStore(STATE_NAME).load()
+    monitor = TranscriptMonitor(
+        roots_from_config(cfg), emitter, store, privacy.load_secret(), shutdown=shutdown
+    )
+    log.info("watching %s", ", ".join(str(r) for r in monitor.roots))
+    try:
+        if args.once or not store.existed:
+            sent = monitor.backfill(
+                show_progress=not args.no_progress and not args.once, flush=args.once
+            )
+            log.info(
+                "backfill: %d events, %d lines, %d malformed",
+                sent,
+                monitor.lines,
+                monitor.malformed,
+            )
+        if not args.once:
+            monitor.run(shutdown, lifecycle.Heartbeat(client, PROCESS))
+    except redis.RedisError as exc:
+        log.error("Redis unavailable: %s", exc)
+        sys.exit(lifecycle.EXIT_REDIS_UNAVAILABLE)
+    log.info(
+        "stopped: events=%d lines=%d malformed=%d",
+        monitor.emitted,
+        monitor.lines,
+        monitor.malformed,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""bp-cursor-hook and ``blueplane install cursor``, with payloads built from Cursor's documented
+fields (formats.md 4; no real Cursor payload exists to replay), run as real processes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from blueplane_capture import cursor_mapping
+from blueplane_capture.hooks import cursor as cursor_hook
+from blueplane_capture.installers import cursor as cursor_installer
+from blueplane_core import db, events, paths, streams
+from blueplane_core.emit import Emitter
+from blueplane_core.raw_traces import RawEvents
+from tests.conftest import PYTHON, python_env
+from tests.helpers import ingest_all
+
+SCRIPT = Path(cursor_hook.__file__).resolve()
+COMMON = {
+    "conversation_id": "conv-7f3a",
+    "generation_id": "gen-91b2",
+    "workspace_roots": ["/home/dev/secret-project"],
+    "model": "claude-4.5-sonnet",
+    "cursor_version": "2.0.77",
+    "user_email": "dev@example.com",
+    "transcript_path": "/home/dev/.cursor/projects/x/agent-transcripts/a.jsonl",
+}
+#: one payload per documented event, with the private fields filled in so leaks would show
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "beforeSubmitPrompt": {
+        "prompt": "refactor the secret billing code",
+        "attachments": [
+            {"type": "file", "file_path": "/home/dev/secret-project/a.ts"},
+            {"type": "rule", "file_path": "/home/dev/secret-project/.cursor/rules/x.mdc"},
+        ],
+    },
+    "afterAgentResponse": {"text": "Here is the secret plan"},
+    "afterAgentThought": {"text": "secret reasoning", "duration_ms": 1234},
+    "beforeShellExecution": {"command": "npm install secret-pkg --token=abc", "cwd": "/home/dev"},
+    "afterShellExecution": {"command": "npm test", "output": "secret output", "duration": 150},
+    "beforeMCPExecution": {
+        "tool_name": "database_query",
+        "tool_input": '{"query": "SELECT secret"}',
+        "url": "http://localhost:3000/?key=secret",
+    },
+    "afterMCPExecution": {
+        "tool_name": "database_query",
+        "tool_input": "{}",
+        "result_json": '{"rows": ["secret"]}',
+        "duration": 250,
+    },
+    "beforeReadFile": {"file_path": "/home/dev/secret-project/.env", "content": "API_KEY=secret"},
+    "afterFileEdit": {
+        "file_path": "/home/dev/secret-project/src/main.ts",
+        "edits": [
+            {"old_string": "const secret = 1", "new_string": "const secret = 2\nconst more = 3\n"}
+        ],
+    },
+    "stop": {"status": "completed", "loop_count": 0},
+    "sessionStart": {},
+    "sessionEnd": {"reason": "window_close", "error_message": "secret failure"},
+    "postToolUseFailure": {
+        "tool_name": "Shell",
+        "tool_use_id": "tu-1",
+        "tool_input": {"command": "rm -rf secret"},
+        "failure_type": "timeout",
+    },
+    "subagentStart": {
+        "subagent_id": "sa-1",
+        "subagent_type": "explore",
+        "subagent_model": "gpt-5",
+        "task": "secret task",
+    },
+    "preCompact": {"trigger": "auto"},
+    "someFutureEvent": {"novel_field": "secret novel text", "count": 3, "status": "ok"},
+}
+EXPECTED_TYPES = {
+    "beforeSubmitPrompt": "user_prompt",
+    "afterAgentResponse": "assistant_response",
+    "afterAgentThought": "agent_thought",
+    "beforeShellExecution": "tool_use",
+    "afterShellExecution": "shell",
+    "beforeMCPExecution": "tool_use",
+    "afterMCPExecution": "mcp_call",
+    "beforeReadFile": "file_read",
+    "afterFileEdit": "file_edit",
+    "stop": "assistant_response",
+    "sessionStart": "session_start",
+    "sessionEnd": "session_end",
+    "postToolUseFailure": "tool_result",
+    "subagentStart": "subagent_start",
+    "preCompact": "compaction",
+    "someFutureEvent": "generic",
+}
+
+
+def payload(event: str) -> dict[str, Any]:
+    return {**COMMON, "hook_event_name": event, **PAYLOADS[event]}
+
+
+def fire(
+    event: str, stdin: bytes, env: dict[str, str] | None = None, with_name: bool = True
+) -> tuple[subprocess.CompletedProcess[bytes], float]:
+    """Run the hook exactly as hooks.json runs it."""
+    argv = [PYTHON, "-I", "-S", str(SCRIPT)] + ([event] if with_name else [])
+    start = time.perf_counter()
+    done = subprocess.run(argv, input=stdin, capture_output=True, timeout=30, env=python_env(env))
+    return done, time.perf_counter() - start
+
+
+def stored() -> list[dict[str, Any]]:
+    conn = db.connect_writer(paths.database())
+    try:
+        return [event for _, event in RawEvents(conn).iterate()]
+    finally:
+        conn.close()
+
+
+def test_every_documented_event_maps_to_a_clean_envelope() -> None:
+    checker = Emitter(redis.Redis())  # check() only: validation + privacy, no I/O
+    for name in PAYLOADS:
+        event = cursor_mapping.map_hook(payload(name), b"k" * 32)
+        checker.check(event)
+        assert event["event_type"] == EXPECTED_TYPES[name], name
+        assert event["session_id"] == "conv-7f3a" and event["platform"] == "cursor"
+        assert event["metadata"]["model"] == "claude-4.5-sonnet"
+        blob = orjson.dumps(event)
+        for private in (b"secret", b"example.com", b"/home/dev", b"API_KEY"):
+            assert private not in blob, (name, private)
+    edit = cursor_mapping.map_hook(payload("afterFileEdit"), b"k" * 32)["payload"]
+    assert (edit["lines_added"], edit["lines_removed"], edit["file_extension"]) == (2, 1, ".ts")
+    shell = cursor_mapping.map_hook(payload("afterShellExecution"), b"k" * 32)["payload"]
+    assert (shell["program"], shell["duration_ms"]) == ("npm", 150)
+    future = cursor_mapping.map_hook(payload("someFutureEvent"), b"k" * 32)["payload"]
+    assert future["original_type"] == "someFutureEvent" and future["status"] == "ok"
+    assert "novel_field" in future["fields"]
+
+
+def test_category_table_matches_the_core() -> None:
+    for kind, category in cursor_mapping.CATEGORY.items():
+        assert events.CATEGORY[kind] == category
+
+
+def test_prompt_hook_answers_continue_and_the_event_reaches_raw_traces(
+    redis_client: redis.Redis,
+) -> None:
+    stdin = b"\xef\xbb\xbf" + json.dumps(payload("beforeSubmitPrompt")).encode()  # BOM
+    done, _ = fire("beforeSubmitPrompt", stdin)
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == {"continue": True}
+    ingest_all()
+    (event,) = stored()
+    assert event["event_type"] == "user_prompt"
+    assert event["payload"]["prompt_length"] == len(PAYLOADS["beforeSubmitPrompt"]["prompt"])
+    assert event["payload"]["attachment_count"] == 2 and event["payload"]["rule_count"] == 1
+
+
+def test_permission_hooks_answer_without_an_opinion(redis_client: redis.Redis) -> None:
+    for name in ("beforeShellExecution", "beforeMCPExecution", "beforeReadFile"):
+        done, _ = fire(name, json.dumps(payload(name)).encode())
+        assert (done.returncode, json.loads(done.stdout)) == (0, {}), name
+    assert redis_client.xlen(streams.EVENTS_STREAM) == 3
+
+
+def test_hook_installed_without_the_event_name_still_answers_continue(
+    redis_client: redis.Redis,
+) -> None:
+    done, _ = fire("", json.dumps(payload("beforeSubmitPrompt")).encode(), with_name=False)
+    assert json.loads(done.stdout) == {"continue": True}
+    assert redis_client.xlen(streams.EVENTS_STREAM) == 1
+
+
+def test_redis_down_still_answers_at_once_and_spools(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    done, seconds = fire(
+        "beforeShellExecution",
+        json.dumps(payload("beforeShellExecution")).encode(),
+        env={"BLUEPLANE_REDIS_URL": f"redis://127.0.0.1:{dead}/0"},
+    )
+    assert (done.returncode, json.loads(done.stdout)) == (0, {})
+    (spooled,) = paths.spool_dir().glob("*.json")
+    event = events.validate(orjson.loads(spooled.read_bytes()))
+    assert event["payload"]["program"] == "npm"
+    assert seconds < 10  # bounded (the real figures are in bench, not here)
+
+
+def test_garbage_input_is_recorded_as_a_fact_and_never_fails(redis_client: redis.Redis) -> None:
+    done, _ = fire("stop", b"\x00not json{{{")
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, b"{}", b"")
+    ingest_all()
+    (event,) = stored()
+    assert event["payload"]["original_type"] == "unparsed"
+
+
+def test_install_keeps_the_users_hooks_and_uninstall_removes_only_ours(tmp_path: Path) -> None:
+    target = cursor_installer.hooks_file(tmp_path)
+    target.parent.mkdir()
+    original = {
+        "version": 1,
+        "hooks": {
+            "afterFileEdit": [{"command": "./hooks/format.sh"}],
+            "beforeShellExecution": [{"command": "./hooks/guard.sh", "timeout": 5}],
+        },
+    }
+    target.write_text(json.dumps(original))
+    change = cursor_installer.install(tmp_path, python=PYTHON)
+    assert set(change.added) == set(cursor_installer.EVENTS)
+    config = json.loads(target.read_text())
+    assert config["hooks"]["afterFileEdit"][0] == {"command": "./hooks/format.sh"}
+    assert len(config["hooks"]["afterFileEdit"]) == 2
+    assert cursor_installer.install(tmp_path, python=PYTHON).added == []  # idempotent
+    assert cursor_installer.status(tmp_path) == "installed"
+    cursor_installer.uninstall(tmp_path)
+    assert json.loads(target.read_text()) == original
+
+
+def test_installed_command_runs_through_a_shell(tmp_path: Path, redis_client: redis.Redis) -> None:
+    cursor_installer.install(tmp_path)  # the resolved interpreter, as users get it
+    config = json.loads(cursor_installer.hooks_file(tmp_path).read_text())
+    (entry,) = config["hooks"]["afterFileEdit"]
+    done = subprocess.run(
+        entry["command"],
+        shell=True,
+        input=json.dumps(payload("afterFileEdit")).encode(),
+        capture_output=True,
+        timeout=30,
+        env=python_env(),
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, b"{}")
+    ingest_all()
+    (event,) = stored()
+    assert event["event_type"] == "file_edit" and event["hook_type"] == "afterFileEdit"
+
+
+@pytest.mark.parametrize("name", ["beforeSubmitPrompt", "stop", "afterFileEdit"])
+def test_answer_is_valid_json_for_every_event(name: str) -> None:
+    assert isinstance(json.loads(cursor_mapping.answer(name)), dict)
