@@ -16,7 +16,12 @@ from rich.table import Table
 
 from blueplane_capture.cli import import_app, install_app, uninstall_app
 from blueplane_core import config, paths, redis_conn
+from blueplane_query.install import install_mcp_command, uninstall_mcp_command
 from blueplane_workers.cli import rebuild_app
+
+# The MCP server belongs to the query side; its installer joins the other integrations here.
+install_app.command("mcp")(install_mcp_command)
+uninstall_app.command("mcp")(uninstall_mcp_command)
 
 app = typer.Typer(
     help="Blueplane: local, private telemetry for AI-assisted coding.",
@@ -122,9 +127,9 @@ def status(
 ) -> None:
     """Each process's state, streams and lag, dead letters, rows stored, integrations."""
     from blueplane import status as status_module
+    from blueplane_query.health import render
 
-    cfg = load_config()
-    report = status_module.collect(redis_conn.connect(cfg))
+    report = status_module.collect(load_config())
     if as_json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
@@ -132,25 +137,7 @@ def status(
         _print_processes()
     else:
         out.print("[yellow]supervisord is not running[/yellow] (start it with: blueplane up)")
-    redis_info = report.get("redis", {})
-    if "error" in redis_info:
-        out.print(f"[red]Redis unreachable:[/red] {redis_info['error']}")
-    elif redis_info:
-        table = Table("stream", "length", "group", "pending", "lag", title="bus")
-        for stream, info in redis_info["streams"].items():
-            groups = info["groups"] or {"-": {"pending": "", "lag": ""}}
-            for i, (group, g) in enumerate(groups.items()):
-                table.add_row(
-                    stream if i == 0 else "",
-                    str(info["length"]) if i == 0 else "",
-                    group,
-                    str(g["pending"]),
-                    str(g["lag"]),
-                )
-        out.print(table)
-        out.print(f"dead letters: {redis_info['dlq']}")
-    database = report["database"]
-    out.print(f"rows stored: {database['rows']:,}   database: {database['bytes'] / 1e6:.1f} MB")
+    out.print(render(report))
     for name, state in report["integrations"].items():
         out.print(f"{name}: {state}")
 

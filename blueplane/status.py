@@ -1,68 +1,28 @@
-"""``blueplane status``: is every process up, is anything piling up, what is stored."""
+"""``blueplane status``: supervisord's view of every process, plus the pipeline's health.
+
+The health part (heartbeats, streams, groups' pending and lag, dead letters, what is stored) is
+``blueplane_query.health``, the same function ``bp-query status`` shows; this adds what only
+the admin side knows: supervisord's process states and which integrations are installed.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from typing import Any
 
-import redis
-
 from blueplane import supervisor
-from blueplane_core import paths, streams
+from blueplane_core import paths
+from blueplane_core.config import Config
 
 
-def redis_health(client: redis.Redis) -> dict[str, Any]:
-    """Stream lengths, each group's pending and lag, DLQ size, live heartbeats."""
-    out: dict[str, Any] = {"streams": {}, "heartbeats": {}}
-    for stream, groups in streams.GROUPS_BY_STREAM.items():
-        info: dict[str, Any] = {"length": int(client.xlen(stream)), "groups": {}}
-        try:
-            for group in client.xinfo_groups(stream):
-                name = group["name"].decode() if isinstance(group["name"], bytes) else group["name"]
-                info["groups"][name] = {
-                    "pending": int(group["pending"]),
-                    "lag": None if group.get("lag") is None else int(group["lag"]),
-                    "consumers": int(group["consumers"]),
-                }
-        except redis.ResponseError:
-            pass
-        info["expected_groups"] = list(groups)
-        out["streams"][stream] = info
-    out["dlq"] = int(client.xlen(streams.DLQ_STREAM))
-    now = int(time.time())
-    for key in client.scan_iter(match=streams.HEARTBEAT_PREFIX + "*", count=200):
-        name = key.decode()[len(streams.HEARTBEAT_PREFIX) :]
-        value = (client.get(key) or b"").decode()
-        parts = value.split(" ", 2)
-        seen = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else now
-        out["heartbeats"][name] = {"age_s": now - seen, "info": parts[2] if len(parts) > 2 else ""}
-    return out
-
-
-def database_health() -> dict[str, Any]:
-    """Rows stored and bytes on disk (database + WAL)."""
-    path = paths.database()
-    if not path.exists():
-        return {"exists": False, "rows": 0, "bytes": 0}
-    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = conn.execute("SELECT count(*) FROM raw_traces").fetchone()[0]
-        return {"exists": True, "rows": int(rows), "bytes": size}
-    except sqlite3.OperationalError:
-        return {"exists": True, "rows": 0, "bytes": size}
-    finally:
-        conn.close()
-
-
-def collect(client: redis.Redis | None) -> dict[str, Any]:
+def collect(cfg: Config) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (``--json`` prints it as is)."""
     from blueplane_capture.cli import integration_status
+    from blueplane_query.health import pipeline_health
 
-    report: dict[str, Any] = {
+    return {
+        "home": str(paths.home()),
         "supervisor": supervisor.running(),
-        "processes": [
+        "supervised": [
             {
                 "name": f"{p['group']}:{p['name']}",
                 "state": p["statename"],
@@ -71,13 +31,6 @@ def collect(client: redis.Redis | None) -> dict[str, Any]:
             }
             for p in supervisor.processes()
         ],
-        "database": database_health(),
         "integrations": dict(integration_status()),
-        "home": str(paths.home()),
+        **pipeline_health(cfg),
     }
-    if client is not None:
-        try:
-            report["redis"] = redis_health(client)
-        except redis.RedisError as exc:
-            report["redis"] = {"error": str(exc)}
-    return report

@@ -64,6 +64,10 @@ KEYS: tuple[Key, ...] = (
     Key("workers.conversations_processes", int, 1, "conversation worker processes", 1),
     Key("workers.batch_size", int, 200, "CDC entries a worker handles per batch at most", 1),
     Key("workers.batch_timeout_ms", int, 50, "longest a worker waits to fill a batch", 1),
+    Key("workers.conversations_batch_size", int, 2000,
+        "CDC entries a conversation worker handles per batch (each touched session is refolded)", 1),
+    Key("workers.conversations_batch_timeout_ms", int, 1000,
+        "longest a conversation worker waits to fill a batch (rows lag at most about this)", 1),
     Key("workers.claim_idle_ms", int, 30_000, "worker entries idle this long are reclaimed", 1),
     Key("workers.max_deliveries", int, 3, "deliveries before a CDC entry is dead-lettered", 1),
     Key(

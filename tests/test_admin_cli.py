@@ -57,11 +57,14 @@ def test_status_json_reports_streams_and_rows(redis_client: redis.Redis) -> None
     result = run("status", "--json")
     assert result.returncode == 0, result.stderr
     report = orjson.loads(result.stdout)
-    assert report["database"]["rows"] == 30
-    assert report["redis"]["dlq"] == 0
-    groups = report["redis"]["streams"][streams.EVENTS_STREAM]["groups"]
-    assert groups[streams.INGEST_GROUP]["pending"] == 0
+    assert report["database"]["events_stored"] == 30
+    assert report["dlq"]["length"] == 0
+    (events_stream,) = [s for s in report["streams"] if s["stream"] == streams.EVENTS_STREAM]
+    (group,) = events_stream["groups"]
+    assert group["name"] == streams.INGEST_GROUP and group["pending"] == 0 and group["lag"] == 0
     assert report["supervisor"] is False
+    human = run("status")
+    assert human.returncode == 0 and "Traceback" not in human.stderr
 
 
 def test_bad_config_is_one_line_not_a_traceback(redis_client: redis.Redis) -> None:

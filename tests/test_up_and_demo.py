@@ -33,8 +33,8 @@ def test_up_demo_status_down_on_the_embedded_default(blueplane_home: Path) -> No
         assert "stored 3,000" in demo.stdout
         status = blueplane("status", "--json")
         report = orjson.loads(status.stdout)
-        assert report["database"]["rows"] == 3000
-        running = {p["name"]: p["state"] for p in report["processes"]}
+        assert report["database"]["events_stored"] == 3000
+        running = {p["name"]: p["state"] for p in report["supervised"]}
         assert running["blueplane:redis"] == "RUNNING"
         assert running["blueplane:ingest-0"] == running["blueplane:ingest-1"] == "RUNNING"
         socket = blueplane_home / "run" / "redis.sock"

@@ -1,0 +1,318 @@
+"""Every Redis metric key the metrics worker writes, and how to read it back: the one definition.
+
+The metrics worker (``blueplane_workers.metrics``) writes these keys; the query side imports this
+module to read them. Build keys only with the functions below, never by hand. The formulas behind
+each counter are in ``docs/metrics.md``.
+
+Layout (all keys start with ``streams.METRICS_PREFIX`` = ``{bp}:metrics:``)::
+
+    {bp}:metrics:c:<scope>:<period>            HASH   counter name -> integer
+    {bp}:metrics:hist:<scope>:<period>:<name>  HASH   histogram bucket index -> count
+    {bp}:metrics:idx:<dimension>               ZSET   dimension value -> last seen (unix s)
+    {bp}:metrics:ts:<series>:<res>:<chunk>     HASH   bucket start (unix s) -> value   (plain path)
+    {bp}:metrics:rts:<series>:<res>            TS     RedisTimeSeries key (module path only)
+    {bp}:metrics:meta                          HASH   layout version, time-series backend, pricing
+
+``scope`` is ``all`` or ``<dimension>=<value>`` with dimension one of :data:`DIMENSIONS`
+(``platform=claude_code``, ``model=claude-opus-4-8``, ``tool=Edit``, ``workspace=<hash>``,
+``session=<id>``). ``period`` is ``total``, ``d<YYYY-MM-DD>`` (UTC day) or ``h<YYYY-MM-DDTHH>``
+(UTC hour). Sessions are kept for ``total`` and days only (a session is its own time window).
+
+Counters (hash fields of ``c:`` keys, all integers; see :data:`COUNTERS`): money is in
+nano-dollars (``cost_nusd``; 1 USD = 1e9) so sums are exact and a rebuild gives the same digits.
+A scope/period whose ``unpriced_requests`` is above 0 has an **unknown** cost part: show cost as
+"X USD + N unpriced requests", never as if the unpriced part were 0.
+
+Histograms (``hist:`` keys) hold log-spaced buckets of durations in milliseconds; read them with
+:func:`percentile` (the answer is the upper bound of the bucket holding the rank, within 10%).
+Names: :data:`HISTOGRAMS`.
+
+Time series (plain path): ``series`` is ``<scope>|<counter>`` for scope ``all``, ``platform=…``
+and ``model=…`` and the counters in :data:`SERIES_COUNTERS`. Each resolution of
+:data:`RETENTION_LADDER` stores buckets in chunk hashes (``chunk`` = chunk start, unix s) that
+expire after the retention; read a window with :func:`series_keys` + :func:`bucket_start`.
+
+Bookkeeping keys the query side never needs (``applied:``, ``fact``, ``active:``, ``wsact:``,
+``wscommit:``, ``assisted``, ``committargets``, ``distinct:``) are private to the worker; they
+are named here too so that ``rebuild`` can delete every metric key.
+
+Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
+  * 1 (2026-11-23): first layout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from blueplane_core import streams
+
+LAYOUT_VERSION = 1
+PREFIX = streams.METRICS_PREFIX
+
+#: dimensions a counter is broken down by (``scope`` = ``<dimension>=<value>``).
+DIMENSIONS: tuple[str, ...] = ("platform", "model", "tool", "workspace", "session")
+
+#: every counter field, with its meaning (formulas in docs/metrics.md).
+COUNTERS: dict[str, str] = {
+    "events": "stored events, every source counted (raw volume)",
+    "sessions": "distinct sessions with at least one event in the scope and period",
+    "prompts": "user prompts, one per prompt id whichever sources saw it",
+    "requests": "API requests (responses), one per request id",
+    "tool_calls": "tool calls, one per tool_use_id",
+    "tool_errors": "tool calls whose result was a failure",
+    "input_tokens": "input tokens of API requests",
+    "output_tokens": "output tokens of API requests",
+    "cache_write_tokens": "cache-creation tokens (5 m + 1 h) of API requests",
+    "cache_read_tokens": "cache-read tokens of API requests",
+    "cost_nusd": "computed cost of priced requests, nano-USD (1e-9 USD)",
+    "reported_cost_nusd": "cost the client's own telemetry reported (official), nano-USD",
+    "unpriced_requests": "requests whose model has no price: their cost is unknown",
+    "api_errors": "API requests that failed",
+    "lines_added": "lines added by edits",
+    "lines_removed": "lines removed by edits",
+    "edits_accepted": "edit proposals accepted",
+    "edits_rejected": "edit proposals rejected (or never answered)",
+    "active_ms": "active time: gaps between a session's events of at most 5 minutes, summed",
+    "compactions": "conversation compactions",
+    "subagents": "subagents started",
+    "commits": "git commits",
+    "agent_assisted_commits": "commits with agent activity in the workspace in the 5 min before",
+}
+
+#: histogram names (durations in ms).
+HISTOGRAMS: dict[str, str] = {
+    "tool_ms": "tool call duration",
+    "response_ms": "API request duration (response latency)",
+    "decision_ms": "time from an edit proposal to its decision",
+}
+
+#: counters kept as time series (scope all, platform=…, model=…).
+SERIES_COUNTERS: tuple[str, ...] = (
+    "events",
+    "prompts",
+    "requests",
+    "tool_calls",
+    "tool_errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost_nusd",
+    "lines_added",
+    "lines_removed",
+)
+
+#: (resolution s, retention s, chunk s): 1 s for an hour, 1 min for a day, 5 min for 7 days,
+#: 1 h for 30 days. A chunk hash holds the buckets of one chunk and expires with its retention.
+RETENTION_LADDER: tuple[tuple[int, int, int], ...] = (
+    (1, 3600, 60),
+    (60, 86400, 3600),
+    (300, 7 * 86400, 86400),
+    (3600, 30 * 86400, 86400),
+)
+
+#: an event gap longer than this is idle time (active-time and agent-assisted-commit windows).
+IDLE_GAP_S = 300
+
+#: the histogram buckets: bucket i holds values v with BASE**(i-1) < v <= BASE**i (ms); 0 -> 0.
+HIST_BASE = 1.1
+
+
+# -- scopes and periods ------------------------------------------------------------------------
+
+
+def scope(dimension: str | None = None, value: str | None = None) -> str:
+    """``all`` or ``<dimension>=<value>``."""
+    if dimension is None:
+        return "all"
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}")
+    return f"{dimension}={value}"
+
+
+def day_period(day: str) -> str:
+    """Period of a UTC day given as ``YYYY-MM-DD``."""
+    return "d" + day
+
+
+def hour_period(hour: str) -> str:
+    """Period of a UTC hour given as ``YYYY-MM-DDTHH``."""
+    return "h" + hour
+
+
+def periods_of(timestamp: str) -> tuple[str, str, str]:
+    """(total, day, hour) periods of an envelope timestamp (``2026-11-23T18:04:05.123Z``)."""
+    return "total", "d" + timestamp[:10], "h" + timestamp[:13]
+
+
+# -- key builders ------------------------------------------------------------------------------
+
+
+def counters_key(scope_: str, period: str = "total") -> str:
+    """HASH of counters (:data:`COUNTERS`) of one scope and period."""
+    return f"{PREFIX}c:{scope_}:{period}"
+
+
+def histogram_key(scope_: str, period: str, name: str) -> str:
+    """HASH of one histogram (:data:`HISTOGRAMS`): bucket index -> count."""
+    return f"{PREFIX}hist:{scope_}:{period}:{name}"
+
+
+def index_key(dimension: str) -> str:
+    """ZSET of the values seen for a dimension, scored by last-seen unix seconds."""
+    return f"{PREFIX}idx:{dimension}"
+
+
+def series_name(scope_: str, counter: str) -> str:
+    return f"{scope_}|{counter}"
+
+
+def series_chunk_key(series: str, resolution_s: int, chunk_start: int) -> str:
+    """HASH of one chunk of a plain time series: bucket start (unix s) -> value."""
+    return f"{PREFIX}ts:{series}:{resolution_s}:{chunk_start}"
+
+
+def rts_key(series: str, resolution_s: int) -> str:
+    """RedisTimeSeries key of a series at a resolution (only when the module is loaded)."""
+    return f"{PREFIX}rts:{series}:{resolution_s}"
+
+
+META_KEY = f"{PREFIX}meta"
+
+# Worker bookkeeping (private).
+FACTS_KEY = f"{PREFIX}fact"  # HASH fact id -> state of the best source applied
+ASSISTED_KEY = f"{PREFIX}assisted"  # SET of commit ids already counted as agent-assisted
+COMMIT_TARGETS_KEY = f"{PREFIX}committargets"  # HASH commit id -> counters to bump if assisted
+
+
+def applied_key(group: str) -> str:
+    """Bitmap: bit ``sequence`` set once that raw_traces row's effects were applied."""
+    return f"{PREFIX}applied:{group}"
+
+
+def distinct_key(scope_: str, period: str) -> str:
+    """SET of session ids counted in ``sessions`` for a scope and period."""
+    return f"{PREFIX}distinct:{scope_}:{period}"
+
+
+def active_key(session_id: str) -> str:
+    """ZSET of the seconds a session had events (member = score = unix s)."""
+    return f"{PREFIX}active:{session_id}"
+
+
+def workspace_activity_key(workspace: str) -> str:
+    """ZSET of the seconds a workspace had agent activity."""
+    return f"{PREFIX}wsact:{workspace}"
+
+
+def workspace_commits_key(workspace: str) -> str:
+    """ZSET of a workspace's commit ids scored by commit time (unix s)."""
+    return f"{PREFIX}wscommit:{workspace}"
+
+
+def all_keys_pattern() -> str:
+    """SCAN pattern matching every metric key (used by ``rebuild metrics``)."""
+    return PREFIX + "*"
+
+
+# -- time series helpers -----------------------------------------------------------------------
+
+
+def bucket_start(unix_s: int, resolution_s: int) -> int:
+    return unix_s - unix_s % resolution_s
+
+
+def chunk_start(unix_s: int, resolution_s: int) -> int:
+    for res, _retention, chunk in RETENTION_LADDER:
+        if res == resolution_s:
+            return unix_s - unix_s % chunk
+    raise ValueError(f"no resolution {resolution_s}")
+
+
+def series_keys(series: str, resolution_s: int, start_s: int, end_s: int) -> list[str]:
+    """The chunk keys covering ``[start_s, end_s]`` at ``resolution_s`` (read with HGETALL)."""
+    for res, _retention, chunk in RETENTION_LADDER:
+        if res == resolution_s:
+            first = start_s - start_s % chunk
+            return [series_chunk_key(series, res, c) for c in range(first, end_s + 1, chunk)]
+    raise ValueError(f"no resolution {resolution_s}")
+
+
+def resolution_for(window_s: int) -> int:
+    """The finest resolution whose retention still covers a window ending now."""
+    for res, retention, _chunk in RETENTION_LADDER:
+        if window_s <= retention:
+            return res
+    return RETENTION_LADDER[-1][0]
+
+
+# -- histograms --------------------------------------------------------------------------------
+
+
+def hist_bucket(value_ms: float) -> int:
+    """Bucket index of a duration (0 for 0 ms and below)."""
+    if value_ms <= 1:
+        return 0 if value_ms <= 0 else 1
+    return max(1, math.ceil(math.log(value_ms, HIST_BASE) - 1e-9))
+
+
+def hist_upper(bucket: int) -> float:
+    """The largest duration (ms) bucket ``bucket`` can hold."""
+    return 0.0 if bucket <= 0 else HIST_BASE**bucket
+
+
+def merge_histograms(
+    histograms: Iterable[Mapping[bytes | str, bytes | str | int]],
+) -> dict[int, int]:
+    """Sum several histogram hashes (e.g. the hours of a window) into bucket -> count."""
+    total: dict[int, int] = {}
+    for hist in histograms:
+        for bucket, count in hist.items():
+            b = int(bucket)
+            total[b] = total.get(b, 0) + int(count)
+    return {b: c for b, c in total.items() if c}
+
+
+def percentile(histogram: Mapping[int, int], p: float) -> float | None:
+    """The ``p``-th percentile (0-100) of a merged histogram, in ms; None when it is empty."""
+    items = sorted((b, c) for b, c in histogram.items() if c > 0)
+    count = sum(c for _, c in items)
+    if not count:
+        return None
+    rank = max(1, math.ceil(p / 100 * count))
+    seen = 0
+    for bucket, c in items:
+        seen += c
+        if seen >= rank:
+            return round(hist_upper(bucket), 3)
+    return round(hist_upper(items[-1][0]), 3)
+
+
+# -- reading counters --------------------------------------------------------------------------
+
+
+def decode_counters(raw: Mapping[bytes | str, bytes | str]) -> dict[str, int]:
+    """HGETALL of a ``c:`` key -> {counter: int} (missing counters are 0)."""
+    values = {name: 0 for name in COUNTERS}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else field
+        values[name] = int(value)
+    return values
+
+
+def cost_usd(counters: Mapping[str, int]) -> float | None:
+    """The cost in USD of a decoded counters hash, or None when every request was unpriced."""
+    if counters.get("requests", 0) and counters.get("unpriced_requests", 0) >= counters["requests"]:
+        return None
+    return counters.get("cost_nusd", 0) / 1e9
+
+
+def unix_seconds(timestamp: str) -> int:
+    """Envelope timestamp -> unix seconds."""
+    return int(datetime.fromisoformat(timestamp).timestamp())
+
+
+def day_of(unix_s: int) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,302 @@
+"""``bp-query``: the read-only analytics CLI, a thin layer over ``blueplane_query.reports``.
+
+Every command takes the same filter (``--since/--until/--platform/--project``) and ``--json``
+(stable keys, documented in docs/query.md). Each command computes a plain dict with a library
+function and either prints it as JSON or renders it with rich (``render.py``); none holds logic
+of its own.
+
+Why argparse and not typer here: a command must answer in 300 ms as a fresh process. The typer
+installed here (0.29) builds a pydantic adapter for every parameter, which costs ~170 ms of
+imports before a command runs (measured with ``python -X importtime``); argparse costs ~3 ms.
+The ``blueplane`` admin CLI, where start-up time does not matter, stays typer (see
+``install.py``). rich, plotext, pyarrow and the report modules are imported inside the command
+that needs them.
+
+Expected failures (no database yet, unknown session, Redis down, a bad option) print one line on
+stderr and exit with a named code from ``blueplane_query.errors``; nothing prints a traceback
+(``BLUEPLANE_DEBUG=1`` shows it for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from blueplane_query.errors import EXIT_USAGE, QueryError
+
+PROG = "bp-query"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (and the usual exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--since", help="start: 7d, 24h, 30m, today, yesterday, or a date (UTC)")
+    p.add_argument("--until", help="end (exclusive), same forms")
+    p.add_argument("--platform", help="only this platform: claude_code, cursor, git, ...")
+    p.add_argument("--project", help="only this project: a project hash or its first characters")
+
+
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--json",
+        action="store_true",
+        dest="as_json",
+        help="machine-readable output (stable keys, see docs/query.md)",
+    )
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("a fraction between 0 and 1 (0.8 = 80%%)")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Read-only analytics over what Blueplane captured (never writes anything).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str, *, filters: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if filters:
+            _filter_args(p)
+        _json_arg(p)
+        return p
+
+    command(
+        "metrics",
+        "Current metrics (acceptance, tokens, cost, errors, productivity) versus "
+        "the previous period.",
+    )
+    p = command("sessions", "Sessions, newest first, with size, tokens, cost and outcome.")
+    p.add_argument("--min-acceptance", type=_fraction, help="only sessions at or above (0-1)")
+    p.add_argument("--limit", type=_positive, default=20, help="rows per page (default 20)")
+    p.add_argument("--page", type=_positive, default=1, help="page number, 1 = newest")
+    p = command(
+        "session",
+        "Deep analysis of one session: timeline, tools, tokens and cost, errors, edits, insights.",
+        filters=False,
+    )
+    p.add_argument("session_id", help="a session id, or its first characters")
+    command("tools", "Calls, errors and P50/P95 duration per tool.")
+    p = command(
+        "costs",
+        "Cost and tokens by day, week, month, model or project, or 5-hour "
+        "billing blocks with burn rate.",
+    )
+    p.add_argument(
+        "--by", default="day", choices=("day", "week", "month", "model", "project", "block")
+    )
+    command("commits", "Commits and the share made with an agent's help.")
+    p = command("insights", "Workflow insights (heuristics, each with its evidence numbers).")
+    p.add_argument("--limit", type=_positive, default=50)
+    command(
+        "status",
+        "Pipeline health: processes, streams and lag, dead letters, database "
+        "(the same as `blueplane status`).",
+        filters=False,
+    )
+    p = command(
+        "watch", "A live view of the metrics, refreshed from Redis (--json: one line per refresh)."
+    )
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    p.add_argument("--count", type=int, default=0, help="refreshes before exiting (0 = Ctrl-C)")
+    p = command("export", "Export processed data (sessions, turns, edits, commits, insights).")
+    p.add_argument(
+        "-f", "--format", dest="fmt", required=True, choices=("json", "csv", "parquet", "markdown")
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    p.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="re-key every identifier, drop anything that could identify anyone",
+    )
+    team = sub.add_parser("team", help="Team reports from anonymized exports.")
+    team_sub = team.add_subparsers(
+        dest="team_command", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    p = team_sub.add_parser("aggregate", help="Merge anonymized JSON exports into one report.")
+    p.add_argument("files", nargs="+", type=Path, help="anonymized JSON exports")
+    p.add_argument("-o", "--output", type=Path, help="also write the report here (JSON)")
+    _json_arg(p)
+    return parser
+
+
+# -- commands: each returns (compute, name of the render function) ----------------------------
+
+
+def _filter(a: argparse.Namespace) -> Any:
+    from blueplane_query.filters import Filter
+
+    return Filter.parse(a.since, a.until, a.platform, a.project)
+
+
+def _with_store(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    from blueplane_query.store import Store
+
+    with Store() as store:
+        return fn(store, *args, **kwargs)
+
+
+def _metrics(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import overview
+
+    return _with_store(overview.current_metrics, _filter(a), live=overview.live_reader())
+
+
+def _sessions(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import sessions
+
+    return _with_store(
+        sessions.list_sessions,
+        _filter(a),
+        min_acceptance=a.min_acceptance,
+        limit=a.limit,
+        page=a.page,
+    )
+
+
+def _session(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import sessions
+
+    return _with_store(sessions.session_detail, a.session_id)
+
+
+def _tools(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import tools
+
+    return _with_store(tools.tool_performance, _filter(a))
+
+
+def _costs(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import costs
+
+    return _with_store(costs.costs, _filter(a), by=a.by)
+
+
+def _commits(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import commits
+
+    return _with_store(commits.commit_share, _filter(a))
+
+
+def _insights(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import insights
+
+    return _with_store(insights.list_insights, _filter(a), limit=a.limit)
+
+
+def _status(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.errors import RedisUnavailable
+    from blueplane_query.health import pipeline_health
+
+    health = pipeline_health()
+    if not health["redis"]["reachable"]:
+        if a.as_json:  # the JSON still says all it can; the exit code says Redis is down
+            from blueplane_query.output import write_json
+
+            write_json(health)
+        raise RedisUnavailable(health["redis"]["error"])
+    return health
+
+
+def _export(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.export import export
+
+    return _with_store(export, _filter(a), fmt=a.fmt, output=a.output, anonymize=a.anonymize)
+
+
+def _team(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.team import aggregate
+
+    return aggregate(a.files, output=a.output)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "metrics": _metrics,
+    "sessions": _sessions,
+    "session": _session,
+    "tools": _tools,
+    "costs": _costs,
+    "commits": _commits,
+    "insights": _insights,
+    "status": _status,
+    "export": _export,
+    "team": _team,
+}
+
+
+def _answer(args: argparse.Namespace) -> int:
+    """Run a command; print JSON or render it; map expected failures to one line + exit code."""
+    try:
+        if args.command == "watch":
+            from blueplane_query.live import watch
+
+            watch(
+                _filter(args),
+                interval=max(args.interval, 0.1),
+                count=max(args.count, 0),
+                as_json=args.as_json,
+            )
+            return 0
+        result = COMMANDS[args.command](args)
+        if args.as_json:
+            from blueplane_query.output import write_json
+
+            write_json(result)
+        else:
+            from blueplane_query import render
+            from blueplane_query.output import console
+
+            console().print(getattr(render, args.command)(result))
+        return 0
+    except QueryError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0 if args.command == "watch" else 130
+    except BrokenPipeError:  # `bp-query sessions | head`
+        return 0
+    except Exception as exc:
+        if os.environ.get("BLUEPLANE_DEBUG"):
+            raise
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+            "(BLUEPLANE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point (``bp-query``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    return _answer(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Pipeline health, read without touching anything: ``bp-query status`` and ``blueplane status``.
+
+Reads only Redis (heartbeats, per-consumer stats, consumer groups of every stream, the DLQ
+length) and the database file (size, schema version, row counts of processed tables). Returns a
+plain dict so that the admin CLI, the MCP server and the HTTP API can all show the same facts;
+:func:`render` turns it into rich tables.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from blueplane_core import config as bp_config
+from blueplane_core import paths, streams
+from blueplane_query.errors import NoDatabase, QueryError, RedisUnavailable
+from blueplane_query.redis_reader import RedisReader, ReplyError
+
+#: processed tables whose row counts status shows (whichever exist in this schema).
+PROCESSED_TABLES = (
+    "session_mappings",
+    "conversations",
+    "conversation_turns",
+    "code_changes",
+    "tool_calls",
+    "commits",
+    "insights",
+)
+
+#: keys SCAN looks at per round trip: the metric keys make the keyspace large, and heartbeats
+#: and stats are found by pattern, so few large steps beat many small ones.
+SCAN_COUNT = 20_000
+
+#: a group this far behind its stream (entries) is reported as a problem.
+LAG_WARNING = 10_000
+
+
+def pipeline_health(
+    cfg: bp_config.Config | None = None,
+    *,
+    reader: RedisReader | None = None,
+    db_path: Path | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Everything status shows, as a JSON-ready dict (keys documented in docs/query.md)."""
+    cfg = cfg or bp_config.load()
+    own = reader is None
+    reader = reader or RedisReader.from_config(cfg)
+    now = time.time() if now is None else now
+    problems: list[str] = []
+    try:
+        redis_part = _redis_health(reader, now, problems)
+    finally:
+        if own:
+            reader.close()
+    database = _database_health(db_path or paths.database(), problems)
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "checked_at": round(now, 3),
+        **redis_part,
+        "database": database,
+    }
+
+
+def _redis_health(reader: RedisReader, now: float, problems: list[str]) -> dict[str, Any]:
+    from blueplane_query.redis_reader import _safe
+
+    redis_info: dict[str, Any] = {"url": _safe(reader.url), "reachable": False, "error": None}
+    empty: dict[str, Any] = {"processes": [], "consumers": [], "streams": [], "dlq": None}
+    try:
+        reader.ping()
+    except RedisUnavailable as exc:
+        redis_info["error"] = str(exc)
+        problems.append(str(exc))
+        return {"redis": redis_info, **empty}
+    redis_info["reachable"] = True
+
+    processes = []
+    for key in sorted(reader.scan_iter(match=streams.HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)):
+        name = key.decode()[len(streams.HEARTBEAT_PREFIX) :]
+        value = (reader.get(key.decode()) or b"").decode("utf-8", "replace")
+        parts = value.split(" ", 2)
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        beat = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        processes.append(
+            {
+                "name": name,
+                "alive": True,  # the key expires with its TTL: present means recently alive
+                "pid": pid,
+                "last_beat_unix": beat,
+                "age_s": round(now - beat, 1) if beat else None,
+                "info": parts[2] if len(parts) > 2 else "",
+            }
+        )
+
+    consumers = []
+    for key in sorted(reader.scan_iter(match=streams.STATS_PREFIX + "*", count=SCAN_COUNT)):
+        stats = reader.hgetall(key.decode())
+        entry: dict[str, Any] = {"consumer": key.decode()[len(streams.STATS_PREFIX) :]}
+        for field, raw in sorted(stats.items()):
+            entry[field.decode()] = _number(raw)
+        consumers.append(entry)
+
+    stream_rows = []
+    for stream, expected in streams.GROUPS_BY_STREAM.items():
+        length = reader.xlen(stream)
+        try:
+            groups = reader.xinfo_groups(stream)
+        except ReplyError:
+            groups = []
+        by_name = {_text(g.get("name")): g for g in groups}
+        group_rows = []
+        for group in expected:
+            info = by_name.get(group)
+            if info is None:
+                group_rows.append({"name": group, "exists": False})
+                problems.append(f"no consumer group {group} on {stream}: its process never started")
+                continue
+            lag = info.get("lag")
+            lag_n = int(lag) if isinstance(lag, int) else None
+            row: dict[str, Any] = {
+                "name": group,
+                "exists": True,
+                "consumers": int(info.get("consumers") or 0),
+                "pending": int(info.get("pending") or 0),
+                "lag": lag_n,
+                "last_delivered_id": _text(info.get("last-delivered-id")),
+            }
+            if lag_n is not None and lag_n > LAG_WARNING:
+                problems.append(f"group {group} on {stream} is {lag_n} entries behind")
+            group_rows.append(row)
+        stream_rows.append({"stream": stream, "length": length, "groups": group_rows})
+
+    dlq_length = reader.xlen(streams.DLQ_STREAM)
+    if dlq_length:
+        problems.append(f"{dlq_length} entries in the dead-letter queue (`blueplane dlq`)")
+    return {
+        "redis": redis_info,
+        "processes": processes,
+        "consumers": consumers,
+        "streams": stream_rows,
+        "dlq": {"stream": streams.DLQ_STREAM, "length": dlq_length},
+    }
+
+
+def _database_health(path: Path, problems: list[str]) -> dict[str, Any]:
+    from blueplane_query.store import Store
+
+    info: dict[str, Any] = {"path": str(path), "exists": path.exists()}
+    if not path.exists():
+        info.update(size_bytes=0, wal_bytes=0, schema_version=0, tables={}, events_stored=None)
+        return info
+    wal = path.with_name(path.name + "-wal")
+    info["size_bytes"] = path.stat().st_size
+    info["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
+    try:
+        with Store(path) as store:
+            info["schema_version"] = store.schema_version()
+            info["tables"] = {
+                t: int(store.scalar(f"SELECT COUNT(*) FROM {t}"))
+                for t in PROCESSED_TABLES
+                if store.has(t)
+            }
+            info["events_stored"] = (
+                int(store.scalar("SELECT COALESCE(SUM(event_count), 0) FROM session_mappings"))
+                if store.has("session_mappings", "event_count")
+                else None
+            )
+    except (NoDatabase, QueryError) as exc:
+        problems.append(str(exc))
+        info.setdefault("schema_version", None)
+        info.setdefault("tables", {})
+        info.setdefault("events_stored", None)
+    return info
+
+
+def _number(raw: bytes) -> Any:
+    text = raw.decode("utf-8", "replace")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def render(health: dict[str, Any]) -> Any:
+    """The health dict as rich renderables (a Group of tables) for an 80-column terminal."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = []
+    ok = health["healthy"]
+    parts.append(
+        Text(
+            "pipeline healthy" if ok else "pipeline has problems",
+            style="green" if ok else "red bold",
+        )
+    )
+    for problem in health["problems"]:
+        parts.append(Text(f"  • {problem}", style="yellow"))
+
+    redis_info = health["redis"]
+    parts.append(Text(f"Redis {redis_info['url']}: {'up' if redis_info['reachable'] else 'DOWN'}"))
+    if health["processes"]:
+        table = Table(title="processes (heartbeats)", title_justify="left")
+        for col in ("name", "pid", "last beat", "info"):
+            table.add_column(col)
+        for p in health["processes"]:
+            age = f"{p['age_s']:.0f}s ago" if p["age_s"] is not None else "?"
+            table.add_row(p["name"], str(p["pid"] or ""), age, p["info"][:30])
+        parts.append(table)
+    if health["streams"]:
+        table = Table(title="streams", title_justify="left")
+        for col in ("stream / group", "length", "consumers", "pending", "lag"):
+            table.add_column(col, justify="right" if col != "stream / group" else "left")
+        for s in health["streams"]:
+            table.add_row(s["stream"], str(s["length"]), "", "", "")
+            for g in s["groups"]:
+                if not g["exists"]:
+                    table.add_row(f"  {g['name']}", "", "missing", "", "")
+                    continue
+                lag = "" if g["lag"] is None else str(g["lag"])
+                table.add_row(f"  {g['name']}", "", str(g["consumers"]), str(g["pending"]), lag)
+        if health["dlq"] is not None:
+            table.add_row("dead-letter queue", str(health["dlq"]["length"]), "", "", "")
+        parts.append(table)
+    database = health["database"]
+    if database["exists"]:
+        size_mb = database["size_bytes"] / 1e6
+        wal_mb = database["wal_bytes"] / 1e6
+        line = (
+            f"database {database['path']}: {size_mb:.1f} MB (+{wal_mb:.1f} MB WAL),"
+            f" schema v{database['schema_version']}"
+        )
+        parts.append(Text(line))
+        if database["tables"]:
+            table = Table(title="processed tables", title_justify="left")
+            table.add_column("table")
+            table.add_column("rows", justify="right")
+            for name, count in database["tables"].items():
+                table.add_row(name, f"{count:,}")
+            if database["events_stored"] is not None:
+                table.add_row("(events stored)", f"{database['events_stored']:,}")
+            parts.append(table)
+    else:
+        parts.append(Text(f"database {database['path']}: not created yet"))
+    return Group(*parts)

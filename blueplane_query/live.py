@@ -1,0 +1,140 @@
+"""Live numbers from the metrics worker's Redis keys (layout: ``blueplane_core.metric_keys``).
+
+Redis holds counters per scope (all, one platform, one model, one tool, ...) and UTC day/hour,
+updated within a second of capture; SQLite holds the rebuilt conversations. ``metrics`` shows
+both, ``tools`` takes durations from the histograms here, ``watch`` refreshes from here alone.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from blueplane_core import config as bp_config
+from blueplane_core import metric_keys
+from blueplane_query.filters import Filter
+from blueplane_query.redis_reader import RedisReader
+
+
+def connect(cfg: bp_config.Config | None = None) -> RedisReader:
+    return RedisReader.from_config(cfg or bp_config.load())
+
+
+def days_between(start: datetime, end: datetime, *, limit: int = 400) -> list[str]:
+    """UTC days ``YYYY-MM-DD`` touched by ``[start, end)`` (at most ``limit``, the newest)."""
+    first = start.astimezone(UTC).date()
+    last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    count = (last - first).days + 1
+    days = [(first + timedelta(days=i)).isoformat() for i in range(max(0, count))]
+    return days[-limit:]
+
+
+def scope_of(flt: Filter) -> str:
+    """The Redis scope a filter maps onto (Redis keeps one dimension per scope)."""
+    return metric_keys.scope("platform", flt.platform) if flt.platform else "all"
+
+
+def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, int]:
+    """Counters of one scope summed over periods (``total``, ``d<day>``, ``h<hour>``)."""
+    replies = reader.pipeline([("HGETALL", metric_keys.counters_key(scope, p)) for p in periods])
+    total = {name: 0 for name in metric_keys.COUNTERS}
+    for flat in replies:
+        if not isinstance(flat, list):
+            continue
+        for name, value in metric_keys.decode_counters(_pairs(flat)).items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
+def histogram(reader: RedisReader, scope: str, periods: list[str], name: str) -> dict[int, int]:
+    keys = [metric_keys.histogram_key(scope, p, name) for p in periods]
+    replies = reader.pipeline([("HGETALL", k) for k in keys])
+    return metric_keys.merge_histograms(_pairs(r) for r in replies if isinstance(r, list))
+
+
+def indexed(reader: RedisReader, dimension: str) -> list[str]:
+    """Values seen for a dimension (tools, models, platforms), most recently seen first."""
+    raw = reader.execute("ZREVRANGE", metric_keys.index_key(dimension), 0, -1) or []
+    return [v.decode() for v in raw]
+
+
+def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
+    """Today's and this hour's counters for the filter's scope, and the all-time totals."""
+    now = time.time() if now is None else now
+    stamp = datetime.fromtimestamp(now, UTC)
+    scope = scope_of(flt)
+    day = metric_keys.day_period(stamp.strftime("%Y-%m-%d"))
+    hour = metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H"))
+    today = counters(reader, scope, [day])
+    this_hour = counters(reader, scope, [hour])
+    total = counters(reader, scope, ["total"])
+    return {
+        "scope": scope,
+        "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "today": summarize(today),
+        "this_hour": summarize(this_hour),
+        "total": summarize(total),
+    }
+
+
+def summarize(c: dict[str, int]) -> dict[str, Any]:
+    """Counters -> the headline numbers (rates computed, money in USD, unpriced kept visible)."""
+    decided = c["edits_accepted"] + c["edits_rejected"]
+    return {
+        "sessions": c["sessions"],
+        "prompts": c["prompts"],
+        "requests": c["requests"],
+        "tool_calls": c["tool_calls"],
+        "tool_errors": c["tool_errors"],
+        "tool_error_rate": round(c["tool_errors"] / c["tool_calls"], 4)
+        if c["tool_calls"]
+        else None,
+        "acceptance_rate": round(c["edits_accepted"] / decided, 4) if decided else None,
+        "input_tokens": c["input_tokens"],
+        "output_tokens": c["output_tokens"],
+        "cache_write_tokens": c["cache_write_tokens"],
+        "cache_read_tokens": c["cache_read_tokens"],
+        "cost_usd": metric_keys.cost_usd(c),
+        "reported_cost_usd": c["reported_cost_nusd"] / 1e9 if c["reported_cost_nusd"] else None,
+        "unpriced_requests": c["unpriced_requests"],
+        "lines_added": c["lines_added"],
+        "lines_removed": c["lines_removed"],
+        "events": c["events"],
+    }
+
+
+def watch(flt: Filter, *, interval: float = 1.0, count: int = 0, as_json: bool = False) -> None:
+    """Refresh the live snapshot every ``interval`` seconds (``count`` times, 0 = until Ctrl-C)."""
+    from blueplane_query.output import dumps
+
+    with connect() as reader:
+        first = snapshot(reader, flt)  # fails fast, with one line, when Redis is down
+        if as_json:
+            import sys
+
+            done = 0
+            current = first
+            while True:
+                sys.stdout.buffer.write(dumps(current, pretty=False) + b"\n")
+                sys.stdout.flush()
+                done += 1
+                if count and done >= count:
+                    return
+                time.sleep(interval)
+                current = snapshot(reader, flt)
+        from rich.live import Live
+
+        from blueplane_query import render
+        from blueplane_query.output import console
+
+        with Live(render.watch(first), console=console(), auto_refresh=False) as live:
+            done = 1
+            while not count or done < count:
+                time.sleep(interval)
+                live.update(render.watch(snapshot(reader, flt)), refresh=True)
+                done += 1
+
+
+def _pairs(flat: list[Any]) -> dict[bytes | str, bytes | str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -1,0 +1,373 @@
+"""Human output: each report dict as rich tables (and a plotext chart) that fit 80 columns.
+
+One function per report, named like the CLI command. Pure presentation: every number shown here
+is in the report dict, and its provenance is shown next to it (``official`` / ``derived`` /
+``estimated``), abbreviated ``off`` / ``der`` / ``est`` where space is short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+_SHORT = {"official": "off", "derived": "der", "estimated": "est"}
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and digits:
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def _usd(value: Any, unpriced: int = 0) -> str:
+    if value is None:
+        return "unpriced"
+    text = f"${value:,.2f}"
+    return f"{text} +{unpriced} unpriced" if unpriced else text
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _change(value: Any) -> Text:
+    if value is None:
+        return Text("—", style="dim")
+    return Text(f"{value:+.1f}%", style="green" if value >= 0 else "red")
+
+
+def _empty(what: str) -> Text:
+    return Text(f"no {what} captured in this period yet", style="yellow")
+
+
+def _chart(labels: list[str], values: list[float], title: str) -> Text:
+    """A small plotext bar chart (<= 78 columns) as rich Text."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(min(78, max(30, 8 * len(labels) + 10)), 12)
+    plt.bar(labels, values, width=0.6)
+    plt.title(title)
+    plt.theme("clear")
+    return Text.from_ansi(plt.build())
+
+
+def metrics(r: dict[str, Any]) -> Any:
+    period = r["period"]
+    header = Text(f"{period['since'][:16]} → {period['until'][:16]} UTC vs the period before")
+    if r["empty"]:
+        parts: list[Any] = [header, _empty("sessions")]
+    else:
+        table = Table(box=None, pad_edge=False)
+        for col, justify in (
+            ("metric", "left"),
+            ("value", "right"),
+            ("previous", "right"),
+            ("change", "right"),
+            ("source", "left"),
+        ):
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for name, f in r["figures"].items():
+            if name in ("acceptance_rate", "tool_error_rate", "api_error_rate"):
+                value, previous = _pct(f["value"]), _pct(f["previous"])
+            elif name == "cost_usd":
+                value = _usd(f["value"], f.get("unpriced_requests", 0))
+                previous = _usd(f["previous"])
+            else:
+                value, previous = _n(f["value"], 1), _n(f["previous"], 1)
+            table.add_row(
+                name.replace("_", " "),
+                value,
+                previous,
+                _change(f["change_pct"]),
+                _SHORT[f["provenance"]],
+            )
+        parts = [header, table]
+    live = r["live"]
+    if live["available"]:
+        today = live["today"]
+        parts.append(
+            Text(
+                f"live today ({live['scope']}): {today['prompts']} prompts, {today['requests']} "
+                f"requests, {today['tool_calls']} tool calls, "
+                f"{_usd(today['cost_usd'], today['unpriced_requests'])}",
+                style="cyan",
+            )
+        )
+    else:
+        parts.append(Text(f"live metrics unavailable: {live['error']}", style="dim"))
+    return Group(*parts)
+
+
+def sessions(r: dict[str, Any]) -> Any:
+    if not r["sessions"]:
+        return _empty("sessions")
+    table = Table(box=None, pad_edge=False)
+    for col in ("session", "platform", "started (UTC)", "prompts", "tools", "accept", "cost"):
+        table.add_column(
+            col, justify="left" if col in ("session", "platform", "started (UTC)") else "right"
+        )
+    for s in r["sessions"]:
+        table.add_row(
+            s["session_id"][:10],
+            s["platform"][:11],
+            s["started_at"][:16].replace("T", " "),
+            _n(s["prompts"]),
+            _n(s["tool_calls"]),
+            _pct(s["acceptance_rate"]),
+            _usd(s["cost_usd"]),
+        )
+    pages = max(1, -(-r["total"] // r["limit"]))
+    footer = Text(
+        f"page {r['page']} of {pages} ({r['total']} sessions; --page N for more)", style="dim"
+    )
+    return Group(table, footer)
+
+
+def session(r: dict[str, Any]) -> Any:
+    s = r["session"]
+    head = Table(box=None, show_header=False, pad_edge=False)
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("session", s["session_id"])
+    head.add_row("platform", f"{s['platform']}  model {s['model'] or '—'}")
+    head.add_row(
+        "time",
+        f"{s['started_at'][:19]} → {s['ended_at'][11:19]} UTC"
+        f" ({_n((s['active_ms'] or 0) / 60000, 1)} active min, est)",
+    )
+    head.add_row(
+        "size", f"{s['prompts']} prompts, {s['requests']} requests, {s['tool_calls']} tool calls"
+    )
+    head.add_row(
+        "tokens",
+        f"in {_n(s['input_tokens'])}  out {_n(s['output_tokens'])}  cache w "
+        f"{_n(s['cache_write_tokens'])} r {_n(s['cache_read_tokens'])}",
+    )
+    head.add_row("cost", f"{_usd(s['cost_usd'], s['unpriced_requests'])} ({s['cost_provenance']})")
+    head.add_row("errors", f"{s['tool_errors']} tool, {s['api_errors']} API")
+    head.add_row(
+        "edits",
+        f"{r['edits']['changes']} changes, {r['edits']['accepted']} accepted, "
+        f"{r['edits']['rejected']} rejected, +{s['lines_added']} −{s['lines_removed']} lines",
+    )
+    parts: list[Any] = [head]
+    if r["timeline"]:
+        table = Table(title="timeline", title_justify="left", box=None, pad_edge=False)
+        for col in ("#", "kind", "start", "tools", "err", "tokens", "cost"):
+            table.add_column(col, justify="left" if col in ("kind", "start") else "right")
+        for t in r["timeline"][:40]:
+            tokens = (
+                t["input_tokens"]
+                + t["output_tokens"]
+                + t["cache_write_tokens"]
+                + t["cache_read_tokens"]
+            )
+            table.add_row(
+                str(t["turn_index"]),
+                t["kind"],
+                t["started_at"][11:19],
+                _n(t["tool_calls"]),
+                _n(t["tool_errors"]),
+                _n(tokens),
+                _usd(t["cost_usd"]),
+            )
+        parts.append(table)
+    if r["tools"]:
+        parts.append(
+            Text(
+                "tools: "
+                + ", ".join(
+                    f"{t['tool']} {t['calls']}"
+                    + (f" ({t['errors']} failed)" if t["errors"] else "")
+                    for t in r["tools"][:12]
+                )
+            )
+        )
+    for i in r["insights"]:
+        parts.append(Text(f"[{i['severity']}] {i['title']}", style="yellow"))
+    return Group(*parts)
+
+
+def tools(r: dict[str, Any]) -> Any:
+    parts: list[Any] = [Text(n, style="dim") for n in r["notes"]]
+    if not r["tools"]:
+        return Group(*parts, _empty("tool calls"))
+    table = Table(box=None, pad_edge=False)
+    for col in ("tool", "calls", "errors", "error %", "P50 ms", "P95 ms"):
+        table.add_column(col, justify="left" if col == "tool" else "right")
+    for t in r["tools"]:
+        table.add_row(
+            t["tool"][:28],
+            _n(t["calls"]),
+            _n(t["errors"]),
+            _pct(t["error_rate"]),
+            _n(t["p50_ms"]),
+            _n(t["p95_ms"]),
+        )
+    parts.append(table)
+    parts.append(
+        Text(f"source: {r['source']}; durations {r['provenance']['duration_ms']}", style="dim")
+    )
+    return Group(*parts)
+
+
+def costs(r: dict[str, Any]) -> Any:
+    if not r["rows"]:
+        return _empty("costs")
+    parts: list[Any] = []
+    if r["by"] == "block":
+        table = Table(box=None, pad_edge=False)
+        for col in ("block start (UTC)", "turns", "tokens", "cost", "$/h", "tok/min", ""):
+            table.add_column(col, justify="left" if col.startswith("block") else "right")
+        for b in r["rows"][-30:]:
+            table.add_row(
+                b["start"][:16].replace("T", " "),
+                _n(b["turns"]),
+                _n(b["total_tokens"]),
+                _usd(b["cost_usd"], b["unpriced_turns"]),
+                f"{b['burn_rate']['cost_usd_per_hour']:.2f}",
+                _n(b["burn_rate"]["tokens_per_minute"]),
+                Text("ACTIVE", style="green") if b["active"] else "",
+            )
+        parts.append(table)
+        active = [b for b in r["rows"] if b["active"] and b["projection"]]
+        if active:
+            p = active[-1]["projection"]
+            parts.append(
+                Text(
+                    f"active block projected: {_usd(p['cost_usd'])}, "
+                    f"{p['remaining_minutes']} min left (estimated)",
+                    style="cyan",
+                )
+            )
+    else:
+        table = Table(box=None, pad_edge=False)
+        for col in (r["by"], "sessions", "tokens", "cache read", "cost"):
+            table.add_column(col, justify="left" if col == r["by"] else "right")
+        for row in r["rows"][-40:]:
+            table.add_row(
+                str(row["period"])[:28],
+                _n(row["sessions"]),
+                _n(row["total_tokens"]),
+                _n(row["cache_read_tokens"]),
+                _usd(row["cost_usd"], row["unpriced_sessions"]),
+            )
+        parts.append(table)
+        if r["by"] in ("day", "week", "month") and len(r["rows"]) > 1:
+            recent = r["rows"][-8:]
+            parts.append(
+                _chart(
+                    [str(x["period"])[-5:] for x in recent],
+                    [x["cost_usd"] for x in recent],
+                    f"cost per {r['by']} (USD)",
+                )
+            )
+    t = r["totals"]
+    unpriced = t.get("unpriced_turns", t.get("unpriced_sessions", 0))
+    parts.append(
+        Text(
+            f"total {_usd(t['cost_usd'], unpriced)}, {_n(t['total_tokens'])} tokens "
+            f"(cost {r['provenance']['cost_usd']})",
+            style="bold",
+        )
+    )
+    return Group(*parts)
+
+
+def commits(r: dict[str, Any]) -> Any:
+    if not r["commits"]:
+        return _empty("commits")
+    return Text(
+        f"{r['commits']} commits, {r['agent_assisted']} agent-assisted "
+        f"({_pct(r['assisted_share'])}, estimated); +{r['lines_added']} −{r['lines_removed']} lines"
+    )
+
+
+def insights(r: dict[str, Any]) -> Any:
+    if not r["insights"]:
+        return _empty("insights")
+    parts: list[Any] = []
+    for i in r["insights"]:
+        tag = " (heuristic)" if i["heuristic"] else ""
+        style = {"critical": "red bold", "warning": "yellow"}.get(i["severity"], "")
+        parts.append(Text(f"[{i['severity']}] {i['title']}{tag}", style=style))
+        evidence = ", ".join(f"{k}={v}" for k, v in list(i["evidence"].items())[:6])
+        parts.append(Text(f"    {evidence}", style="dim"))
+        parts.append(Text(f"    → {i['suggestion']}"))
+    return Group(*parts)
+
+
+def status(r: dict[str, Any]) -> Any:
+    from blueplane_query.health import render
+
+    return render(r)
+
+
+def watch(snap: dict[str, Any]) -> Any:
+    table = Table(
+        title=f"live {snap['scope']} at {snap['at']} (Ctrl-C to stop)", title_justify="left"
+    )
+    for col in ("", "this hour", "today", "all time"):
+        table.add_column(col, justify="left" if not col else "right")
+    rows = (
+        ("sessions", _n),
+        ("prompts", _n),
+        ("requests", _n),
+        ("tool_calls", _n),
+        ("tool_error_rate", _pct),
+        ("acceptance_rate", _pct),
+        ("output_tokens", _n),
+        ("cache_read_tokens", _n),
+        ("lines_added", _n),
+    )
+    for name, fmt in rows:
+        table.add_row(
+            name.replace("_", " "),
+            fmt(snap["this_hour"][name]),
+            fmt(snap["today"][name]),
+            fmt(snap["total"][name]),
+        )
+    table.add_row(
+        "cost",
+        *(
+            _usd(snap[p]["cost_usd"], snap[p]["unpriced_requests"])
+            for p in ("this_hour", "today", "total")
+        ),
+    )
+    return table
+
+
+def export(r: dict[str, Any]) -> Any:
+    rows = ", ".join(f"{k} {v}" for k, v in r["rows"].items())
+    tag = " (anonymized)" if r["anonymized"] else ""
+    return Text(f"wrote {', '.join(r['files'])}{tag}: {rows}")
+
+
+def team(r: dict[str, Any]) -> Any:
+    t = r["totals"]
+    head = Text(
+        f"{r['members']} members, {t['sessions']} sessions, {_usd(t['cost_usd'])}, "
+        f"acceptance {_pct(t['acceptance_rate'])}",
+        style="bold",
+    )
+    table = Table(box=None, pad_edge=False)
+    for col in ("member", "sessions", "prompts", "tokens", "cost", "accept"):
+        table.add_column(col, justify="left" if col == "member" else "right")
+    for m in r["by_member"]:
+        table.add_row(
+            m["member"],
+            _n(m["sessions"]),
+            _n(m["prompts"]),
+            _n(m["tokens"]),
+            _usd(m["cost_usd"]),
+            _pct(m["acceptance_rate"]),
+        )
+    return Group(head, table)

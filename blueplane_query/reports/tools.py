@@ -1,0 +1,145 @@
+"""``tools``: calls, errors and P50/P95 duration per tool.
+
+Without a platform/project filter the figures come from the metrics worker's Redis counters and
+histograms (per tool and UTC day, live within a second; durations bucketed, within 10%). Redis
+keeps one dimension per scope, so with ``--platform`` / ``--project``, or with Redis down, they
+come from SQLite ``tool_calls`` instead (exact percentiles, as of the conversations worker's last
+pass). ``source`` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from blueplane_core import metric_keys
+from blueplane_query import provenance as prov
+from blueplane_query.errors import QueryError
+from blueplane_query.filters import Filter
+from blueplane_query.redis_reader import RedisReader, ReplyError
+from blueplane_query.store import Store
+
+
+def tool_performance(
+    store: Store, flt: Filter, *, reader: RedisReader | None = None
+) -> dict[str, Any]:
+    period = flt.bounded()
+    result: dict[str, Any] = {
+        "filter": flt.as_dict(),
+        "period": {"since": period.as_dict()["since"], "until": period.as_dict()["until"]},
+        "source": None,
+        "tools": [],
+        "notes": [],
+        # Redis durations are histogram buckets (within 10%) over whole UTC days: estimated
+        "provenance": {
+            "calls": prov.DERIVED,
+            "errors": prov.DERIVED,
+            "duration_ms": prov.ESTIMATED,
+        },
+    }
+    if flt.platform or flt.project:
+        result["notes"].append("filtered by platform/project: figures from SQLite tool_calls")
+    else:
+        own = reader is None
+        try:
+            if reader is None:
+                from blueplane_query.live import connect
+
+                reader = connect()
+            result["tools"] = _from_redis(reader, period)
+            result["source"] = "redis"
+            return result
+        except (QueryError, ReplyError) as exc:
+            result["notes"].append(f"live metrics unavailable ({exc}): figures from SQLite")
+        finally:
+            if own and reader is not None:
+                reader.close()
+    result["tools"] = _from_sqlite(store, period)
+    result["source"] = "sqlite"
+    result["provenance"]["duration_ms"] = prov.DERIVED  # exact, from each call's duration
+    return result
+
+
+def _from_redis(reader: RedisReader, period: Filter) -> list[dict[str, Any]]:
+    from blueplane_query.live import counters, days_between, histogram, indexed
+
+    start, end = period.period()
+    days = [metric_keys.day_period(d) for d in days_between(start, end)]
+    rows: list[dict[str, Any]] = []
+    for tool in indexed(reader, "tool"):
+        scope = metric_keys.scope("tool", tool)
+        c = counters(reader, scope, days)
+        if not c["tool_calls"]:
+            continue
+        hist = histogram(reader, scope, days, "tool_ms")
+        rows.append(
+            {
+                "tool": tool,
+                "calls": c["tool_calls"],
+                "errors": c["tool_errors"],
+                "error_rate": round(c["tool_errors"] / c["tool_calls"], 4),
+                "p50_ms": metric_keys.percentile(hist, 50),
+                "p95_ms": metric_keys.percentile(hist, 95),
+            }
+        )
+    rows.sort(key=lambda r: (-r["calls"], r["tool"]))
+    return rows
+
+
+def _percentile(ordered: list[int], p: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def _from_sqlite(store: Store, period: Filter) -> list[dict[str, Any]]:
+    """Exact figures from ``tool_calls`` (older schemas: call counts from turns only)."""
+    if not store.has("conversations"):
+        return []
+    where, params = period.sql(time="t.timestamp", platform="c.platform", project="c.project_hash")
+    if store.has("tool_calls"):
+        stats: dict[str, dict[str, Any]] = {}
+        for r in store.rows(
+            "SELECT t.tool_name AS tool, t.success AS success, t.duration_ms AS ms"
+            " FROM tool_calls t JOIN conversations c USING (session_id)"
+            f" WHERE {where} ORDER BY t.tool_name, t.duration_ms",
+            params,
+        ):
+            tool = r["tool"] or "(unknown)"
+            agg = stats.setdefault(tool, {"calls": 0, "errors": 0, "ms": []})
+            agg["calls"] += 1
+            agg["errors"] += 1 if r["success"] == 0 else 0
+            if r["ms"] is not None:
+                agg["ms"].append(int(r["ms"]))
+        rows = [
+            {
+                "tool": tool,
+                "calls": a["calls"],
+                "errors": a["errors"],
+                "error_rate": round(a["errors"] / a["calls"], 4),
+                "p50_ms": _percentile(a["ms"], 50),
+                "p95_ms": _percentile(a["ms"], 95),
+            }
+            for tool, a in stats.items()
+        ]
+        rows.sort(key=lambda r: (-r["calls"], r["tool"]))
+        return rows
+    if not store.has("conversation_turns"):
+        return []
+    where, params = period.sql(time="t.started_at", platform="c.platform", project="c.project_hash")
+    calls: dict[str, int] = {}
+    for row in store.rows(
+        "SELECT t.tools AS tools FROM conversation_turns t JOIN conversations c USING (session_id)"
+        f" WHERE t.tools IS NOT NULL AND t.tools != '{{}}' AND {where}",
+        params,
+    ):
+        for name, count in orjson.loads(row["tools"]).items():
+            calls[name] = calls.get(name, 0) + int(count)
+    return [
+        {"tool": t, "calls": n, "errors": None, "error_rate": None, "p50_ms": None, "p95_ms": None}
+        for t, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]

@@ -1,0 +1,324 @@
+"""The conversation worker: CDC entries -> conversations, turns, code changes and commits.
+
+``python -m blueplane_workers.conversations [--consumer NAME] [--burst]``. For each batch it
+takes the sessions the entries belong to and recomputes each session's rows from ALL its stored
+events, in sequence order (``conversation_fold``), inside one ``BEGIN IMMEDIATE`` transaction
+per batch. Then it acknowledges the entries (after COMMIT).
+
+Why this is exactly once and order-free: the rows are a function of the session's stored events
+only. Ingest commits an event before it announces it, and the write lock makes each rebuild read
+everything committed before it, so the last rebuild of a session — whichever consumer runs it —
+sees every announced event. A crash before COMMIT leaves the entries pending (redelivered,
+rebuilt again: same rows); a crash between COMMIT and XACK only repeats an identical rebuild.
+
+Commits (platform ``git``) get a row each; whether a commit was agent-assisted (agent activity in
+its workspace in the 5 minutes before it) and which session it is linked to (the session with the
+last agent activity in its workspace in the hour before it) is recomputed for the commits near
+every batch's events, so the answer does not depend on which arrived first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from blueplane_core import config, db, events, paths, pricing, redis_conn, streams
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core.raw_traces import RawEvents
+from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
+from blueplane_workers.conversation_fold import Folded, fold
+from blueplane_workers.facts import Fact, facts_of
+from blueplane_workers.loop import CdcWorker, Settings, ensure_schema
+
+#: a commit is linked to the session with agent activity in its workspace this long before it.
+LINK_WINDOW_S = 3600
+ASSIST_WINDOW_S = 300
+#: sessions whose decoded events a worker keeps in memory (the active ones).
+CACHE_SESSIONS = 256
+
+#: event types that are agent activity (as metrics' ``facts.is_agent_activity``).
+_EVENT_TYPES = tuple(t for t in events.EVENT_TYPES if t not in ("commit", "usage_report"))
+
+
+def _insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    marks = ",".join("?" * len(columns))
+    conn.executemany(
+        f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})",
+        [tuple(row[c] for c in columns) for row in rows],
+    )
+
+
+def _shift(timestamp: str, seconds: int) -> str:
+    moved = datetime.fromisoformat(timestamp) + timedelta(seconds=seconds)
+    return (
+        moved.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moved.microsecond // 1000:03d}Z"
+    )
+
+
+class ConversationStore:
+    """Writes one session's rows and the commits; the caller owns the transaction."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        prices: pricing.PriceTable,
+        cache_sessions: int = CACHE_SESSIONS,
+    ) -> None:
+        self.conn = conn
+        self.raw = RawEvents(conn)
+        self.prices = prices
+        self.cache_sessions = cache_sessions
+        # session -> (events, their facts): stored events never change and are committed in
+        # sequence order, so only events after the last cached sequence need reading again.
+        self._cache: OrderedDict[str, tuple[list[tuple[int, dict]], list[list[Fact]]]] = (
+            OrderedDict()
+        )
+
+    def session_events(self, session_id: str) -> tuple[list[tuple[int, dict]], list[list[Fact]]]:
+        """All stored events of a session in sequence order, with their facts."""
+        events, facts = self._cache.pop(session_id, ([], []))
+        after = events[-1][0] if events else 0
+        for seq, event in self.raw.iterate(after=after, session_id=session_id):
+            events.append((seq, event))
+            facts.append(facts_of(event, self.prices, seq))
+        if self.cache_sessions:
+            self._cache[session_id] = (events, facts)
+            while len(self._cache) > self.cache_sessions:
+                self._cache.popitem(last=False)
+        return events, facts
+
+    def up_to_date(self, session_id: str) -> bool:
+        """The session's rows were built from every event it has (by any consumer)."""
+        row = self.conn.execute(
+            "SELECT last_sequence FROM conversations WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        newest = self.conn.execute(
+            "SELECT max(sequence) FROM raw_traces WHERE session_id = ?", (session_id,)
+        ).fetchone()[0]
+        return bool(newest == row[0])
+
+    def rebuild_session(self, session_id: str) -> Folded | None:
+        events, facts = self.session_events(session_id)
+        conn = self.conn
+        conn.execute("DELETE FROM code_changes WHERE session_id = ?", (session_id,))
+        conn.execute("DELETE FROM tool_calls WHERE session_id = ?", (session_id,))
+        conn.execute("DELETE FROM conversation_turns WHERE session_id = ?", (session_id,))
+        conn.execute("DELETE FROM conversations WHERE session_id = ?", (session_id,))
+        keep = [i for i, (_s, e) in enumerate(events) if e["platform"] != "git"]
+        if not keep:
+            return None
+        if len(keep) == len(events):
+            folded = fold(session_id, events, self.prices, facts)
+        else:
+            picked = [events[i] for i in keep]
+            folded = fold(session_id, picked, self.prices, [facts[i] for i in keep])
+        row = dict(folded.conversation, updated_at=int(time.time() * 1000))
+        _insert(conn, "conversations", [row])
+        _insert(conn, "conversation_turns", folded.turns)
+        _insert(conn, "code_changes", folded.changes)
+        _insert(conn, "tool_calls", folded.calls)
+        return folded
+
+    def refresh_commits(self, stored: Iterable[tuple[int, dict[str, Any]]]) -> int:
+        """Insert commit rows and recompute agent_assisted / linked session near these events."""
+        windows: dict[str, tuple[str, str]] = {}
+        for seq, event in stored:
+            workspace = event["metadata"].get("workspace_hash")
+            if not isinstance(workspace, str) or not workspace:
+                continue
+            ts = event["timestamp"]
+            if event["platform"] == "git" and event["event_type"] == "commit":
+                commit = event["payload"].get("commit_hash")
+                if isinstance(commit, str) and commit:
+                    p = event["payload"]
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO commits (commit_hash, workspace_hash, timestamp,"
+                        " lines_added, lines_removed, files_changed, sequence)"
+                        " VALUES (?,?,?,?,?,?,?)",
+                        (
+                            commit,
+                            workspace,
+                            ts,
+                            p.get("lines_added") or 0,
+                            p.get("lines_removed") or 0,
+                            p.get("files_changed"),
+                            seq,
+                        ),
+                    )
+            low, high = windows.get(workspace, (ts, ts))
+            windows[workspace] = (min(low, ts), max(high, ts))
+        refreshed = 0
+        for workspace, (low, high) in windows.items():
+            commits = self.conn.execute(
+                "SELECT commit_hash, timestamp FROM commits WHERE workspace_hash = ?"
+                " AND timestamp BETWEEN ? AND ?",
+                (workspace, low, _shift(high, LINK_WINDOW_S)),
+            ).fetchall()
+            for commit, ts in commits:
+                assisted, linked = self._agent_activity(workspace, ts)
+                self.conn.execute(
+                    "UPDATE commits SET agent_assisted = ?, linked_session_id = ?"
+                    " WHERE commit_hash = ?",
+                    (int(assisted), linked, commit),
+                )
+                refreshed += 1
+        return refreshed
+
+    def _agent_activity(self, workspace: str, ts: str) -> tuple[bool, str | None]:
+        marks = ",".join("?" * len(_EVENT_TYPES))
+        row = self.conn.execute(
+            f"SELECT session_id, timestamp FROM raw_traces INDEXED BY idx_raw_traces_type_time"
+            f" WHERE event_type IN ({marks}) AND timestamp BETWEEN ? AND ?"
+            f" AND workspace_hash = ? AND platform != 'git'"
+            f" ORDER BY timestamp DESC, sequence DESC LIMIT 1",
+            (*_EVENT_TYPES, _shift(ts, -LINK_WINDOW_S), ts, workspace),
+        ).fetchone()
+        if row is None:
+            return False, None
+        gap = datetime.fromisoformat(ts) - datetime.fromisoformat(row[1])
+        return gap.total_seconds() <= ASSIST_WINDOW_S, row[0]
+
+    def apply(self, sequences: Iterable[int]) -> tuple[int, int]:
+        """Rebuild the sessions of ``sequences`` and refresh nearby commits, in ONE transaction.
+
+        Returns (sessions rebuilt, events found). The caller acknowledges after this returns.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = self.raw.by_sequence(sequences)
+            sessions = sorted({e["session_id"] for e in found.values()})
+            for session_id in sessions:
+                if not self.up_to_date(session_id):
+                    self.rebuild_session(session_id)
+            self.refresh_commits(sorted(found.items()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(sessions), len(found)
+
+
+class ConversationWorker(CdcWorker):
+    kind = "conversations"
+
+    def __init__(
+        self,
+        reader: CdcReader,
+        store: ConversationStore,
+        settings: Settings,
+        shutdown: Shutdown | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        super().__init__(reader, settings, shutdown, heartbeat)
+        self.store = store
+
+    def handle(self, entries: list[CdcEntry]) -> None:
+        todo, dead, acks = self.triage(entries)
+        _sessions, found = self.store.apply(todo)
+        self.counters.applied += found
+        self.counters.skipped += len(todo) - found
+        pipe = self.reader.client.pipeline(transaction=True)
+        for reason, raw, eid, deliveries in dead:
+            pipe.xadd(
+                streams.DLQ_STREAM,
+                {
+                    streams.DLQ_REASON: reason,
+                    streams.DLQ_ORIGINAL: raw,
+                    streams.DLQ_SOURCE_ID: eid,
+                    streams.DLQ_CONSUMER: self.reader.consumer,
+                    streams.DLQ_DELIVERIES: deliveries,
+                    streams.DLQ_SOURCE_STREAM: self.reader.stream,
+                },
+            )
+        if acks:
+            pipe.xack(self.reader.stream, self.reader.group, *acks)
+        pipe.execute()
+
+
+def rebuild_conversations(conn: sqlite3.Connection, prices: pricing.PriceTable) -> int:
+    """Recompute every session's rows and every commit; returns the number of sessions."""
+    store = ConversationStore(conn, prices)
+    sessions = [r[0] for r in conn.execute("SELECT DISTINCT session_id FROM raw_traces")]
+    for start in range(0, len(sessions), 200):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for session_id in sessions[start : start + 200]:
+                store.rebuild_session(session_id)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute("SELECT sequence FROM raw_traces WHERE event_type = 'commit'")
+        commits = store.raw.by_sequence(int(r[0]) for r in rows)
+        store.refresh_commits(sorted(commits.items()))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(sessions)
+
+
+def build_worker(
+    cfg: config.Config,
+    consumer: str,
+    conn: sqlite3.Connection,
+    client: redis.Redis,
+    shutdown: Shutdown | None = None,
+    heartbeat: Heartbeat | None = None,
+    settings: Settings | None = None,
+) -> ConversationWorker:
+    prices = pricing.load(cfg["pricing.file"] or None)
+    reader = CdcReader(client, streams.CONVERSATIONS_GROUP, consumer)
+    if settings is None:
+        settings = replace(
+            Settings.from_config(cfg),
+            batch_size=cfg["workers.conversations_batch_size"],
+            batch_timeout_ms=cfg["workers.conversations_batch_timeout_ms"],
+        )
+    return ConversationWorker(
+        reader, ConversationStore(conn, prices), settings, shutdown, heartbeat
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blueplane-conversations", description=__doc__)
+    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
+    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+        pricing.load(cfg["pricing.file"] or None)
+    except (config.ConfigError, ValueError) as exc:
+        print(f"blueplane conversations: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    name = consumer_name("conversations", args.consumer)
+    setup_logging(name)
+    shutdown = Shutdown().install()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+    ensure_schema(conn)
+    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
+    worker.run(burst=args.burst)
+    conn.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

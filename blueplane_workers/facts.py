@@ -1,0 +1,262 @@
+"""One fact, one count: which real-world fact an event describes, and how complete its view is.
+
+The same API request, tool call or prompt is often seen by several sources (hook, transcript,
+OpenTelemetry). Each such fact has a key built from the ids the client shares (``request_id``,
+``tool_use_id``, ``prompt_id``, ...). Of all events describing one key, exactly one — the one with
+the highest :attr:`Fact.rank` — contributes numbers; the others contribute nothing. The winner is
+the maximum over a set, so it does not depend on the order events arrive in: live processing and
+``rebuild`` agree. Facts without a shared id (``key`` None) are counted as they come.
+
+Both the metrics worker (Redis counters) and the conversation worker (SQLite rows) use these
+rules, so a session's totals agree between the two. The rules are written down in
+docs/metrics.md ("One fact, one count").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from blueplane_core.metric_keys import unix_seconds as mk_unix
+from blueplane_core.pricing import PriceTable, Usage
+
+#: tools that propose file edits (acceptance rate counts their decisions).
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "edit_file", "write"})
+
+#: compaction reports of one session within one such window are one compaction.
+COMPACTION_WINDOW_S = 120
+
+#: how complete each source's view of a fact usually is (higher is better).
+SOURCE_RANK: dict[str, int] = {
+    "otlp": 5,  # the client's own accounting: true output tokens, requests no transcript has
+    "hook": 4,
+    "git_hook": 4,
+    "transcript": 3,
+    "database": 3,
+    "import": 2,
+    "mcp": 1,
+    "synthetic": 1,
+}
+
+
+@dataclass
+class Fact:
+    """What one event says about one fact."""
+
+    key: str | None  # shared fact id; None = this event's own fact
+    rank: str  # sortable; the highest rank of a key wins
+    timestamp: str
+    dims: dict[str, str]  # platform, model, tool, workspace, session
+    values: dict[str, int] = field(default_factory=dict)  # counter deltas
+    samples: dict[str, int] = field(default_factory=dict)  # histogram name -> ms
+    #: rank of the event each dimension came from, when not this fact's own rank
+    dim_ranks: dict[str, str] = field(default_factory=dict)
+
+    def state(self) -> list[Any]:
+        """The compact form stored for a keyed fact: its rank and the ranks its dimensions came
+        from. A rank ends with the event's sequence, so the fact can be recomputed from the
+        stored events (:func:`sources`) to undo its contribution."""
+        return [self.rank, self.dim_ranks]
+
+
+def sources(state: list[Any]) -> set[int]:
+    """The raw_traces sequences a stored fact state was computed from."""
+    rank, dim_ranks = state
+    return {int(rank[-12:])} | {int(r[-12:]) for r in dim_ranks.values()}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _rank(kind: int, source: str, completeness: int, sequence: int) -> str:
+    """Sortable rank; ties between equally complete sources go to the later stored event."""
+    source_rank = SOURCE_RANK.get(source, 0)
+    return f"{kind:02d}{source_rank:02d}{min(completeness, 10**15 - 1):015d}{sequence:012d}"
+
+
+def dims_of(event: dict[str, Any]) -> dict[str, str]:
+    """The dimensions an event's numbers are broken down by (empty values are left out)."""
+    meta = event["metadata"]
+    payload = event["payload"]
+    dims = {
+        "platform": event["platform"],
+        "session": event["session_id"],
+        "model": _str(meta.get("model")) or _str(payload.get("model")),
+        "tool": _str(payload.get("tool_name")),
+        "workspace": _str(meta.get("workspace_hash")),
+    }
+    return {k: v for k, v in dims.items() if v}
+
+
+def is_agent_activity(event: dict[str, Any]) -> bool:
+    """Agent activity in a workspace (for agent-assisted commits): any non-git event."""
+    return event["platform"] != "git" and event["event_type"] not in ("commit", "usage_report")
+
+
+def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[Fact]:
+    """Every fact ``event`` contributes to (its own event count first)."""
+    payload = event["payload"]
+    kind = event["event_type"]
+    source = event["source"]
+    ts = event["timestamp"]
+    dims = dims_of(event)
+    session = event["session_id"]
+    out = [Fact(None, "", ts, dims, {"events": 1})]
+
+    def keyed(key: str | None, level: int, completeness: int = 0, fact_dims=None) -> Fact:
+        fact = Fact(key, _rank(level, source, completeness, sequence), ts, fact_dims or dims)
+        out.append(fact)
+        return fact
+
+    tool_use_id = _str(payload.get("tool_use_id"))
+    if kind == "user_prompt":
+        prompt_id = _str(payload.get("prompt_id"))
+        keyed(f"prompt:{session}:{prompt_id}" if prompt_id else None, 1).values["prompts"] = 1
+    elif kind in ("token_usage", "api_request"):
+        model = dims.get("model", "")
+        if model == "<synthetic>":
+            return out
+        request_id = _str(payload.get("request_id"))
+        message_id = _str(payload.get("message_id"))
+        key = (
+            f"api:{request_id}" if request_id else (f"api:msg:{message_id}" if message_id else None)
+        )
+        usage = _usage(payload)
+        total = (
+            usage.input_tokens
+            + usage.output_tokens
+            + usage.cache_write_5m_tokens
+            + usage.cache_write_1h_tokens
+            + usage.cache_read_tokens
+        )
+        fact = keyed(key, 1, total)
+        cost = prices.cost_nusd(model, usage)
+        fact.values.update(
+            {
+                "requests": 1,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_write_tokens": usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+            }
+        )
+        if cost is None:
+            fact.values["unpriced_requests"] = 1
+        else:
+            fact.values["cost_nusd"] = cost
+        reported = payload.get("cost_usd")
+        if isinstance(reported, (int, float)) and not isinstance(reported, bool) and reported > 0:
+            fact.values["reported_cost_nusd"] = round(reported * 1e9)
+        if _int(payload.get("duration_ms")):
+            fact.samples["response_ms"] = _int(payload.get("duration_ms"))
+    elif kind == "api_error":
+        request_id = _str(payload.get("request_id"))
+        keyed(f"apierr:{request_id}" if request_id else None, 1).values["api_errors"] = 1
+    elif kind in ("tool_use", "tool_result", "mcp_call", "edit_decision"):
+        _tool_facts(event, keyed, tool_use_id)
+    elif kind == "file_edit":
+        fact = keyed(f"lines:{tool_use_id}" if tool_use_id else None, 1)
+        fact.values.update(_lines(payload))
+    elif kind == "compaction" and payload.get("phase") != "pre":
+        # No shared id: the sources that report a finished compaction (PostCompact hook, the
+        # transcript's compact_boundary, OTel) agree on its session and, within seconds, its time.
+        bucket = mk_unix(ts) // COMPACTION_WINDOW_S
+        keyed(f"compact:{session}:{bucket}", 1).values["compactions"] = 1
+    elif kind == "subagent_start":
+        agent_id = _str(payload.get("agent_id"))
+        keyed(f"subagent:{session}:{agent_id}" if agent_id else None, 1).values["subagents"] = 1
+    elif kind == "commit":
+        commit = _str(payload.get("commit_hash"))
+        keyed(f"commit:{commit}" if commit else None, 1).values["commits"] = 1
+    return [f for f in out if f.values or f.samples]
+
+
+def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
+    payload = event["payload"]
+    kind = event["event_type"]
+    tool = _str(payload.get("tool_name"))
+    is_edit = tool in EDIT_TOOLS
+    success = payload.get("success")
+    duration = _int(payload.get("duration_ms"))
+    if kind != "edit_decision" and (tool_use_id or kind in ("tool_result", "mcp_call")):
+        # tool_use without an id cannot be joined with its result: only results count then.
+        level = {"tool_use": 1, "mcp_call": 2, "tool_result": 2}[kind] + (1 if duration else 0)
+        fact = keyed(f"tool:{tool_use_id}" if tool_use_id else None, level)
+        fact.values["tool_calls"] = 1
+        if success is False:
+            fact.values["tool_errors"] = 1
+        if duration and kind != "tool_use":
+            fact.samples["tool_ms"] = duration
+    if (
+        kind == "tool_result"
+        and success is not False
+        and ("lines_added" in payload or "lines_removed" in payload)
+    ):
+        keyed(f"lines:{tool_use_id}" if tool_use_id else None, 2).values.update(_lines(payload))
+    # Acceptance: the client's own decision beats a result, which beats an unanswered proposal.
+    if kind == "edit_decision":
+        decision = _str(payload.get("decision"))
+        if decision not in ("accept", "reject", "accepted", "rejected"):
+            return
+        fact = keyed(f"decision:{tool_use_id}" if tool_use_id else None, 3)
+        fact.values["edits_accepted" if decision.startswith("accept") else "edits_rejected"] = 1
+        if duration:
+            fact.samples["decision_ms"] = duration
+    elif is_edit and tool_use_id and kind in ("tool_use", "tool_result"):
+        if kind == "tool_use":
+            keyed(f"decision:{tool_use_id}", 1).values["edits_rejected"] = 1
+        else:
+            accepted = success is not False
+            keyed(f"decision:{tool_use_id}", 2).values[
+                "edits_accepted" if accepted else "edits_rejected"
+            ] = 1
+
+
+def _lines(payload: dict[str, Any]) -> dict[str, int]:
+    return {
+        "lines_added": _int(payload.get("lines_added")),
+        "lines_removed": _int(payload.get("lines_removed")),
+    }
+
+
+def _usage(payload: dict[str, Any]) -> Usage:
+    write_5m = _int(payload.get("cache_creation_5m_tokens"))
+    write_1h = _int(payload.get("cache_creation_1h_tokens"))
+    if not write_5m and not write_1h:
+        write_5m = _int(payload.get("cache_creation_tokens"))
+    return Usage(
+        input_tokens=_int(payload.get("input_tokens")),
+        output_tokens=_int(payload.get("output_tokens")),
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        cache_read_tokens=_int(payload.get("cache_read_tokens")),
+        fast=payload.get("speed") == "fast",
+    )
+
+
+def best(facts: list[Fact]) -> Fact:
+    """What a key's facts say together: the highest-ranked one's numbers and time, and each
+    dimension from the highest-ranked fact that has it (OTel is the best source of tokens but
+    does not know the workspace; the transcript does). A maximum over the set: order-free."""
+    winner = max(facts, key=lambda f: f.rank)
+    chosen: dict[str, tuple[str, str]] = {}
+    for fact in facts:
+        for dim, value in fact.dims.items():
+            rank = fact.dim_ranks.get(dim, fact.rank)
+            if dim not in chosen or (rank, value) > chosen[dim]:
+                chosen[dim] = (rank, value)
+    return Fact(
+        winner.key,
+        winner.rank,
+        winner.timestamp,
+        {d: v for d, (_r, v) in sorted(chosen.items())},
+        winner.values,
+        winner.samples,
+        # only dimensions that came from another event keep their rank (smaller stored state)
+        {d: r for d, (r, _v) in sorted(chosen.items()) if r != winner.rank},
+    )

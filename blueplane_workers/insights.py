@@ -1,0 +1,229 @@
+"""The insight worker: recomputes rule-based insights into SQLite ``insights``.
+
+``python -m blueplane_workers.insights [--consumer NAME] [--burst]``; one process. It consumes
+the ``insights`` group only to learn that something changed: for each batch it records durably
+(``worker_progress`` ``insights/stale_since``) that insights are stale, then acknowledges the
+entries. At most every ``insights.interval_s`` (and when the stream goes quiet) it recomputes
+every rule from the metrics and conversation tables (never raw content) and clears the stale
+mark in the same transaction. A crash anywhere loses nothing: unacknowledged entries are
+redelivered, and a stale mark left behind triggers a recomputation at the next start.
+Recomputing from scratch is idempotent; rows keep ``created_at``; insights that no longer hold
+are deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+from datetime import datetime
+
+import orjson
+import redis
+
+from blueplane_core import config, db, paths, redis_conn, streams
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_workers import insight_phrasing, insight_rules
+from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
+from blueplane_workers.loop import CdcWorker, Counters, Settings, ensure_schema
+
+
+def store_insights(
+    conn: sqlite3.Connection,
+    insights: list[insight_rules.Insight],
+    phraser: insight_phrasing.Phraser | None = None,
+    clear_stale_up_to: int | None = None,
+) -> int:
+    """Replace the insights table's content with ``insights`` (created_at kept); returns count."""
+    now = int(time.time() * 1000)
+    phraser = phraser or insight_phrasing.Off()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        keep = []
+        for item in insights:
+            phrased = phraser.phrase(item)
+            conn.execute(
+                "INSERT INTO insights (kind, subject, severity, heuristic, title, evidence,"
+                " suggestion, phrased, session_id, window_start, window_end, created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (kind, subject) DO UPDATE SET severity = excluded.severity,"
+                " heuristic = excluded.heuristic, title = excluded.title,"
+                " evidence = excluded.evidence, suggestion = excluded.suggestion,"
+                " phrased = coalesce(excluded.phrased, phrased), session_id = excluded.session_id,"
+                " window_start = excluded.window_start, window_end = excluded.window_end,"
+                " updated_at = excluded.updated_at",
+                (
+                    item.kind,
+                    item.subject,
+                    item.severity,
+                    int(item.heuristic),
+                    item.title,
+                    orjson.dumps(item.evidence, option=orjson.OPT_SORT_KEYS).decode(),
+                    item.suggestion,
+                    phrased,
+                    item.session_id,
+                    item.window_start,
+                    item.window_end,
+                    now,
+                    now,
+                ),
+            )
+            keep.append((item.kind, item.subject))
+        existing = conn.execute("SELECT kind, subject FROM insights").fetchall()
+        stale = [row for row in existing if tuple(row) not in set(keep)]
+        conn.executemany("DELETE FROM insights WHERE kind = ? AND subject = ?", stale)
+        if clear_stale_up_to is not None:  # events that arrived meanwhile keep the mark
+            conn.execute(
+                "DELETE FROM worker_progress WHERE worker = 'insights' AND name = 'stale_since'"
+                " AND updated_at <= ?",
+                (clear_stale_up_to,),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(insights)
+
+
+class InsightWorker(CdcWorker):
+    kind = "insights"
+
+    def __init__(
+        self,
+        reader: CdcReader,
+        conn: sqlite3.Connection,
+        settings: Settings,
+        interval_s: float,
+        phraser: insight_phrasing.Phraser | None = None,
+        shutdown: Shutdown | None = None,
+        heartbeat: Heartbeat | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        super().__init__(reader, settings, shutdown, heartbeat)
+        self.conn = conn
+        self.interval_s = interval_s
+        self.phraser = phraser or insight_phrasing.Off()
+        self.now = now  # fixed "now" for tests; None = the clock
+        self.burst_mode = False
+        self._last_run = 0.0
+        self.runs = 0
+
+    def handle(self, entries: list[CdcEntry]) -> None:
+        """Note durably that insights are stale, then acknowledge (with any dead letters)."""
+        todo, dead, acks = self.triage(entries)
+        if todo:
+            mark_stale(self.conn)
+        pipe = self.reader.client.pipeline(transaction=True)
+        for reason, raw, eid, deliveries in dead:
+            pipe.xadd(
+                streams.DLQ_STREAM,
+                {
+                    streams.DLQ_REASON: reason,
+                    streams.DLQ_ORIGINAL: raw,
+                    streams.DLQ_SOURCE_ID: eid,
+                    streams.DLQ_CONSUMER: self.reader.consumer,
+                    streams.DLQ_DELIVERIES: deliveries,
+                    streams.DLQ_SOURCE_STREAM: self.reader.stream,
+                },
+            )
+        if acks:
+            pipe.xack(self.reader.stream, self.reader.group, *acks)
+        pipe.execute()
+        self.counters.applied += len(todo)
+        if time.monotonic() - self._last_run >= self.interval_s:
+            self.recompute_if_stale()
+
+    def idle(self) -> None:
+        if time.monotonic() - self._last_run >= self.interval_s or self.burst_mode:
+            self.recompute_if_stale()
+
+    def run(self, burst: bool = False) -> Counters:
+        self.burst_mode = burst
+        counters = super().run(burst)
+        self.recompute_if_stale()
+        return counters
+
+    def recompute_if_stale(self) -> int:
+        if stale_since(self.conn) is None:
+            return 0
+        return self.recompute()
+
+    def recompute(self) -> int:
+        """Recompute every insight and clear the stale mark in the same transaction."""
+        started = stale_since(self.conn)
+        found = insight_rules.compute(self.reader.client, self.conn, self.now)
+        count = store_insights(self.conn, found, self.phraser, clear_stale_up_to=started)
+        self._last_run = time.monotonic()
+        self.runs += 1
+        return count
+
+
+def mark_stale(conn: sqlite3.Connection) -> None:
+    """Record (durably) that events arrived since the last recomputation."""
+    now = time.time_ns()
+    conn.execute(
+        "INSERT INTO worker_progress (worker, name, value, updated_at) VALUES"
+        " ('insights', 'stale_since', ?, ?) ON CONFLICT (worker, name) DO UPDATE SET"
+        " updated_at = excluded.updated_at",
+        (now, now // 1_000_000),
+    )
+
+
+def stale_since(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute(
+        "SELECT updated_at FROM worker_progress WHERE worker = 'insights' AND name = 'stale_since'"
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def build_worker(
+    cfg: config.Config,
+    consumer: str,
+    conn: sqlite3.Connection,
+    client: redis.Redis,
+    shutdown: Shutdown | None = None,
+    heartbeat: Heartbeat | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> InsightWorker:
+    phraser = insight_phrasing.from_config(
+        cfg["insights.llm_provider"], cfg["insights.llm_model"], cfg["insights.llm_url"]
+    )
+    reader = CdcReader(client, streams.INSIGHTS_GROUP, consumer)
+    return InsightWorker(
+        reader,
+        conn,
+        settings or Settings.from_config(cfg),
+        cfg["insights.interval_s"],
+        phraser,
+        shutdown,
+        heartbeat,
+        now,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blueplane-insights", description=__doc__)
+    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
+    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+    except config.ConfigError as exc:
+        print(f"blueplane insights: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    name = consumer_name("insights", args.consumer)
+    setup_logging(name)
+    shutdown = Shutdown().install()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+    ensure_schema(conn)
+    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
+    worker.run(burst=args.burst)
+    conn.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The consumer loop every worker kind shares: collect a batch, hand it over, repeat.
+
+A batch is the consumer's own pending entries after a start, else entries other consumers left
+idle past ``claim_idle_ms``, else new entries (up to ``batch_size`` or ``batch_timeout_ms``).
+Inside a batch entries are handled in priority order (1 first). The worker kind's
+:meth:`CdcWorker.handle` makes the batch's effects durable and acknowledges the entries in the
+same step; an exception leaves them pending, to be delivered again (the delivery count bounds
+the retries: past ``max_deliveries`` an entry is dead-lettered instead of handled).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from blueplane_core import migrations, streams
+from blueplane_core.config import Config
+from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_workers.cdc import CdcEntry, CdcReader
+
+MAX_BACKOFF_S = 5.0
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Run migrations only when some are missing: a worker restarting while another holds the
+    write lock for a long batch must not wait for the lock just to learn nothing is to do."""
+    if max(migrations.applied_versions(conn), default=0) < migrations.head():
+        migrations.migrate(conn)
+
+
+@dataclass(frozen=True)
+class Settings:
+    batch_size: int = 200
+    batch_timeout_ms: int = 50
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 3
+    idle_block_ms: int = 1000
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Settings:
+        get = cfg.__getitem__
+        return cls(
+            batch_size=get("workers.batch_size"),
+            batch_timeout_ms=get("workers.batch_timeout_ms"),
+            claim_idle_ms=get("workers.claim_idle_ms"),
+            max_deliveries=get("workers.max_deliveries"),
+        )
+
+
+@dataclass
+class Counters:
+    batches: int = 0
+    entries: int = 0
+    applied: int = 0
+    skipped: int = 0  # already applied (redelivered or duplicate CDC entries)
+    dead: int = 0
+    retries: int = 0  # batches refused once because another consumer changed shared state
+    errors: int = 0
+    lag_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, float]:
+        out: dict[str, float] = {k: v for k, v in self.__dict__.items() if k != "lag_ms"}
+        if self.lag_ms:  # ingest -> applied, from the CDC entry ids' times (last 10,000)
+            ordered = sorted(self.lag_ms)
+            for p in (50, 95, 99):
+                out[f"lag_p{p}_ms"] = round(
+                    ordered[min(len(ordered) - 1, p * len(ordered) // 100)], 1
+                )
+        return out
+
+
+class CdcWorker:
+    """Base of the metrics, conversation and insight workers. Drive it with :meth:`run`."""
+
+    kind = "worker"
+
+    def __init__(
+        self,
+        reader: CdcReader,
+        settings: Settings,
+        shutdown: Shutdown | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        self.reader = reader
+        self.settings = settings
+        self.shutdown = shutdown or Shutdown()
+        self.heartbeat = heartbeat
+        self.counters = Counters()
+        self.log = logging.getLogger(f"blueplane.workers.{self.kind}")
+        self._own_pending = True
+        self._next_reclaim = 0.0
+        self._next_stats = 0.0
+
+    # -- to implement --------------------------------------------------------------------------
+
+    def handle(self, entries: list[CdcEntry]) -> None:
+        """Make the effects of ``entries`` durable and acknowledge them (atomically)."""
+        raise NotImplementedError
+
+    def idle(self) -> None:
+        """Called when a read found nothing (periodic work of a worker kind)."""
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, burst: bool = False) -> Counters:
+        """Process until shutdown (or, with ``burst``, until nothing is left to read)."""
+        self.reader.setup()
+        backoff = 0.1
+        self.log.info("consumer %s started", self.reader.consumer)
+        while not self.shutdown.requested:
+            try:
+                handled = self.step()
+                backoff = 0.1
+            except redis.ConnectionError as exc:
+                self.log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self.shutdown.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            if not handled:
+                self.idle()
+                if burst and not self._own_pending:
+                    break
+        self.publish_stats(force=True)
+        if self.heartbeat:
+            self.heartbeat.clear()
+        self.log.info("consumer %s stopped: %s", self.reader.consumer, self.counters.as_dict())
+        return self.counters
+
+    def step(self) -> int:
+        if self.heartbeat:
+            self.heartbeat.beat(f"applied={self.counters.applied}")
+        self.publish_stats()
+        entries = self.collect()
+        if not entries:
+            return 0
+        entries.sort(key=lambda e: (e.priority, e.id))
+        try:
+            self.handle(entries)
+        except (redis.ConnectionError, KeyboardInterrupt):
+            raise
+        except Exception:
+            # Left pending: delivered again later; the delivery count dead-letters a poison batch.
+            self.counters.errors += 1
+            self.log.exception("batch of %d entries failed; left pending", len(entries))
+            self._own_pending = True
+            self.shutdown.wait(0.2)
+            return len(entries)
+        self.counters.batches += 1
+        self.counters.entries += len(entries)
+        return len(entries)
+
+    def collect(self) -> list[CdcEntry]:
+        size = self.settings.batch_size
+        if self._own_pending:
+            entries = self.reader.read_own_pending(size)
+            if entries:
+                return entries
+            self._own_pending = False
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + max(0.05, min(self.settings.claim_idle_ms / 2000, 5.0))
+            reclaimed = self.reader.reclaim(self.settings.claim_idle_ms, size)
+            if reclaimed:
+                self.log.info("reclaimed %d idle entries", len(reclaimed))
+                return reclaimed
+        batch: list[CdcEntry] = []
+        deadline = 0.0
+        while len(batch) < size and not self.shutdown.requested:
+            if batch:
+                remaining_ms = int((deadline - time.monotonic()) * 1000)
+                if remaining_ms <= 0:
+                    break
+                block = remaining_ms
+            else:
+                block = self.settings.idle_block_ms
+            got = self.reader.read_new(size - len(batch), block)
+            if not got:
+                break
+            if not batch:
+                deadline = time.monotonic() + self.settings.batch_timeout_ms / 1000
+            batch.extend(got)
+        return batch
+
+    def triage(
+        self, entries: list[CdcEntry]
+    ) -> tuple[dict[int, list[CdcEntry]], list[list], list[bytes]]:
+        """(entries by sequence to handle, dead letters [reason, original, id, deliveries], acks).
+
+        ``acks`` holds every entry id of the batch: a worker acknowledges all of them together
+        with its effects (dead letters are written in the same step).
+        """
+        todo: dict[int, list[CdcEntry]] = {}
+        dead: list[list] = []
+        for entry in entries:
+            if entry.deleted:
+                continue
+            if entry.deliveries > self.settings.max_deliveries:
+                reason = f"delivered {entry.deliveries} times without being acknowledged"
+            elif entry.sequence is None:
+                reason = f"CDC entry has no valid {streams.CDC_SEQUENCE!r} field"
+            else:
+                todo.setdefault(entry.sequence, []).append(entry)
+                continue
+            dead.append([reason, entry.raw, entry.id, entry.deliveries])
+        self.counters.dead += len(dead)
+        for reason, _raw, eid, _n in dead:
+            self.log.warning("dead-lettered %s: %s", eid.decode(), reason)
+        return todo, dead, [e.id for e in entries]
+
+    def publish_stats(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_stats:
+            return
+        self._next_stats = now + 1.0
+        stats: dict[str, float] = dict(self.counters.as_dict())
+        stats["updated_at"] = time.time()
+        try:
+            key = streams.stats_key(self.reader.consumer)
+            self.reader.client.hset(key, mapping=stats)  # type: ignore[arg-type]
+            self.reader.client.expire(key, 7 * 24 * 3600)
+        except redis.RedisError:
+            pass

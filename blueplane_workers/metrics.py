@@ -1,0 +1,145 @@
+"""The metrics worker: CDC entries -> counters, histograms and time series in Redis.
+
+``python -m blueplane_workers.metrics [--consumer NAME] [--burst]``; one consumer of the
+``metrics`` group, scaled with supervisord ``numprocs``. For each batch it reads the events by
+sequence from SQLite, computes their effects (``metric_effects``, one fact one count) and applies
+them together with the XACK in one Lua script (``metrics_store``): killing it at any instant
+changes no final number. Key layout: ``blueplane_core.metric_keys``; formulas: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import time
+
+import redis
+
+from blueplane_core import config, db, paths, pricing, redis_conn, streams
+from blueplane_core import metric_keys as mk
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core.raw_traces import RawEvents
+from blueplane_workers import metric_effects, timeseries
+from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
+from blueplane_workers.loop import CdcWorker, Settings, ensure_schema
+from blueplane_workers.metrics_store import MetricsStore
+
+#: a batch refused this many times in a row (heavy contention) is left pending and retried.
+MAX_ATTEMPTS = 8
+
+
+class MetricsApplier:
+    """Applies events' effects exactly once; shared by the live worker and ``rebuild metrics``."""
+
+    def __init__(
+        self, store: MetricsStore, raw: RawEvents, prices: pricing.PriceTable, rts: bool = False
+    ) -> None:
+        self.store = store
+        self.raw = raw
+        self.prices = prices
+        self.rts = rts  # write time series with RedisTimeSeries instead of plain hashes
+
+    def apply(
+        self,
+        wanted: dict[int, list[bytes]],
+        dead: list[list],
+        acks: list[bytes],
+        stream: str = streams.CDC_STREAM,
+    ) -> tuple[int, int, int]:
+        """Apply ``wanted``'s sequences, acknowledge ``acks``: (applied, skipped, retries)."""
+        sequences = sorted(wanted)
+        done = self.store.applied(sequences)
+        todo = [s for s in sequences if s not in done]
+        events = self.raw.by_sequence(todo)
+        for seq in todo:
+            if seq not in events:
+                dead.append([f"sequence {seq} is not in raw_traces", b"", wanted[seq][0], 1])
+        prepared = metric_effects.prepare(events, self.prices)
+        for retries in range(MAX_ATTEMPTS):
+            facts = {s: prepared[s] for s in events}
+            states = self.store.fact_states(sorted(metric_effects.keyed_facts(facts)))
+            effects = metric_effects.build(
+                events, states, self.prices, rts=self.rts, facts=facts, load=self.raw.by_sequence
+            )
+            effects.dead = dead
+            refused = self.store.apply(effects, acks, stream)
+            if refused is None:
+                return len(events), len(sequences) - len(events), retries
+            for seq in refused.sequences:
+                events.pop(seq, None)  # another consumer applied it meanwhile
+        raise RuntimeError(f"batch refused {MAX_ATTEMPTS} times (contention on shared facts)")
+
+
+class MetricsWorker(CdcWorker):
+    kind = "metrics"
+
+    def __init__(
+        self,
+        reader: CdcReader,
+        applier: MetricsApplier,
+        settings: Settings,
+        shutdown: Shutdown | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        super().__init__(reader, settings, shutdown, heartbeat)
+        self.applier = applier
+
+    def handle(self, entries: list[CdcEntry]) -> None:
+        todo, dead, acks = self.triage(entries)
+        wanted = {seq: [e.id for e in group] for seq, group in todo.items()}
+        applied, skipped, retries = self.applier.apply(wanted, dead, acks, self.reader.stream)
+        self.counters.applied += applied
+        self.counters.skipped += skipped
+        self.counters.retries += retries
+        now_ms = time.time() * 1000
+        for entry in entries:  # ingest -> visible lag, from the CDC entry id's time
+            self.counters.lag_ms.append(now_ms - int(entry.id.split(b"-")[0]))
+        del self.counters.lag_ms[:-10_000]
+
+
+def build_worker(
+    cfg: config.Config,
+    consumer: str,
+    conn: sqlite3.Connection,
+    client: redis.Redis,
+    shutdown: Shutdown | None = None,
+    heartbeat: Heartbeat | None = None,
+    settings: Settings | None = None,
+) -> MetricsWorker:
+    prices = pricing.load(cfg["pricing.file"] or None)
+    backend = timeseries.record_backend(client, cfg["workers.timeseries"], prices.version)
+    store = MetricsStore(client, streams.METRICS_GROUP, consumer)
+    reader = CdcReader(client, streams.METRICS_GROUP, consumer)
+    applier = MetricsApplier(store, RawEvents(conn), prices, backend == timeseries.REDISTIMESERIES)
+    settings = settings or Settings.from_config(cfg)
+    return MetricsWorker(reader, applier, settings, shutdown, heartbeat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blueplane-metrics", description=__doc__)
+    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
+    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+        pricing.load(cfg["pricing.file"] or None)
+    except (config.ConfigError, ValueError) as exc:
+        print(f"blueplane metrics: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    name = consumer_name("metrics", args.consumer)
+    setup_logging(name)
+    shutdown = Shutdown().install()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+    ensure_schema(conn)
+    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
+    worker.run(burst=args.burst)
+    conn.close()
+    return EXIT_OK
+
+
+__all__ = ["MetricsApplier", "MetricsWorker", "build_worker", "main", "mk"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The insight worker: each rule fires on the pattern it names, from metadata only."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from blueplane_core.emit import Emitter
+from blueplane_workers import conversations, insight_phrasing, insights
+from blueplane_workers.insight_rules import Insight
+from blueplane_workers.loop import Settings
+from blueplane_workers.metrics import build_worker as build_metrics
+from tests.helpers import ingest_all
+from tests.workloads import OPUS, W1, ev
+
+NOW = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+HAIKU = "claude-haiku-4-5-20251001"
+
+
+def workload() -> list[dict]:
+    out = []
+    s1, s2, s3 = "ins-1", "ins-2", "ins-3"
+    # s1: opus, 10 prompts each with an expensive request that barely uses the cache
+    for i in range(10):
+        t = i * 60
+        out.append(ev("user_prompt", t, session=s1, prompt_id=f"a{i}"))
+        for j in range(2):
+            out.append(
+                ev(
+                    "api_request",
+                    t + 1 + j,
+                    session=s1,
+                    source="otlp",
+                    model=OPUS,
+                    request_id=f"ra{i}-{j}",
+                    input_tokens=20_000,
+                    output_tokens=100,
+                    cache_read_tokens=100,
+                )
+            )
+    # s1: pytest fails three times in a row; Bash fails 4 of 10 times overall
+    for i in range(10):
+        out.append(
+            ev(
+                "tool_use",
+                700 + i * 2,
+                session=s1,
+                tool_name="Bash",
+                tool_use_id=f"b{i}",
+                program="pytest" if i < 3 else "ls",
+            )
+        )
+        out.append(
+            ev(
+                "tool_result",
+                701 + i * 2,
+                session=s1,
+                tool_name="Bash",
+                tool_use_id=f"b{i}",
+                success=i >= 3 and i != 9,
+                program="pytest" if i < 3 else "ls",
+                duration_ms=50,
+            )
+        )
+    # s1: three edit proposals never answered (rejected in a row), on files never read
+    for i in range(3):
+        out.append(
+            ev(
+                "tool_use",
+                800 + i,
+                session=s1,
+                tool_name="Edit",
+                tool_use_id=f"e{i}",
+                file_hash=f"f{i}",
+            )
+        )
+    for i in range(3, 6):  # plus three applied edits, also unread
+        out.append(
+            ev(
+                "tool_result",
+                810 + i,
+                session=s1,
+                tool_name="Edit",
+                tool_use_id=f"e{i}",
+                success=True,
+                lines_added=1,
+                file_hash=f"f{i}",
+            )
+        )
+    # s1: write -> delete -> write of one file
+    out.append(
+        ev(
+            "tool_result",
+            900,
+            session=s1,
+            tool_name="Write",
+            tool_use_id="w1",
+            success=True,
+            file_hash="churn",
+        )
+    )
+    out.append(ev("file_edit", 901, session=s1, file_hash="churn", operation="delete"))
+    out.append(
+        ev(
+            "tool_result",
+            902,
+            session=s1,
+            tool_name="Write",
+            tool_use_id="w2",
+            success=True,
+            file_hash="churn",
+        )
+    )
+    # s2: haiku, 10 cheap prompts
+    for i in range(10):
+        out.append(ev("user_prompt", 2000 + i * 60, session=s2, prompt_id=f"h{i}"))
+        out.append(
+            ev(
+                "api_request",
+                2001 + i * 60,
+                session=s2,
+                source="otlp",
+                model=HAIKU,
+                request_id=f"rh{i}",
+                input_tokens=100,
+                output_tokens=10,
+            )
+        )
+    # s3: compacted three times
+    for i in range(3):
+        out.append(ev("compaction", 3000 + i * 600, session=s3, phase="post"))
+    out.append(
+        ev(
+            "commit",
+            960,
+            session="repo",
+            platform="git",
+            source="git_hook",
+            commit_hash="c9",
+            workspace=W1,
+        )
+    )
+    return out
+
+
+def run_all(cfg, conn, client) -> insights.InsightWorker:
+    Emitter(client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", conn, client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", conn, client, settings=fast).run(burst=True)
+    worker = insights.build_worker(cfg, "i", conn, client, settings=fast, now=NOW)
+    worker.run(burst=True)
+    return worker
+
+
+def rows(conn) -> dict[tuple[str, str], dict]:
+    cursor = conn.execute("SELECT * FROM insights")
+    names = [d[0] for d in cursor.description]
+    out = {}
+    for row in cursor:
+        item = dict(zip(names, row, strict=True))
+        item["evidence"] = json.loads(item["evidence"])
+        out[(item["kind"], item["subject"])] = item
+    return out
+
+
+def test_every_rule_fires_on_its_pattern_with_evidence(cfg, redis_client, writer_conn):
+    worker = run_all(cfg, writer_conn, redis_client)
+    assert worker.runs >= 1
+    found = rows(writer_conn)
+    bash = found[("error_prone_tool", "Bash")]
+    assert bash["evidence"] == {"tool_calls": 10, "tool_errors": 4, "error_rate": 0.4}
+    assert bash["severity"] == "critical" and bash["heuristic"] == 0
+    cache = found[("low_cache_hit_ratio", "")]
+    assert cache["evidence"]["requests"] == 30 and cache["evidence"]["cache_hit_ratio"] < 0.3
+    spike = found[("cost_spike", "2026-11-20")]
+    assert spike["evidence"]["median_cost_usd_7d"] == 0 and spike["evidence"]["cost_usd_today"] > 1
+    assert found[("repeated_compaction", "ins-3")]["evidence"]["compactions"] == 3
+    assert found[("rejected_edits_in_a_row", "ins-1")]["evidence"] == {"longest_rejected_streak": 3}
+    assert found[("costlier_model", OPUS)]["evidence"]["compared_with"] == HAIKU
+    retry = found[("shell_retry_loop", "ins-1:pytest")]
+    assert (
+        retry["evidence"] == {"program": "pytest", "runs_in_a_row": 3} and retry["heuristic"] == 1
+    )
+    assert found[("write_delete_write", "ins-1")]["evidence"] == {"files": 1}
+    rbe = found[("low_read_before_edit", "ins-1")]
+    assert rbe["evidence"]["edits_after_read"] == 0 and rbe["evidence"]["edits"] >= 5
+    commits = found[("sessions_linked_to_commits", "")]
+    assert commits["evidence"] == {"commits": 1, "agent_assisted_commits": 1, "linked_sessions": 1}
+    assert all(item["phrased"] is None for item in found.values())  # provider off
+    assert all(item["suggestion"] for item in found.values())
+
+
+def test_recomputing_keeps_rows_and_first_seen_time(cfg, redis_client, writer_conn):
+    worker = run_all(cfg, writer_conn, redis_client)
+    before = rows(writer_conn)
+    worker.recompute()
+    after = rows(writer_conn)
+    assert before.keys() == after.keys()
+    for key in before:
+        assert after[key]["created_at"] == before[key]["created_at"]
+        assert after[key]["evidence"] == before[key]["evidence"]
+
+
+def test_insight_that_no_longer_holds_is_removed(writer_conn):
+    item = Insight("repeated_compaction", "s", "info", "t", {"compactions": 3}, "x")
+    insights.store_insights(writer_conn, [item])
+    insights.store_insights(writer_conn, [])
+    assert writer_conn.execute("SELECT count(*) FROM insights").fetchone()[0] == 0
+
+
+def test_llm_prompt_is_built_from_metadata_only():
+    item = Insight(
+        "shell_retry_loop",
+        "secret-session:pytest",
+        "warning",
+        "`pytest` run 3 times",
+        {"program": "pytest", "runs_in_a_row": 3},
+        "step in",
+        session_id="sess-xyz",
+    )
+    prompt = insight_phrasing.build_prompt(item)
+    facts = json.loads(prompt.split("\n", 1)[1])
+    assert set(facts) == {"kind", "severity", "heuristic", "title", "evidence", "suggestion"}
+    assert "sess-xyz" not in prompt and "secret-session" not in prompt
+    request = insight_phrasing.HttpPhraser("anthropic", "", "").request(prompt)
+    assert json.loads(request.data)["messages"][0]["content"] == prompt
+
+
+def test_provider_off_never_phrases():
+    assert (
+        insight_phrasing.from_config("off").phrase(Insight("k", "", "info", "t", {}, "s")) is None
+    )
+
+
+def test_stale_mark_survives_a_crash_between_ack_and_recompute(cfg, redis_client, writer_conn):
+    from blueplane_core import streams
+
+    Emitter(redis_client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    first = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
+    first.interval_s = 3600
+    first._last_run = time.monotonic()  # it just ran: the next run is due much later
+    first.reader.setup()
+    while first.step():
+        pass  # acknowledges every entry, recomputes nothing yet; then "crashes"
+    assert redis_client.xpending(streams.CDC_STREAM, streams.INSIGHTS_GROUP)["pending"] == 0
+    assert insights.stale_since(writer_conn) is not None
+    assert not rows(writer_conn)
+    second = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
+    second.run(burst=True)
+    assert ("error_prone_tool", "Bash") in rows(writer_conn)
+    assert insights.stale_since(writer_conn) is None

@@ -1,0 +1,278 @@
+"""The metrics worker: every number of a mixed workload, exactly once, and rebuild = live."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+import redis
+
+from blueplane_core import config, pricing, streams
+from blueplane_core import metric_keys as mk
+from blueplane_core.emit import Emitter
+from blueplane_core.events import format_timestamp, make_event
+from blueplane_core.lifecycle import Shutdown
+from blueplane_workers import timeseries
+from blueplane_workers.cdc import CdcReader
+from blueplane_workers.loop import Settings
+from blueplane_workers.metrics import build_worker
+from blueplane_workers.rebuild import rebuild_metrics
+from tests.helpers import ingest_all
+from tests.workloads import OPUS, W1, W2, generated, mixed
+
+
+def run_metrics(cfg, conn, client, consumer="m-test", **settings) -> dict:
+    worker = build_worker(
+        cfg, consumer, conn, client, settings=Settings(idle_block_ms=20, **settings)
+    )
+    return worker.run(burst=True).as_dict()
+
+
+def counters(client: redis.Redis, scope: str = "all", period: str = "total") -> dict[str, int]:
+    return mk.decode_counters(client.hgetall(mk.counters_key(scope, period)))
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, object]:
+    """Every metric a reader can see (counters, histograms, indexes, series), as plain values."""
+    out: dict[bytes, object] = {}
+    for key in client.scan_iter(match=mk.PREFIX + "*"):
+        for kind in (b":c:", b":hist:", b":ts:"):
+            if kind in key:
+                out[key] = {f: int(v) for f, v in client.hgetall(key).items() if int(v)}
+        if b":idx:" in key:
+            out[key] = dict(client.zrange(key, 0, -1, withscores=True))
+    return {k: v for k, v in out.items() if v}
+
+
+@pytest.fixture
+def mixed_metrics(cfg, redis_client, writer_conn):
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    stats = run_metrics(cfg, writer_conn, redis_client)
+    assert stats["applied"] == len(mixed())
+    return redis_client
+
+
+def test_mixed_workload_totals_match_hand_computed_numbers(mixed_metrics):
+    c = counters(mixed_metrics)
+    # r1 (OTel wins over the transcript's partial output), r2 (1 h cache write), r3 (OTel only)
+    # and session B's unpriced request.
+    assert c["requests"] == 4
+    assert c["input_tokens"] == 100 + 50 + 1000 + 10
+    assert c["output_tokens"] == 200 + 60 + 100 + 20
+    assert c["cache_write_tokens"] == 1000 + 200
+    assert c["cache_read_tokens"] == 5000 + 1000
+    # opus-4-8: r1 = 100*5 + 200*25 + 1000*6.25 + 5000*0.5 = 14250 uUSD; r2 = 50*5 + 60*25 +
+    # 200*(2*5) + 1000*0.5 = 4250; r3 = 1000*5 + 100*25 = 7500 (USD per million tokens).
+    assert c["cost_nusd"] == (14250 + 4250 + 7500) * 1000
+    assert c["unpriced_requests"] == 1
+    assert c["reported_cost_nusd"] == 14_250_000
+    assert c["prompts"] == 3  # p1 seen by hook and OTel counts once
+    assert c["tool_calls"] == 3 and c["tool_errors"] == 1
+    assert c["lines_added"] == 15 and c["lines_removed"] == 3
+    assert c["edits_accepted"] == 2 and c["edits_rejected"] == 2
+    assert c["compactions"] == 1  # pre + post hook and OTel: one compaction
+    assert c["commits"] == 2 and c["agent_assisted_commits"] == 1
+    assert c["sessions"] == 2  # git repositories are not sessions
+    assert c["events"] == len(mixed())
+    # A: gaps 10,10,1,9,1,9,10,2 then idle 348 s, then 10,10,5,5 = 82 s; B: 5,5,1,1 = 12 s
+    assert c["active_ms"] == 94_000
+
+
+def test_mixed_workload_breakdowns_by_dimension_and_period(mixed_metrics):
+    client = mixed_metrics
+    a = counters(client, mk.scope("session", "sess-a"))
+    assert (a["prompts"], a["requests"], a["active_ms"], a["compactions"]) == (2, 3, 82_000, 1)
+    b = counters(client, mk.scope("platform", "cursor"))
+    assert (b["requests"], b["unpriced_requests"], b["cost_nusd"]) == (1, 1, 0)
+    assert mk.cost_usd(b) is None  # unknown, never 0
+    opus = counters(client, mk.scope("model", OPUS))
+    assert opus["cost_nusd"] == 26_000_000 and mk.cost_usd(opus) == pytest.approx(0.026)
+    edit = counters(client, mk.scope("tool", "Edit"))
+    assert (edit["tool_calls"], edit["edits_accepted"], edit["edits_rejected"]) == (2, 1, 1)
+    bash = counters(client, mk.scope("tool", "Bash"))
+    assert (bash["tool_calls"], bash["tool_errors"]) == (1, 1)
+    w1 = counters(client, mk.scope("workspace", W1))
+    assert (w1["commits"], w1["agent_assisted_commits"]) == (1, 1)
+    # r1's numbers come from OTel, its workspace from the transcript; r3 was seen by OTel only
+    assert w1["cost_nusd"] == (14250 + 4250) * 1000 and w1["output_tokens"] == 260
+    assert counters(client, mk.scope("workspace", W2))["agent_assisted_commits"] == 0
+    day = counters(client, "all", mk.day_period("2026-11-20"))
+    assert day["requests"] == 4 and day["sessions"] == 2
+    hour10 = counters(client, "all", mk.hour_period("2026-11-20T10"))
+    hour11 = counters(client, "all", mk.hour_period("2026-11-20T11"))
+    assert (hour10["requests"], hour11["requests"]) == (3, 1)
+    assert (hour10["active_ms"], hour11["active_ms"]) == (82_000, 12_000)
+    models = {m.decode() for m in client.zrange(mk.index_key("model"), 0, -1)}
+    assert models == {OPUS, "mystery-model-1"}
+
+
+def test_latency_percentiles_are_readable_per_tool_and_session(mixed_metrics):
+    client = mixed_metrics
+    tool_ms = mk.merge_histograms([client.hgetall(mk.histogram_key("all", "total", "tool_ms"))])
+    assert sum(tool_ms.values()) == 2  # tu1 (OTel's 118 ms wins) and tu3 (2000 ms)
+    assert 118 <= mk.percentile(tool_ms, 50) <= 118 * 1.1
+    assert 2000 <= mk.percentile(tool_ms, 99) <= 2000 * 1.1
+    bash = mk.merge_histograms(
+        [client.hgetall(mk.histogram_key(mk.scope("tool", "Bash"), "total", "tool_ms"))]
+    )
+    assert 2000 <= mk.percentile(bash, 95) <= 2200
+    resp = mk.merge_histograms(
+        [client.hgetall(mk.histogram_key(mk.scope("session", "sess-a"), "total", "response_ms"))]
+    )
+    assert sum(resp.values()) == 2 and 3000 <= mk.percentile(resp, 95) <= 3300
+
+
+def recent_requests(n: int) -> tuple[list[dict], int]:
+    now = int(time.time()) - 5
+    return [
+        make_event(
+            event_type="api_request",
+            platform="claude_code",
+            source="otlp",
+            session_id="ts-session",
+            payload={"request_id": f"ts{i}", "input_tokens": 10},
+            metadata={"model": OPUS},
+            timestamp=format_timestamp(now - i),
+        )
+        for i in range(n)
+    ], now
+
+
+def test_time_series_follow_the_retention_ladder_in_plain_redis(cfg, redis_client, writer_conn):
+    batch, now = recent_requests(3)
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    assert redis_client.hget(mk.META_KEY, "timeseries") == b"plain"
+    for res, retention, _chunk in mk.RETENTION_LADDER:
+        series = mk.series_name(mk.scope("model", OPUS), "requests")
+        keys = mk.series_keys(series, res, now - 10, now)
+        points = {int(f): int(v) for k in keys for f, v in redis_client.hgetall(k).items()}
+        assert sum(points.values()) == 3, res
+        assert all(b % res == 0 for b in points)
+        assert 0 < redis_client.ttl(keys[-1]) <= retention + 86400
+    assert mk.resolution_for(600) == 1 and mk.resolution_for(3 * 86400) == 300
+
+
+def test_time_series_use_redistimeseries_when_the_module_is_loaded(cfg, redis_client, writer_conn):
+    if not timeseries.module_loaded(redis_client):
+        pytest.skip("RedisTimeSeries is not installed here (no apt package or module on PyPI)")
+    batch, _now = recent_requests(3)
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    assert redis_client.hget(mk.META_KEY, "timeseries") == b"redistimeseries"
+    key = mk.rts_key(mk.series_name("all", "requests"), 1)
+    points = redis_client.execute_command("TS.RANGE", key, "-", "+")
+    assert sum(float(v) for _t, v in points) == 3
+
+
+def test_redelivered_and_duplicate_entries_change_nothing(cfg, redis_client, writer_conn):
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    before = snapshot(redis_client)
+    # The ingester may send a sequence's CDC entry twice: replay every entry once more.
+    for _id, fields in redis_client.xrange(streams.CDC_STREAM):
+        redis_client.xadd(streams.CDC_STREAM, fields)
+    stats = run_metrics(cfg, writer_conn, redis_client, "m-other")
+    assert stats["skipped"] == len(mixed()) and stats["applied"] == 0
+    assert snapshot(redis_client) == before
+    assert redis_client.xpending(streams.CDC_STREAM, streams.METRICS_GROUP)["pending"] == 0
+
+
+def test_entries_of_a_dead_consumer_are_reclaimed_and_counted_once(cfg, redis_client, writer_conn):
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    # "dead" reads every entry and dies before applying anything.
+    dead = CdcReader(redis_client, streams.METRICS_GROUP, "dead")
+    assert len(dead.read_new(1000, 10)) == len(mixed())
+    run_metrics(cfg, writer_conn, redis_client, "rescuer", claim_idle_ms=1)
+    assert counters(redis_client)["requests"] == 4
+    assert counters(redis_client)["events"] == len(mixed())
+
+
+def test_entry_delivered_too_often_is_dead_lettered(cfg, redis_client, writer_conn):
+    Emitter(redis_client).emit_many(mixed()[:3])
+    ingest_all()
+    for _ in range(3):  # three consumers read it and die
+        CdcReader(redis_client, streams.METRICS_GROUP, "dead").reclaim(0, 100) or CdcReader(
+            redis_client, streams.METRICS_GROUP, "dead"
+        ).read_new(100, 10)
+    redis_client.xadd(streams.CDC_STREAM, {"type": "bogus"})  # no sequence: malformed
+    run_metrics(cfg, writer_conn, redis_client, "m", claim_idle_ms=1, max_deliveries=1)
+    dlq = redis_client.xrange(streams.DLQ_STREAM)
+    reasons = [fields[streams.DLQ_REASON.encode()].decode() for _, fields in dlq]
+    assert any("no valid 'seq'" in r for r in reasons)
+    assert any("delivered" in r for r in reasons)
+    assert redis_client.xpending(streams.CDC_STREAM, streams.METRICS_GROUP)["pending"] == 0
+
+
+def test_rebuild_gives_the_same_numbers_as_live_processing(cfg, redis_client, writer_conn):
+    workload = mixed() + generated(1500, seed=3)
+    Emitter(redis_client).emit_many(workload)
+    ingest_all()
+    # live: two consumers taking turns on small batches, so facts meet across batches
+    w1 = build_worker(
+        cfg, "m1", writer_conn, redis_client, settings=Settings(idle_block_ms=5, batch_size=37)
+    )
+    w2 = build_worker(
+        cfg, "m2", writer_conn, redis_client, settings=Settings(idle_block_ms=5, batch_size=53)
+    )
+    while w1.step() + w2.step():
+        pass
+    live = snapshot(redis_client)
+    assert counters(redis_client)["events"] == len(workload)
+    prices = pricing.load()
+    rebuild_metrics(writer_conn, redis_client, prices)
+    assert snapshot(redis_client) == live
+    # and in a shuffled order
+    order = [r[0] for r in writer_conn.execute("SELECT sequence FROM raw_traces")]
+    random.Random(5).shuffle(order)
+    rebuild_metrics(writer_conn, redis_client, prices, order=order)
+    assert snapshot(redis_client) == live
+
+
+def test_rebuild_after_live_leaves_pending_entries_uncounted_twice(cfg, redis_client, writer_conn):
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    rebuild_metrics(writer_conn, redis_client, pricing.load())
+    rebuilt = snapshot(redis_client)
+    stats = run_metrics(cfg, writer_conn, redis_client)
+    assert stats["skipped"] == len(mixed())
+    assert snapshot(redis_client) == rebuilt
+
+
+def test_worker_main_exits_with_config_code_on_bad_value(monkeypatch):
+    from blueplane_workers import metrics
+
+    monkeypatch.setenv("BLUEPLANE_WORKERS_BATCH_SIZE", "lots")
+    assert metrics.main(["--burst"]) == config.EXIT_CONFIG
+
+
+def test_shutdown_stops_the_loop(cfg, redis_client, writer_conn):
+    shutdown = Shutdown()
+    shutdown.request()
+    worker = build_worker(cfg, "m", writer_conn, redis_client, shutdown=shutdown)
+    assert worker.run().batches == 0
+
+
+def test_rebuild_commands_recompute_metrics_and_conversations(cfg, redis_client, writer_conn):
+    from typer.testing import CliRunner
+
+    from blueplane_workers.cli import rebuild_app
+
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    live = snapshot(redis_client)
+    redis_client.hset(mk.counters_key("all"), "requests", 999)  # damage
+    result = CliRunner().invoke(rebuild_app, ["metrics"])
+    assert result.exit_code == 0, result.output
+    assert f"from {len(mixed())} events" in result.output
+    assert snapshot(redis_client) == live
+    result = CliRunner().invoke(rebuild_app, ["conversations"])
+    assert result.exit_code == 0, result.output
+    assert writer_conn.execute("SELECT count(*) FROM conversations").fetchone()[0] == 2
