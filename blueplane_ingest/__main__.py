@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 
 from blueplane_core import config, db, migrations, paths, redis_conn
+from blueplane_core.consumer import consumer_name
 from blueplane_core.lifecycle import (
     EXIT_OK,
     Heartbeat,
     Shutdown,
     setup_logging,
-    supervisor_process_num,
 )
 from blueplane_ingest.bus import IngestBus
 from blueplane_ingest.ingester import Ingester, Settings
 from blueplane_ingest.writer import BatchWriter
-
-
-def consumer_name(explicit: str | None) -> str:
-    """Stable across restarts under supervisord (host + process number), unique otherwise."""
-    if explicit:
-        return explicit
-    import os
-
-    if "SUPERVISOR_PROCESS_NAME" in os.environ:
-        return f"ingest-{socket.gethostname()}-{supervisor_process_num()}"
-    return f"ingest-{socket.gethostname()}-pid{os.getpid()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"blueplane ingest: {exc}", file=sys.stderr)
         return config.EXIT_CONFIG
-    name = consumer_name(args.consumer)
+    name = consumer_name("ingest", args.consumer)
     log = setup_logging(name)
     shutdown = Shutdown().install()
     client = redis_conn.connect(cfg)

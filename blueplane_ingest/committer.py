@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blueplane_core import events
-from blueplane_ingest.bus import Entry, IngestBus, Outcome
+from blueplane_core.consumer import Delivery
+from blueplane_ingest.bus import IngestBus, Outcome
 from blueplane_ingest.writer import BatchWriter, Stored
 
 log = logging.getLogger("blueplane.ingest")
@@ -29,7 +30,7 @@ log = logging.getLogger("blueplane.ingest")
 class Prepared:
     """A batch whose events were parsed, validated and compressed, ready to commit."""
 
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[Delivery] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)  # dead letters and acks already decided
@@ -97,7 +98,7 @@ class Committer:
         for entry, reason in outcome.dead:
             log.warning("dead-lettered %s: %s", entry.id.decode(), reason)
 
-    def _store(self, batch: Prepared) -> tuple[list[Stored], list[tuple[Entry, dict[str, Any]]]]:
+    def _store(self, batch: Prepared) -> tuple[list[Stored], list[tuple[Delivery, dict[str, Any]]]]:
         try:
             stored = self.writer.store(batch.events, batch.rows)
             return stored, list(zip(batch.entries, batch.events, strict=True))
@@ -119,6 +120,6 @@ class Committer:
 
 
 def committed_with(
-    committed: list[tuple[Entry, dict[str, Any]]], stored: list[Stored]
-) -> list[tuple[Entry, dict[str, Any], Stored]]:
+    committed: list[tuple[Delivery, dict[str, Any]]], stored: list[Stored]
+) -> list[tuple[Delivery, dict[str, Any], Stored]]:
     return [(entry, event, where) for (entry, event), where in zip(committed, stored, strict=True)]

@@ -25,8 +25,9 @@ import orjson
 import redis
 
 from blueplane_core import events, streams
+from blueplane_core.consumer import BatchCollector, BatchPolicy, Delivery
 from blueplane_core.lifecycle import Heartbeat, Shutdown
-from blueplane_ingest.bus import Entry, IngestBus
+from blueplane_ingest.bus import EVENT_FIELD, IngestBus
 from blueplane_ingest.committer import Committer, Prepared
 from blueplane_ingest.writer import BatchWriter
 
@@ -37,13 +38,8 @@ MAX_BACKOFF_S = 5.0
 
 
 @dataclass(frozen=True)
-class Settings:
-    batch_size: int = 100
-    batch_timeout_ms: int = 100
-    claim_idle_ms: int = 30_000
+class Settings(BatchPolicy):
     max_deliveries: int = 3
-    #: how long an idle read blocks before the loop checks shutdown, heartbeats and reclaims.
-    idle_block_ms: int = 1000
 
 
 def _percentile(ordered: list[float], p: float) -> float:
@@ -67,8 +63,7 @@ class Ingester:
         self.shutdown = shutdown or Shutdown()
         self.heartbeat = heartbeat
         self.committer = Committer(writer, bus, self._left_pending)
-        self._own_pending = True  # re-read what we were given before dying, first
-        self._next_reclaim = 0.0
+        self.collector = BatchCollector(bus, settings, self.shutdown, log)
         self._next_stats = 0.0
 
     # -- the loop -----------------------------------------------------------------------------
@@ -88,7 +83,7 @@ class Ingester:
             except redis.ConnectionError as exc:
                 # Whatever was committed but not acknowledged stays pending: read it again.
                 log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._own_pending = True
+                self.collector.own_pending = True
                 self.shutdown.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
@@ -99,7 +94,7 @@ class Ingester:
                 log.warning("consumer group missing (%s); recreating it", exc)
                 self.bus.setup()
                 continue
-            if burst and not handled and not self._own_pending:
+            if burst and not handled and not self.collector.own_pending:
                 break
         self.publish_stats(force=True)
         if self.heartbeat:
@@ -111,73 +106,40 @@ class Ingester:
     def step(self) -> int:
         """Collect and process one batch; returns how many entries it read."""
         self.housekeeping()
-        entries = self.collect()
+        entries = self.collector.collect()
         if entries:
             self.process(entries)
         return len(entries)
 
     def _left_pending(self) -> None:
-        self._own_pending = True
+        self.collector.own_pending = True
 
     def housekeeping(self) -> None:
         if self.heartbeat:
             self.heartbeat.beat(f"stored={self.committer.tally.stored}")
         self.publish_stats()
 
-    def collect(self) -> list[Entry]:
-        """The next batch: own pending, else reclaimed, else new entries (size or time bound)."""
-        size = self.settings.batch_size
-        if self._own_pending:
-            entries = self.bus.read_own_pending(size)
-            if entries:
-                return entries
-            self._own_pending = False
-        now = time.monotonic()
-        if now >= self._next_reclaim:
-            self._next_reclaim = now + max(0.05, min(self.settings.claim_idle_ms / 2000, 5.0))
-            reclaimed = self.bus.reclaim(self.settings.claim_idle_ms, size)
-            if reclaimed:
-                log.info("reclaimed %d idle entries", len(reclaimed))
-                return reclaimed
-        batch: list[Entry] = []
-        deadline = 0.0
-        while len(batch) < size and not self.shutdown.requested:
-            if batch:
-                remaining_ms = int((deadline - time.monotonic()) * 1000)
-                if remaining_ms <= 0:
-                    break
-                block = remaining_ms
-            else:
-                block = self.settings.idle_block_ms
-            got = self.bus.read_new(size - len(batch), block)
-            if not got:
-                break
-            if not batch:
-                deadline = time.monotonic() + self.settings.batch_timeout_ms / 1000
-            batch.extend(got)
-        return batch
-
-    def prepare(self, entries: list[Entry]) -> Prepared:
+    def prepare(self, entries: list[Delivery]) -> Prepared:
         """Parse, validate and compress a batch; decide the dead letters (nothing durable yet)."""
         batch = Prepared()
         good_raw: list[bytes] = []
         for entry in entries:
-            reason = None
-            if entry.deleted:
+            if entry.fields is None:  # deleted while pending: nothing to store
                 batch.outcome.ack.append(entry.id)
                 continue
+            data = entry.fields.get(EVENT_FIELD)
             if entry.deliveries > self.settings.max_deliveries:
                 reason = f"delivered {entry.deliveries} times without being acknowledged"
-            elif entry.data is None:
+            elif data is None:
                 reason = f"entry has no field {streams.EVENT_FIELD!r}"
-            elif len(entry.data) > events.MAX_EVENT_BYTES:
-                reason = f"event of {len(entry.data)} bytes exceeds {events.MAX_EVENT_BYTES}"
+            elif len(data) > events.MAX_EVENT_BYTES:
+                reason = f"event of {len(data)} bytes exceeds {events.MAX_EVENT_BYTES}"
             else:
                 try:
-                    event = events.validate(orjson.loads(entry.data))
+                    event = events.validate(orjson.loads(data))
                     batch.entries.append(entry)
                     batch.events.append(event)
-                    good_raw.append(entry.data)
+                    good_raw.append(data)
                     continue
                 except orjson.JSONDecodeError as exc:
                     reason = f"unparseable JSON: {exc}"
@@ -188,7 +150,7 @@ class Ingester:
         batch.rows = self.writer.rows(list(zip(batch.events, good_raw, strict=True)))
         return batch
 
-    def process(self, entries: list[Entry]) -> None:
+    def process(self, entries: list[Delivery]) -> None:
         """Prepare one batch, then commit and acknowledge it."""
         self.committer.commit(self.prepare(entries))
 

@@ -19,8 +19,9 @@ import redis
 
 from blueplane_core import migrations, streams
 from blueplane_core.config import Config
+from blueplane_core.consumer import BatchCollector, BatchPolicy
 from blueplane_core.lifecycle import Heartbeat, Shutdown
-from blueplane_workers.cdc import CdcEntry, CdcReader
+from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
 
 MAX_BACKOFF_S = 5.0
 
@@ -33,12 +34,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(BatchPolicy):
     batch_size: int = 200
     batch_timeout_ms: int = 50
-    claim_idle_ms: int = 30_000
     max_deliveries: int = 3
-    idle_block_ms: int = 1000
 
     @classmethod
     def from_config(cls, cfg: Config) -> Settings:
@@ -91,8 +90,7 @@ class CdcWorker:
         self.heartbeat = heartbeat
         self.counters = Counters()
         self.log = logging.getLogger(f"blueplane.workers.{self.kind}")
-        self._own_pending = True
-        self._next_reclaim = 0.0
+        self.collector = BatchCollector(reader, settings, self.shutdown, self.log)
         self._next_stats = 0.0
 
     # -- to implement --------------------------------------------------------------------------
@@ -122,7 +120,7 @@ class CdcWorker:
                 continue
             if not handled:
                 self.idle()
-                if burst and not self._own_pending:
+                if burst and not self.collector.own_pending:
                     break
         self.publish_stats(force=True)
         if self.heartbeat:
@@ -146,7 +144,7 @@ class CdcWorker:
             # Left pending: delivered again later; the delivery count dead-letters a poison batch.
             self.counters.errors += 1
             self.log.exception("batch of %d entries failed; left pending", len(entries))
-            self._own_pending = True
+            self.collector.own_pending = True
             self.shutdown.wait(0.2)
             return len(entries)
         self.counters.batches += 1
@@ -154,36 +152,7 @@ class CdcWorker:
         return len(entries)
 
     def collect(self) -> list[CdcEntry]:
-        size = self.settings.batch_size
-        if self._own_pending:
-            entries = self.reader.read_own_pending(size)
-            if entries:
-                return entries
-            self._own_pending = False
-        now = time.monotonic()
-        if now >= self._next_reclaim:
-            self._next_reclaim = now + max(0.05, min(self.settings.claim_idle_ms / 2000, 5.0))
-            reclaimed = self.reader.reclaim(self.settings.claim_idle_ms, size)
-            if reclaimed:
-                self.log.info("reclaimed %d idle entries", len(reclaimed))
-                return reclaimed
-        batch: list[CdcEntry] = []
-        deadline = 0.0
-        while len(batch) < size and not self.shutdown.requested:
-            if batch:
-                remaining_ms = int((deadline - time.monotonic()) * 1000)
-                if remaining_ms <= 0:
-                    break
-                block = remaining_ms
-            else:
-                block = self.settings.idle_block_ms
-            got = self.reader.read_new(size - len(batch), block)
-            if not got:
-                break
-            if not batch:
-                deadline = time.monotonic() + self.settings.batch_timeout_ms / 1000
-            batch.extend(got)
-        return batch
+        return [cdc_entry(d) for d in self.collector.collect()]
 
     def triage(
         self, entries: list[CdcEntry]

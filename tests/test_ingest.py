@@ -68,17 +68,17 @@ def dead_letters(client: redis.Redis) -> list[dict[bytes, bytes]]:
 def test_batches_fill_to_size_then_the_rest(redis_client: redis.Redis, make_ingester) -> None:
     Emitter(redis_client).emit_many(synthetic.take(250, seed=1))
     ingester = make_ingester()
-    assert [len(ingester.collect()) for _ in range(3)] == [100, 100, 50]
+    assert [len(ingester.collector.collect()) for _ in range(3)] == [100, 100, 50]
 
 
 def test_a_partial_batch_closes_after_the_batch_timeout(
     redis_client: redis.Redis, make_ingester
 ) -> None:
     ingester = make_ingester(idle_block_ms=4_000, batch_timeout_ms=100)
-    ingester.collect()  # nothing yet: leaves own-pending mode
+    ingester.collector.collect()  # nothing yet: leaves own-pending mode
     Emitter(redis_client).emit_many(synthetic.take(5, seed=2))
     started = time.monotonic()
-    batch = ingester.collect()
+    batch = ingester.collector.collect()
     # Without the 100 ms batch timeout this read would wait out the 4 s idle block.
     assert len(batch) == 5 and time.monotonic() - started < 3
 
@@ -127,7 +127,7 @@ def test_redelivery_after_commit_still_sends_cdc(redis_client: redis.Redis, make
     """A crash between the SQLite commit and the XACK: the rows exist, the CDC entries don't."""
     Emitter(redis_client).emit_many(synthetic.take(40, seed=6))
     crashed = make_ingester("ingest-host-0")
-    entries = crashed.collect()
+    entries = crashed.collector.collect()
     batch = crashed.prepare(entries)
     crashed.writer.store(batch.events, batch.rows)  # committed ... and then the process died
     assert rows() == 40 and redis_client.xlen(streams.CDC_STREAM) == 0
@@ -142,7 +142,7 @@ def test_redelivery_after_commit_still_sends_cdc(redis_client: redis.Redis, make
 def test_killed_consumer_entries_are_reclaimed(redis_client: redis.Redis, make_ingester) -> None:
     Emitter(redis_client).emit_many(synthetic.take(120, seed=7))
     dead = make_ingester("ingest-dead")
-    dead.collect()  # read 100 entries, then "died" without acknowledging
+    dead.collector.collect()  # read 100 entries, then "died" without acknowledging
     live = make_ingester("ingest-live", claim_idle_ms=1)
     wait_for(lambda: live.run(burst=True) is not None and rows() == 120, 20, what="reclaim")
     assert redis_client.xpending(streams.EVENTS_STREAM, streams.INGEST_GROUP)["pending"] == 0
@@ -256,10 +256,10 @@ def test_sigterm_finishes_the_batch_and_exits_cleanly(redis_client: redis.Redis)
 def test_ingester_consumer_names_follow_supervisor_process_number(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from blueplane_ingest.__main__ import consumer_name
+    from blueplane_core.consumer import consumer_name
 
     monkeypatch.setenv("SUPERVISOR_PROCESS_NAME", "ingest-3")
-    first = consumer_name(None)
-    assert first.endswith("-3") and first == consumer_name(None)
+    first = consumer_name("ingest")
+    assert first.endswith("-3") and first == consumer_name("ingest")
     monkeypatch.delenv("SUPERVISOR_PROCESS_NAME")
-    assert consumer_name(None) != first
+    assert consumer_name("ingest") != first
