@@ -119,6 +119,20 @@ class WriteLock:
         os.close(self._fd)
 
 
+_LOCKS: dict[str, WriteLock] = {}
+
+
+def write_lock_for(conn: sqlite3.Connection) -> WriteLock | None:
+    """The process's WriteLock for the file ``conn`` writes (None for an in-memory database)."""
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not path:
+        return None
+    lock = _LOCKS.get(path)
+    if lock is None:
+        lock = _LOCKS[path] = WriteLock(Path(path))
+    return lock
+
+
 @contextmanager
 def write_transaction(conn: sqlite3.Connection, lock: WriteLock | None) -> Iterator[None]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on any error), under ``lock``."""

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("database migrated to version %d", applied[-1])
     ingester = Ingester(
         IngestBus(client, name),
-        BatchWriter(conn, db.WriteLock(paths.database())),
+        BatchWriter(conn, db.write_lock_for(conn)),
         Settings(
             batch_size=cfg["ingest.batch_size"],
             batch_timeout_ms=cfg["ingest.batch_timeout_ms"],

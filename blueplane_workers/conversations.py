@@ -19,7 +19,6 @@ every batch's events, so the answer does not depend on which arrived first.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 import time
@@ -31,13 +30,13 @@ from typing import Any
 
 import redis
 
-from blueplane_core import config, db, events, paths, pricing, redis_conn, streams
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core import config, db, events, pricing, streams
+from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.raw_traces import RawEvents
-from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
+from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.conversation_fold import Folded, fold
 from blueplane_workers.facts import Fact, facts_of
-from blueplane_workers.loop import CdcWorker, Settings, ensure_schema
+from blueplane_workers.loop import CdcWorker, Settings, main_for
 
 #: a commit is linked to the session with agent activity in its workspace this long before it.
 LINK_WINDOW_S = 3600
@@ -197,19 +196,13 @@ class ConversationStore:
 
         Returns (sessions rebuilt, events found). The caller acknowledges after this returns.
         """
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with db.write_transaction(self.conn, db.write_lock_for(self.conn)):
             found = self.raw.by_sequence(sequences)
             sessions = sorted({e["session_id"] for e in found.values()})
             for session_id in sessions:
                 if not self.up_to_date(session_id):
                     self.rebuild_session(session_id)
             self.refresh_commits(sorted(found.items()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return len(sessions), len(found)
 
 
@@ -297,27 +290,12 @@ def build_worker(
     )
 
 
+def _check_prices(cfg: config.Config) -> None:
+    pricing.load(cfg["pricing.file"] or None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="blueplane-conversations", description=__doc__)
-    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
-    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
-    args = parser.parse_args(argv)
-    try:
-        cfg = config.load()
-        pricing.load(cfg["pricing.file"] or None)
-    except (config.ConfigError, ValueError) as exc:
-        print(f"blueplane conversations: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
-    name = consumer_name("conversations", args.consumer)
-    setup_logging(name)
-    shutdown = Shutdown().install()
-    client = redis_conn.connect(cfg)
-    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
-    ensure_schema(conn)
-    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
-    worker.run(burst=args.burst)
-    conn.close()
-    return EXIT_OK
+    return main_for("conversations", build_worker, argv, _check_prices)
 
 
 if __name__ == "__main__":

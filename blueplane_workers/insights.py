@@ -13,7 +13,6 @@ are deleted.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 import time
@@ -22,11 +21,11 @@ from datetime import datetime
 import orjson
 import redis
 
-from blueplane_core import config, db, paths, redis_conn, streams
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core import config, db, streams
+from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_workers import insight_phrasing, insight_rules
-from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
-from blueplane_workers.loop import CdcWorker, Counters, Settings, ensure_schema
+from blueplane_workers.cdc import CdcEntry, CdcReader
+from blueplane_workers.loop import CdcWorker, Counters, Settings, main_for
 
 
 def store_insights(
@@ -38,8 +37,7 @@ def store_insights(
     """Replace the insights table's content with ``insights`` (created_at kept); returns count."""
     now = int(time.time() * 1000)
     phraser = phraser or insight_phrasing.Off()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with db.write_transaction(conn, db.write_lock_for(conn)):
         keep = []
         for item in insights:
             phrased = phraser.phrase(item)
@@ -79,10 +77,6 @@ def store_insights(
                 " AND updated_at <= ?",
                 (clear_stale_up_to,),
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(insights)
 
 
@@ -204,25 +198,7 @@ def build_worker(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="blueplane-insights", description=__doc__)
-    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
-    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
-    args = parser.parse_args(argv)
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"blueplane insights: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
-    name = consumer_name("insights", args.consumer)
-    setup_logging(name)
-    shutdown = Shutdown().install()
-    client = redis_conn.connect(cfg)
-    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
-    ensure_schema(conn)
-    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
-    worker.run(burst=args.burst)
-    conn.close()
-    return EXIT_OK
+    return main_for("insights", build_worker, argv)
 
 
 if __name__ == "__main__":

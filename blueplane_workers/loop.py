@@ -10,17 +10,20 @@ the retries: past ``max_deliveries`` an entry is dead-lettered instead of handle
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sqlite3
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
 
-from blueplane_core import migrations, streams
+from blueplane_core import config, db, migrations, paths, redis_conn, streams
 from blueplane_core.config import Config
-from blueplane_core.consumer import BatchCollector, BatchPolicy
-from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_core.consumer import BatchCollector, BatchPolicy, consumer_name
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
 from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
 
 MAX_BACKOFF_S = 5.0
@@ -193,3 +196,37 @@ class CdcWorker:
             self.reader.client.expire(key, 7 * 24 * 3600)
         except redis.RedisError:
             pass
+
+
+def main_for(
+    kind: str,
+    build: Callable[..., CdcWorker],
+    argv: list[str] | None = None,
+    check_config: Callable[[config.Config], None] | None = None,
+) -> int:
+    """The ``main()`` of every worker process: config, logging, signals, connections, run.
+
+    ``check_config`` may raise ValueError for a value the kind cannot use (a bad price table),
+    which, like a ConfigError, stops the process with one line and the config exit code.
+    """
+    parser = argparse.ArgumentParser(prog=f"blueplane-{kind}")
+    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
+    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load()
+        if check_config is not None:
+            check_config(cfg)
+    except (config.ConfigError, ValueError) as exc:
+        print(f"blueplane {kind}: {exc}", file=sys.stderr)
+        return config.EXIT_CONFIG
+    name = consumer_name(kind, args.consumer)
+    setup_logging(name)
+    shutdown = Shutdown().install()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+    ensure_schema(conn)
+    worker = build(cfg, name, conn, client, shutdown, Heartbeat(client, name))
+    worker.run(burst=args.burst)
+    conn.close()
+    return EXIT_OK

@@ -9,20 +9,19 @@ changes no final number. Key layout: ``blueplane_core.metric_keys``; formulas: d
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 import time
 
 import redis
 
-from blueplane_core import config, db, paths, pricing, redis_conn, streams
+from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.raw_traces import RawEvents
 from blueplane_workers import metric_effects, timeseries
-from blueplane_workers.cdc import CdcEntry, CdcReader, consumer_name
-from blueplane_workers.loop import CdcWorker, Settings, ensure_schema
+from blueplane_workers.cdc import CdcEntry, CdcReader
+from blueplane_workers.loop import CdcWorker, Settings, main_for
 from blueplane_workers.metrics_store import MetricsStore
 
 #: a batch refused this many times in a row (heavy contention) is left pending and retried.
@@ -116,27 +115,12 @@ def build_worker(
     return MetricsWorker(reader, applier, settings, shutdown, heartbeat)
 
 
+def _check_prices(cfg: config.Config) -> None:
+    pricing.load(cfg["pricing.file"] or None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="blueplane-metrics", description=__doc__)
-    parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
-    parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
-    args = parser.parse_args(argv)
-    try:
-        cfg = config.load()
-        pricing.load(cfg["pricing.file"] or None)
-    except (config.ConfigError, ValueError) as exc:
-        print(f"blueplane metrics: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
-    name = consumer_name("metrics", args.consumer)
-    setup_logging(name)
-    shutdown = Shutdown().install()
-    client = redis_conn.connect(cfg)
-    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
-    ensure_schema(conn)
-    worker = build_worker(cfg, name, conn, client, shutdown, Heartbeat(client, name))
-    worker.run(burst=args.burst)
-    conn.close()
-    return EXIT_OK
+    return main_for("metrics", build_worker, argv, _check_prices)
 
 
 __all__ = ["MetricsApplier", "MetricsWorker", "build_worker", "main", "mk"]

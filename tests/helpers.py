@@ -39,7 +39,7 @@ def ingest_all(consumer: str = "test-ingest", claim_idle_ms: int = 30_000) -> di
     migrations.migrate(conn)
     try:
         settings = Settings(idle_block_ms=20, claim_idle_ms=claim_idle_ms)
-        writer = BatchWriter(conn, db.WriteLock(paths.database()))
+        writer = BatchWriter(conn, db.write_lock_for(conn))
         ingester = Ingester(IngestBus(client, consumer), writer, settings)
         return ingester.run(burst=True)
     finally:
