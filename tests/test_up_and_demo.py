@@ -11,8 +11,17 @@ import orjson
 import pytest
 
 from tests.conftest import python_env
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
+
+
+def bp_query(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("bp-query", path=str(Path(sys.executable).parent))
+    assert exe
+    return subprocess.run(
+        [exe, *args], env=python_env(), capture_output=True, text=True, timeout=60
+    )
 
 
 def blueplane(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -37,6 +46,16 @@ def test_up_demo_status_down_on_the_embedded_default(blueplane_home: Path) -> No
         running = {p["name"]: p["state"] for p in report["supervised"]}
         assert running["blueplane:redis"] == "RUNNING"
         assert running["blueplane:ingest-0"] == running["blueplane:ingest-1"] == "RUNNING"
+        assert set(running.values()) == {"RUNNING"}, running  # every stage is up, none crashed
+
+        def sessions_visible() -> int:
+            result = bp_query("metrics", "--json")
+            if result.returncode != 0:
+                return 0
+            return int(orjson.loads(result.stdout)["figures"]["sessions"]["value"] or 0)
+
+        # Through the workers to the read side: the demo's sessions show up in bp-query.
+        assert wait_for(sessions_visible, 60, interval=0.5, what="demo sessions in bp-query")
         socket = blueplane_home / "run" / "redis.sock"
         assert socket.exists() and (socket.parent.stat().st_mode & 0o077) == 0  # private bus
     finally:
