@@ -27,10 +27,6 @@ def cutoff(retention_days: int, now: float | None = None) -> str:
 
 def archive_old(conn: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
     """Archive and delete one chunk of expired rows; returns how many rows it removed."""
-    import orjson
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     limit = cutoff(retention_days, now)
     rows = conn.execute(
         "SELECT sequence FROM raw_traces WHERE timestamp < ? ORDER BY sequence LIMIT ?",
@@ -38,6 +34,12 @@ def archive_old(conn: sqlite3.Connection, retention_days: int, now: float | None
     ).fetchall()
     if not rows:
         return 0
+    # Imported only when there is something to archive: pyarrow alone is ~50 MB of resident
+    # memory the maintenance process should not carry while idle.
+    import orjson
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sequences = [int(r[0]) for r in rows]
     decoded = RawEvents(conn).by_sequence(sequences)
     table = pa.table(
