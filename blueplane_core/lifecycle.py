@@ -66,11 +66,11 @@ class Shutdown:
 
 
 class Heartbeat:
-    """Refreshes ``{bp}:heartbeat:<name>`` (TTL) at most every few seconds; read by ``status``."""
+    """Refreshes this process's field of ``{bp}:heartbeats`` at most every few seconds."""
 
     def __init__(self, client: redis.Redis, name: str, every_s: float = 5.0) -> None:
         self._client = client
-        self._key = streams.heartbeat_key(name)
+        self._name = name
         self._every = every_s
         self._last = 0.0
 
@@ -81,15 +81,28 @@ class Heartbeat:
         self._last = now
         try:
             value = f"{os.getpid()} {int(time.time())} {info}".strip()
-            self._client.set(self._key, value, ex=streams.HEARTBEAT_TTL_S)
+            self._client.hset(streams.HEARTBEATS_KEY, self._name, value)
         except redis.RedisError:
             pass  # liveness is best effort; the loop reports Redis errors itself
 
     def clear(self) -> None:
         try:
-            self._client.delete(self._key)
+            self._client.hdel(streams.HEARTBEATS_KEY, self._name)
         except redis.RedisError:
             pass
+
+
+def publish_stats(client: redis.Redis, consumer: str, stats: dict[str, float]) -> None:
+    """Write a consumer's counters where ``status`` and the benchmarks read them (best effort)."""
+    key = streams.stats_key(consumer)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(key, mapping=stats)  # type: ignore[arg-type]
+        pipe.expire(key, 7 * 24 * 3600)
+        pipe.sadd(streams.STATS_INDEX_KEY, consumer)
+        pipe.execute()
+    except redis.RedisError:
+        pass
 
 
 def supervisor_process_num(default: int = 0) -> int:

@@ -47,21 +47,21 @@ DLQ_SOURCE_ID = "id"
 DLQ_CONSUMER = "consumer"
 DLQ_DELIVERIES = "deliveries"
 
-#: per-process liveness: ``HEARTBEAT_PREFIX + <process name>`` with a TTL, read by ``status``.
-HEARTBEAT_PREFIX = f"{HASH_TAG}:heartbeat:"
+#: per-process liveness, read by ``status``: one hash, field = process name, value =
+#: "<pid> <unix time> <info>". One hash rather than a key per process, so that status never has
+#: to SCAN a keyspace holding hundreds of thousands of metric keys.
+HEARTBEATS_KEY = f"{HASH_TAG}:heartbeats"
+#: a process whose last beat is older than this is reported as not alive.
 HEARTBEAT_TTL_S = 15
 
 #: metric keys written by the metrics worker start with this prefix.
 METRICS_PREFIX = f"{HASH_TAG}:metrics:"
 
 
-def heartbeat_key(process: str) -> str:
-    """The key a process refreshes while it is alive."""
-    return HEARTBEAT_PREFIX + process
-
-
 #: per-consumer counters (processed, dead-lettered, batch latency percentiles), read by status.
 STATS_PREFIX = f"{HASH_TAG}:stats:"
+#: the set of consumers that publish counters (so status reads them without a SCAN).
+STATS_INDEX_KEY = f"{HASH_TAG}:stats-index"
 
 
 def stats_key(consumer: str) -> str:

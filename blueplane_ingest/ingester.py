@@ -26,7 +26,7 @@ import redis
 
 from blueplane_core import events, streams
 from blueplane_core.consumer import BatchCollector, BatchPolicy, Delivery
-from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_core.lifecycle import Heartbeat, Shutdown, publish_stats
 from blueplane_ingest.bus import EVENT_FIELD, IngestBus
 from blueplane_ingest.committer import Committer, Prepared
 from blueplane_ingest.writer import BatchWriter
@@ -178,9 +178,4 @@ class Ingester:
         stats["json_bytes"] = self.writer.json_bytes
         stats["stored_bytes"] = self.writer.stored_bytes
         stats["updated_at"] = time.time()
-        try:
-            key = streams.stats_key(self.bus.consumer)
-            self.bus.client.hset(key, mapping=stats)  # type: ignore[arg-type]
-            self.bus.client.expire(key, 7 * 24 * 3600)
-        except redis.RedisError:
-            pass
+        publish_stats(self.bus.client, self.bus.consumer, stats)

@@ -23,7 +23,7 @@ import redis
 from blueplane_core import config, db, migrations, paths, redis_conn, streams
 from blueplane_core.config import Config
 from blueplane_core.consumer import BatchCollector, BatchPolicy, consumer_name
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, publish_stats, setup_logging
 from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
 
 MAX_BACKOFF_S = 5.0
@@ -190,12 +190,7 @@ class CdcWorker:
         self._next_stats = now + 1.0
         stats: dict[str, float] = dict(self.counters.as_dict())
         stats["updated_at"] = time.time()
-        try:
-            key = streams.stats_key(self.reader.consumer)
-            self.reader.client.hset(key, mapping=stats)  # type: ignore[arg-type]
-            self.reader.client.expire(key, 7 * 24 * 3600)
-        except redis.RedisError:
-            pass
+        publish_stats(self.reader.client, self.reader.consumer, stats)
 
 
 def main_for(

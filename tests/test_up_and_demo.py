@@ -47,6 +47,8 @@ def test_up_demo_status_down_on_the_embedded_default(blueplane_home: Path) -> No
         assert running["blueplane:redis"] == "RUNNING"
         assert running["blueplane:ingest-0"] == running["blueplane:ingest-1"] == "RUNNING"
         assert set(running.values()) == {"RUNNING"}, running  # every stage is up, none crashed
+        alive = {p["name"] for p in report["processes"] if p["alive"]}  # their own heartbeats
+        assert "maintenance" in alive and any(n.startswith("ingest-") for n in alive), alive
 
         def sessions_visible() -> int:
             result = bp_query("metrics", "--json")
