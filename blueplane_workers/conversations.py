@@ -225,22 +225,7 @@ class ConversationWorker(CdcWorker):
         _sessions, found = self.store.apply(todo)
         self.counters.applied += found
         self.counters.skipped += len(todo) - found
-        pipe = self.reader.client.pipeline(transaction=True)
-        for reason, raw, eid, deliveries in dead:
-            pipe.xadd(
-                streams.DLQ_STREAM,
-                {
-                    streams.DLQ_REASON: reason,
-                    streams.DLQ_ORIGINAL: raw,
-                    streams.DLQ_SOURCE_ID: eid,
-                    streams.DLQ_CONSUMER: self.reader.consumer,
-                    streams.DLQ_DELIVERIES: deliveries,
-                    streams.DLQ_SOURCE_STREAM: self.reader.stream,
-                },
-            )
-        if acks:
-            pipe.xack(self.reader.stream, self.reader.group, *acks)
-        pipe.execute()
+        self.acknowledge(dead, acks)
 
 
 def rebuild_conversations(conn: sqlite3.Connection, prices: pricing.PriceTable) -> int:

@@ -108,22 +108,7 @@ class InsightWorker(CdcWorker):
         todo, dead, acks = self.triage(entries)
         if todo:
             mark_stale(self.conn)
-        pipe = self.reader.client.pipeline(transaction=True)
-        for reason, raw, eid, deliveries in dead:
-            pipe.xadd(
-                streams.DLQ_STREAM,
-                {
-                    streams.DLQ_REASON: reason,
-                    streams.DLQ_ORIGINAL: raw,
-                    streams.DLQ_SOURCE_ID: eid,
-                    streams.DLQ_CONSUMER: self.reader.consumer,
-                    streams.DLQ_DELIVERIES: deliveries,
-                    streams.DLQ_SOURCE_STREAM: self.reader.stream,
-                },
-            )
-        if acks:
-            pipe.xack(self.reader.stream, self.reader.group, *acks)
-        pipe.execute()
+        self.acknowledge(dead, acks)
         self.counters.applied += len(todo)
         if time.monotonic() - self._last_run >= self.interval_s:
             self.recompute_if_stale()

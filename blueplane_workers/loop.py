@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -182,6 +183,26 @@ class CdcWorker:
         for reason, _raw, eid, _n in dead:
             self.log.warning("dead-lettered %s: %s", eid.decode(), reason)
         return todo, dead, [e.id for e in entries]
+
+    def acknowledge(self, dead: list[list[Any]], acks: list[bytes]) -> None:
+        """Dead letters and the XACK of the batch in one MULTI, after the effects are durable
+        (the metrics worker does both inside its own Lua step instead)."""
+        pipe = self.reader.client.pipeline(transaction=True)
+        for reason, raw, eid, deliveries in dead:
+            pipe.xadd(
+                streams.DLQ_STREAM,
+                {
+                    streams.DLQ_REASON: reason,
+                    streams.DLQ_ORIGINAL: raw,
+                    streams.DLQ_SOURCE_ID: eid,
+                    streams.DLQ_CONSUMER: self.reader.consumer,
+                    streams.DLQ_DELIVERIES: deliveries,
+                    streams.DLQ_SOURCE_STREAM: self.reader.stream,
+                },
+            )
+        if acks:
+            pipe.xack(self.reader.stream, self.reader.group, *acks)
+        pipe.execute()
 
     def publish_stats(self, force: bool = False) -> None:
         now = time.monotonic()
