@@ -25,6 +25,7 @@ from blueplane_core import db, paths
 from blueplane_core.raw_traces import RawEvents
 from tests.conftest import PYTHON, python_env
 from tests.helpers import ingest_all, wait_for
+from tests.query_data import run_workers
 
 pytestmark = pytest.mark.slow
 
@@ -249,3 +250,21 @@ def test_real_client_fires_hooks_writes_transcripts_and_otel_into_raw_traces(
     everything = json.dumps([e for events in found.values() for e in events])
     for secret in ("secret-project-zebra", str(project), str(home)):
         assert secret not in everything
+
+    # One fact, one count: the API request seen by the transcript and by OTel counts once.
+    run_workers()
+    shown = subprocess.run(
+        [PYTHON, "-m", "blueplane_query.cli", "metrics", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    figures = json.loads(shown.stdout)["figures"]
+    assert figures["sessions"]["value"] == 1 and figures["prompts"]["value"] == 1
+    assert (figures["input_tokens"]["value"], figures["output_tokens"]["value"]) == (21, 7)
+    assert figures["cache_write_tokens"]["value"] == 100
+    assert figures["cache_read_tokens"]["value"] == 300
+    live = json.loads(shown.stdout)["live"]
+    assert live["available"] and live["total"]["requests"] == 1
