@@ -51,7 +51,7 @@ def _flush(client: redis.Redis, batch: list[bytes]) -> None:
     pipe.execute()
 
 
-def run(processes: int, events: int) -> None:
+def run(processes: int, events: int, maintenance: bool) -> None:
     with private_pipeline_home() as (_home, url):
         client = redis.Redis.from_url(url)
         conn = db.connect_writer(paths.database())
@@ -65,6 +65,15 @@ def run(processes: int, events: int) -> None:
             )
             for i in range(processes)
         ]
+        # As in production: the maintenance process checkpoints the WAL (ingesters never do),
+        # which keeps the WAL, and the ingesters' look-ups in it, small.
+        chores = (
+            subprocess.Popen(
+                [sys.executable, "-m", "blueplane_ingest.maintenance"], stderr=subprocess.DEVNULL
+            )
+            if maintenance
+            else None
+        )
         started = None
         rss: dict[int, float] = {}
         while True:
@@ -85,12 +94,18 @@ def run(processes: int, events: int) -> None:
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
+        if chores is not None:
+            chores.send_signal(signal.SIGTERM)
+            chores.wait(30)
         stats = [client.hgetall(streams.stats_key(f"bench-{i}")) for i in range(processes)]
         rows, stored = conn.execute(
             "SELECT count(*), sum(length(event_data)) FROM raw_traces"
         ).fetchone()
         cdc = client.xlen(streams.CDC_STREAM)
-        print(f"ingesters={processes} events={events:,} rows={rows:,} cdc_entries={cdc:,}")
+        print(
+            f"ingesters={processes} events={events:,} rows={rows:,} cdc_entries={cdc:,}"
+            f" maintenance={'on' if maintenance else 'off'}"
+        )
         print(f"  throughput: {rows / elapsed:,.0f} events/s ({elapsed:.2f}s)")
         for i, s in enumerate(stats):
             p50, p95, p99 = (
@@ -114,9 +129,14 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
+    parser.add_argument(
+        "--no-maintenance",
+        action="store_true",
+        help="without the maintenance process (no WAL checkpoints, no trimming while measuring)",
+    )
     args = parser.parse_args()
     for n in args.processes:
-        run(n, args.events)
+        run(n, args.events, maintenance=not args.no_maintenance)
 
 
 if __name__ == "__main__":
