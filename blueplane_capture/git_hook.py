@@ -186,21 +186,15 @@ def commit_event(facts: dict[str, Any], toplevel: str, secret: bytes) -> dict[st
 
 def handle(cwd: str | None = None) -> dict[str, Any] | None:
     """Read the new commit and deliver its event; None when the ``git`` category is off."""
-    from blueplane_capture.hooks import claude_code, primitives, resp, spool_file
-    from blueplane_core import streams
+    from blueplane_capture.hooks import primitives, runtime
 
     home = primitives.blueplane_home()
-    url, timeout_s, disabled = claude_code._settings(home)
+    url, timeout_s, disabled = runtime.settings(home)
     if "git" in disabled:
         return None
     toplevel = os.path.realpath(cwd or os.getcwd())  # git runs post-commit at the work tree root
     event = commit_event(parse_log(run_git(GIT_LOG_ARGS, cwd)), toplevel, primitives.load_secret())
-    data = primitives.dumps(event)
-    try:
-        resp.xadd(url, streams.EVENTS_STREAM, streams.EVENT_FIELD, data, timeout_s)
-    except resp.HandoffFailed as exc:
-        spool_file.write(event["event_id"], data)
-        claude_code._log(home, f"git post-commit spooled {event['event_id']} ({exc})")
+    runtime.deliver(home, url, timeout_s, event, "git post-commit")
     return event
 
 
@@ -209,15 +203,9 @@ def main() -> None:
     try:
         handle()
     except BaseException as exc:
-        try:
-            from blueplane_capture.hooks import claude_code, primitives
+        from blueplane_capture.hooks.runtime import log_error
 
-            claude_code._log(
-                primitives.blueplane_home(),
-                f"git post-commit error {type(exc).__name__}: {str(exc)[:200]}",
-            )
-        except BaseException:
-            pass
+        log_error("git post-commit", exc)
     finally:
         os._exit(0)
 

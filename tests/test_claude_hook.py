@@ -369,7 +369,7 @@ CONFIGS = [
 def test_hook_reads_its_config_keys_like_tomllib(text: str) -> None:
     import tomllib
 
-    from blueplane_capture.hooks.claude_code import _config_values
+    from blueplane_capture.hooks.runtime import _config_values
 
     table = tomllib.loads(text)
     expected = {

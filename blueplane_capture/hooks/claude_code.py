@@ -18,190 +18,13 @@ import sys
 if __package__ in (None, ""):  # run as a script under -I: put the repository root on the path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-#: stdin beyond this is not read (a Read of a huge file); the event is still recorded.
-MAX_INPUT_BYTES = 32 * 1024 * 1024
-#: longest wait for stdin to close; Claude Code writes it at once.
-STDIN_DEADLINE_S = 2.0
-DEFAULT_TIMEOUT_MS = 50
-MAX_TIMEOUT_MS = 500
-#: after stdin, the whole rest of a fire (config, secret, XADD or spool) must end within this.
-WORK_DEADLINE_S = 1.0
-#: hooks.log stops growing at this size (the spool itself still holds every event).
-MAX_LOG_BYTES = 5 * 1024 * 1024
-
-
-class _Deadline(Exception):
-    """Raised by the SIGALRM watchdog."""
-
-
-def _alarm(signum: int, frame: object) -> None:
-    raise _Deadline
-
-
-def _read_stdin() -> tuple[bytes, str]:
-    """All of stdin, bounded in size and time: (bytes, "" or why it stopped early).
-
-    The time bound is a SIGALRM timer (the C ``_signal`` module; ``select`` or ``signal`` would
-    cost an import): a read blocked on a stdin that never closes is interrupted.
-    """
-    import _signal
-
-    chunks: list[bytes] = []
-    size = 0
-    _signal.signal(_signal.SIGALRM, _alarm)
-    _signal.setitimer(_signal.ITIMER_REAL, STDIN_DEADLINE_S)
-    try:
-        while True:
-            chunk = os.read(0, 1 << 20)
-            if not chunk:
-                return b"".join(chunks), ""
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_INPUT_BYTES:
-                return b"".join(chunks), "too_large"
-    except _Deadline:
-        return b"".join(chunks), "timeout"
-    finally:
-        _signal.setitimer(_signal.ITIMER_REAL, 0)
-
-
-#: the config.toml keys a hook reads.
-_KEYS = {("redis", "url"), ("capture", "hook_timeout_ms"), ("privacy", "disabled_categories")}
-_KEY_NAMES = {name for _, name in _KEYS}
-_FAIL = object()
-
-
-def _quick_value(text: str) -> object:
-    """A one-line TOML string, number or array of strings; _FAIL for anything else."""
-    if text[:1] in ('"', "'"):
-        end = text.find(text[0], 1)
-        if end < 0 or (text[0] == '"' and "\\" in text[1:end]):
-            return _FAIL
-        rest = text[end + 1 :].strip()
-        return text[1:end] if not rest or rest[0] == "#" else _FAIL
-    if text[:1] == "[":
-        end = text.rfind("]")
-        rest = text[end + 1 :].strip() if end > 0 else "x"
-        if rest and rest[0] != "#":
-            return _FAIL
-        items = []
-        for part in text[1:end].split(","):
-            part = part.strip()
-            if not part:
-                continue
-            value = _quick_value(part)
-            if not isinstance(value, str):
-                return _FAIL
-            items.append(value)
-        return items
-    number = text.partition("#")[0].strip().replace("_", "")
-    try:
-        return float(number)
-    except ValueError:
-        return _FAIL
-
-
-def _quick_config(text: str) -> dict[str, object] | None:
-    """The hook's keys from config.toml without tomllib (whose import costs ~10 ms); None when
-    a line about them is not plain one-line TOML (then tomllib decides)."""
-    if '"""' in text or "'''" in text:
-        return None
-    section = ""
-    found: dict[str, object] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped[0] == "#":
-            continue
-        if stripped[0] == "[":
-            head, _, rest = stripped.partition("]")
-            if stripped.startswith("[[") or (rest.strip() and rest.strip()[0] != "#"):
-                return None
-            section = head[1:].strip()
-            continue
-        key, eq, value = stripped.partition("=")
-        key = key.strip()
-        if (section, key) not in _KEYS:
-            if key.rsplit(".", 1)[-1].strip("\"' ") in _KEY_NAMES:
-                return None  # a dotted or quoted spelling of one of our keys
-            continue
-        parsed = _quick_value(value.strip()) if eq else _FAIL
-        if parsed is _FAIL:
-            return None
-        found[f"{section}.{key}"] = parsed
-    return found
-
-
-def _config_values(home: str, raw: bytes) -> dict[str, object]:
-    text = raw.decode("utf-8", "replace")
-    quick = _quick_config(text)
-    if quick is not None:
-        return quick
-    import tomllib
-
-    table = tomllib.loads(text)
-    return {
-        f"{section}.{name}": table[section][name]
-        for section, name in _KEYS
-        if isinstance(table.get(section), dict) and name in table[section]
-    }
-
-
-def _settings(home: str) -> tuple[str, float, frozenset[str]]:
-    """(Redis URL, timeout in seconds, disabled categories), from the environment first, then
-    config.toml (read only when it mentions one of these keys)."""
-    url = os.environ.get("BLUEPLANE_REDIS_URL", "")
-    timeout_ms: float = DEFAULT_TIMEOUT_MS
-    disabled: list[str] = []
-    config_path = os.path.join(home, "config.toml")
-    try:
-        with open(config_path, "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        raw = b""
-    if raw and (b"url" in raw or b"hook_timeout_ms" in raw or b"disabled_categories" in raw):
-        try:
-            values = _config_values(home, raw)
-            url = url or str(values.get("redis.url") or "")
-            timeout_ms = float(values.get("capture.hook_timeout_ms", timeout_ms))  # type: ignore[arg-type]
-            found = values.get("privacy.disabled_categories", [])
-            disabled = [str(x) for x in found] if isinstance(found, list) else []
-        except Exception as exc:  # a broken config must not break the user's editor
-            _log(home, f"config.toml ignored: {type(exc).__name__}")
-    env_timeout = os.environ.get("BLUEPLANE_CAPTURE_HOOK_TIMEOUT_MS", "")
-    if env_timeout:
-        try:
-            timeout_ms = float(env_timeout)
-        except ValueError:
-            pass
-    env_disabled = os.environ.get("BLUEPLANE_PRIVACY_DISABLED_CATEGORIES")
-    if env_disabled is not None:
-        disabled = [x.strip() for x in env_disabled.split(",") if x.strip()]
-    if not url:
-        url = "unix://" + os.path.join(home, "run", "redis.sock")
-    # capped well below the watchdog (WORK_DEADLINE_S), so a slow Redis still leaves time to spool
-    return url, min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS) / 1000.0, frozenset(disabled)
-
-
-def _log(home: str, line: str) -> None:
-    """Best effort: one line in <home>/logs/hooks.log; never raises."""
-    try:
-        from blueplane_capture.hooks.primitives import format_timestamp
-
-        path = os.path.join(home, "logs", "hooks.log")
-        text = f"{format_timestamp()} bp-hook[{os.getpid()}] {line}\n".encode("utf-8", "replace")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            fd = os.open(path, flags, 0o600)
-        try:
-            if os.fstat(fd).st_size < MAX_LOG_BYTES:  # Redis down for days must not fill a disk
-                os.write(fd, text)  # one append-mode write: parallel hooks' lines never mix
-        finally:
-            os.close(fd)
-    except Exception:
-        pass
+from blueplane_capture.hooks.runtime import (
+    WORK_DEADLINE_S,
+    deliver,
+    log_error,
+    read_stdin,
+    settings,
+)
 
 
 def handle(raw: bytes, stop_reason: str = "") -> dict | None:
@@ -210,11 +33,10 @@ def handle(raw: bytes, stop_reason: str = "") -> dict | None:
     Returns the envelope that was delivered, or None when its category is switched off.
     """
     from blueplane_capture import claude_code_mapping as mapping
-    from blueplane_capture.hooks import primitives, resp
-    from blueplane_core import streams
+    from blueplane_capture.hooks import primitives
 
     home = primitives.blueplane_home()
-    url, timeout_s, disabled = _settings(home)
+    url, timeout_s, disabled = settings(home)
     event = None
     if not stop_reason:
         try:
@@ -229,39 +51,20 @@ def handle(raw: bytes, stop_reason: str = "") -> dict | None:
         event = mapping.unparsed_hook_event(stop_reason, len(raw))
     if mapping.CATEGORY.get(event["event_type"], "other") in disabled:
         return None
-    data = primitives.dumps(event)
-    try:
-        resp.xadd(url, streams.EVENTS_STREAM, streams.EVENT_FIELD, data, timeout_s)
-    except resp.HandoffFailed as exc:
-        from blueplane_capture.hooks import spool_file  # only on this path: imports cost ms
-
-        spool_file.write(event["event_id"], data)
-        _log(home, f"spooled {event['event_id']} ({exc})")
+    deliver(home, url, timeout_s, event, "bp-hook")
     return event
 
 
 def main() -> None:
     """Entry point (``bp-hook`` and ``python -I -S claude_code.py``): always exits 0, silently."""
     try:
-        raw, stop_reason = _read_stdin()
+        raw, stop_reason = read_stdin()
         import _signal
 
         _signal.setitimer(_signal.ITIMER_REAL, WORK_DEADLINE_S)  # a last-resort bound
         handle(raw, stop_reason)
     except BaseException as exc:
-        try:
-            from blueplane_capture.hooks.primitives import blueplane_home
-
-            tb = exc.__traceback__
-            while tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next
-            where = (
-                f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else ""
-            )
-            # the type and place only: a message could quote the payload
-            _log(blueplane_home(), f"error {type(exc).__name__} at {where}")
-        except BaseException:
-            pass
+        log_error("bp-hook", exc)
     finally:
         try:
             sys.stderr.flush()

@@ -38,11 +38,10 @@ def respond(event_name: str) -> None:
 def handle(raw: bytes, event_name: str = "", stop_reason: str = "") -> dict | None:
     """Map one Cursor hook input to its envelope and deliver it (Redis, else spool)."""
     from blueplane_capture import cursor_mapping as mapping
-    from blueplane_capture.hooks import claude_code, primitives, resp, spool_file
-    from blueplane_core import streams
+    from blueplane_capture.hooks import primitives, runtime
 
     home = primitives.blueplane_home()
-    url, timeout_s, disabled = claude_code._settings(home)
+    url, timeout_s, disabled = runtime.settings(home)
     event = None
     if raw.startswith(_BOM):  # seen from Cursor 3.21 (formats.md 4)
         raw = raw[len(_BOM) :]
@@ -59,12 +58,7 @@ def handle(raw: bytes, event_name: str = "", stop_reason: str = "") -> dict | No
         event = mapping.unparsed_hook_event(event_name, stop_reason, len(raw))
     if mapping.CATEGORY.get(event["event_type"], "other") in disabled:
         return None
-    data = primitives.dumps(event)
-    try:
-        resp.xadd(url, streams.EVENTS_STREAM, streams.EVENT_FIELD, data, timeout_s)
-    except resp.HandoffFailed as exc:
-        spool_file.write(event["event_id"], data)
-        claude_code._log(home, f"cursor hook spooled {event['event_id']} ({exc})")
+    runtime.deliver(home, url, timeout_s, event, "cursor hook")
     return event
 
 
@@ -76,9 +70,9 @@ def main() -> None:
         if event_name:  # installed with the name on the command line: answer before reading
             respond(event_name)
             answered = True
-        from blueplane_capture.hooks.claude_code import _read_stdin
+        from blueplane_capture.hooks.runtime import read_stdin
 
-        raw, stop_reason = _read_stdin()
+        raw, stop_reason = read_stdin()
         if not answered:
             respond("beforeSubmitPrompt" if b'"beforeSubmitPrompt"' in raw else "")
             answered = True
@@ -87,14 +81,11 @@ def main() -> None:
         try:
             if not answered:
                 os.write(1, b"{}\n")
-            from blueplane_capture.hooks import claude_code, primitives
-
-            claude_code._log(
-                primitives.blueplane_home(),
-                f"cursor hook error {type(exc).__name__}: {str(exc)[:200]}",
-            )
         except BaseException:
             pass
+        from blueplane_capture.hooks.runtime import log_error
+
+        log_error("cursor hook", exc)
     finally:
         os._exit(0)
 
