@@ -5,6 +5,7 @@ Benchmarks never touch the user's data or the machine's Redis.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -19,12 +20,10 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 
 
-@contextmanager
-def private_pipeline_home() -> Iterator[tuple[Path, str]]:
-    """(BLUEPLANE_HOME, redis url) for a fresh home with its own redis-server on a unix socket."""
-    home = Path(tempfile.mkdtemp(prefix="bp-bench-"))
-    (home / "run").mkdir(mode=0o700)
-    socket_path = home / "run" / "redis.sock"
+def start_redis_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of the bench's own on a unix socket in ``folder``; (process, url) once it
+    answers PING."""
+    socket_path = folder / "redis.sock"
     proc = subprocess.Popen(
         [
             "redis-server",
@@ -37,7 +36,7 @@ def private_pipeline_home() -> Iterator[tuple[Path, str]]:
             "--appendonly",
             "no",
             "--dir",
-            str(home),
+            str(folder),
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -52,6 +51,16 @@ def private_pipeline_home() -> Iterator[tuple[Path, str]]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+    client.close()
+    return proc, url
+
+
+@contextmanager
+def private_pipeline_home() -> Iterator[tuple[Path, str]]:
+    """(BLUEPLANE_HOME, redis url) for a fresh home with its own redis-server on a unix socket."""
+    home = Path(tempfile.mkdtemp(prefix="bp-bench-"))
+    (home / "run").mkdir(mode=0o700)
+    proc, url = start_redis_server(home / "run")
     old = {k: os.environ.get(k) for k in ("BLUEPLANE_HOME", "BLUEPLANE_REDIS_URL")}
     os.environ["BLUEPLANE_HOME"] = str(home)
     os.environ["BLUEPLANE_REDIS_URL"] = url
@@ -80,7 +89,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank ``p`` quantile (0 < p <= 1) of ``values``; NaN for none."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]

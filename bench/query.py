@@ -19,7 +19,6 @@ import argparse
 import importlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench._harness import percentile, start_redis_server  # noqa: E402
 
 COMMANDS: list[list[str]] = [
     ["metrics"],
@@ -56,53 +57,6 @@ MCP_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("search_sessions", {"tools": ["Edit", "Bash"], "file_extensions": [".py"], "size": "medium"}),
     ("get_insights", {}),
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def start_redis() -> tuple[subprocess.Popen[bytes], str, Path]:
-    binary = shutil.which("redis-server")
-    if not binary:
-        raise SystemExit("no redis-server on PATH: pass --redis-url")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    folder = Path(tempfile.mkdtemp(prefix="bp-bench-redis-"))
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    client.close()
-    return proc, url, folder
 
 
 def fill(total: int, chunk: int) -> None:
@@ -197,7 +151,7 @@ def bench_cli(runs: int, sid: str) -> None:
                 times.append((time.perf_counter() - t0) * 1000)
             if done.returncode != 0:
                 row.append(f"exit {done.returncode}: {done.stderr.decode().strip()[:40]}")
-            row.append(f"{statistics.median(times):9.0f} {pct(times, 95):6.0f}")
+            row.append(f"{statistics.median(times):9.0f} {percentile(times, 0.95):6.0f}")
         print(f"  {' '.join(args)[:44]:44} {' '.join(row)}")
 
 
@@ -230,7 +184,7 @@ def bench_mcp(runs: int, sid: str) -> None:
                 label = f"{name} {args}"[:56]
                 print(
                     f"  {label:56} P50 {statistics.median(times):6.0f}  P95 "
-                    f"{pct(times, 95):6.0f}  {error}"
+                    f"{percentile(times, 0.95):6.0f}  {error}"
                 )
 
     anyio.run(run)
@@ -251,7 +205,8 @@ def main() -> None:
     if args.redis_url:
         os.environ["BLUEPLANE_REDIS_URL"] = args.redis_url
     else:
-        redis_proc, url, folder = start_redis()
+        folder = Path(tempfile.mkdtemp(prefix="bp-bench-redis-"))
+        redis_proc, url = start_redis_server(folder)
         os.environ["BLUEPLANE_REDIS_URL"] = url
     try:
         db_file = home / "telemetry.db"

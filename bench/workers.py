@@ -28,14 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._harness import private_pipeline_home  # noqa: E402
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+from bench._harness import percentile, private_pipeline_home  # noqa: E402
 
 
 def throughput(events: int) -> None:
@@ -151,7 +144,8 @@ def lag(rate: int, seconds: float, workers: int) -> None:
         f"{len(lags)}/{len(sent)} batches became visible"
     )
     print(
-        f"capture -> visible metric: P50 {pct(lags, 50):.0f} ms, P95 {pct(lags, 95):.0f} ms, "
+        f"capture -> visible metric: P50 {percentile(lags, 0.5):.0f} ms,"
+        f" P95 {percentile(lags, 0.95):.0f} ms, "
         f"max {max(lags, default=float('nan')):.0f} ms"
     )
     worker = {k.decode(): v.decode() for k, v in stats.items()}
