@@ -395,11 +395,7 @@ class _StopFlag:
 
 
 def main() -> int:
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"{PROCESS}: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
+    cfg = config.load_or_exit(PROCESS)
     lifecycle.setup_logging(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     dirs = [Path(d).expanduser() for d in cfg["capture.cursor_dirs"]] or default_user_dirs()

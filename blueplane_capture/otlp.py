@@ -269,11 +269,7 @@ def serve(server: OtlpServer) -> threading.Thread:
 
 
 def main() -> int:
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"{PROCESS}: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
+    cfg = config.load_or_exit(PROCESS)
     lifecycle.setup_logging(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     client = redis_conn.connect(cfg)

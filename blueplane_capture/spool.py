@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -140,11 +139,7 @@ class SpoolDrainer:
 def main() -> None:
     """``python -m blueplane_capture.spool`` (supervisord program capture-spool)."""
     lifecycle.setup_logging(PROCESS)
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"{PROCESS}: {exc}", file=sys.stderr)
-        sys.exit(config.EXIT_CONFIG)
+    cfg = config.load_or_exit(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     client = redis_conn.connect(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])

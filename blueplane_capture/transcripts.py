@@ -385,11 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no backfill progress bar")
     args = parser.parse_args(argv)
     lifecycle.setup_logging(PROCESS)
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"{PROCESS}: {exc}", file=sys.stderr)
-        sys.exit(config.EXIT_CONFIG)
+    cfg = config.load_or_exit(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     client = redis_conn.connect(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])

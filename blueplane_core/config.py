@@ -10,6 +10,7 @@ restart will not help.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,3 +219,13 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
     if key.choices and value not in key.choices:
         raise fail(f"one of {', '.join(key.choices)}")
     return value
+
+
+def load_or_exit(process: str) -> Config:
+    """The configuration for a process's ``main()``; on a bad value, one line on stderr naming
+    the process, key and file, and exit EXIT_CONFIG (supervisord then does not restart it)."""
+    try:
+        return load()
+    except ConfigError as exc:
+        print(f"{process}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None

@@ -91,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="blueplane-maintenance", description=__doc__)
     parser.add_argument("--once", action="store_true", help="run one round and exit")
     args = parser.parse_args(argv)
-    try:
-        cfg = config.load()
-    except config.ConfigError as exc:
-        print(f"blueplane maintenance: {exc}", file=sys.stderr)
-        return config.EXIT_CONFIG
+    cfg = config.load_or_exit("blueplane maintenance")
     setup_logging("maintenance")
     shutdown = Shutdown().install()
     client = redis_conn.connect(cfg)
