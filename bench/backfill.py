@@ -26,7 +26,7 @@ from blueplane_capture.transcripts import TranscriptMonitor
 from blueplane_core import config, privacy, redis_conn
 from blueplane_core.emit import Emitter
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+FIXTURES = REPO / "tests" / "fixtures" / "real"
 
 
 class NullEmitter:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._harness import REPO, percentile, private_pipeline_home
 from blueplane_capture.installers import claude_code
 
-PAYLOAD = REPO.parent / "shared/fixtures/real/claude_code_live/hooks/B_tools/09_PostToolUse.json"
+PAYLOAD = REPO / "tests/fixtures/real/claude_code_live/hooks/B_tools/09_PostToolUse.json"
 TARGET_MEDIAN_MS, TARGET_P95_MS = 15.0, 25.0
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._harness import peak_rss_mb, percentile, private_pipeline_home
 from blueplane_core import streams
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "real"
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real"
 BODIES = FIXTURES / "claude_code_live" / "otlp_http_json" / "B_tools"
 
 

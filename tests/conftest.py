@@ -23,8 +23,9 @@ from blueplane_core import config, db, migrations, paths, redis_conn
 from tests.helpers import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "real"
+#: Real data from the real tools, copied from the project's shared folder (see its PROVENANCE.md)
+#: so that a clone of the repository tests on its own.
+FIXTURES = REPO / "tests" / "fixtures" / "real"
 
 
 def _free_port() -> int:
