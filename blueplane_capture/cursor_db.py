@@ -38,6 +38,7 @@ import orjson
 import redis
 
 from blueplane_capture import cursor_records as records
+from blueplane_capture.faults import describe
 from blueplane_core import config, lifecycle, paths, privacy, redis_conn
 from blueplane_core.emit import Emitter
 
@@ -222,16 +223,25 @@ class Monitor:
         sent = 0
         for path, folder in find_databases(self.user_dirs):
             workspace = privacy.keyed_hash(self.secret, folder, "workspace") if folder else ""
+            shown = paths.for_log(path, self.user_dirs)
             try:
                 sent += self._scan_file(path, workspace)
             except Unreadable as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     self.counters.locked += 1
-                    log.info("%s busy (Cursor is writing); retrying on the next change", path)
+                    log.info("%s busy (Cursor is writing); retrying on the next change", shown)
                 else:
                     self.counters.corrupt += 1
-                    log.warning("%s unreadable for now (%s); retrying later", path, exc)
-        self.state.save()
+                    log.warning("%s unreadable for now (%s); retrying later", shown, exc)
+            except redis.RedisError:
+                raise
+            except Exception as exc:  # one bad file or record never stops the rest
+                self.counters.corrupt += 1
+                log.warning("%s skipped this scan: %s", shown, describe(exc))
+        try:
+            self.state.save()
+        except OSError as exc:  # a full disk: positions are saved on a later scan
+            log.warning("cursor read positions not saved: %s", describe(exc))
         self.counters.events += sent
         return sent
 

@@ -10,6 +10,7 @@ a crash in between re-reads some lines, whose deterministic event ids make the r
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 import orjson
 
 from blueplane_core import paths
+
+log = logging.getLogger("blueplane.capture.offsets")
 
 
 @dataclass
@@ -66,6 +69,17 @@ class OffsetStore:
         try:
             raw = orjson.loads(self.file.read_bytes())
         except FileNotFoundError:
+            return self
+        except (OSError, orjson.JSONDecodeError) as exc:
+            # Unreadable or damaged positions: read everything again (fixed event ids make the
+            # re-read add nothing) rather than stop capture for good.
+            log.warning(
+                "read positions %s unusable (%s); reading all files again",
+                self.file.name,
+                type(exc).__name__,
+            )
+            self.existed = True
+            self.dirty = True
             return self
         self.existed = True
         files = raw.get("files", {}) if isinstance(raw, dict) else {}

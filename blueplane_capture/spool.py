@@ -4,7 +4,10 @@ Delivery: a spooled file is deleted only after its XADD succeeded, so a crash be
 pushes the file again on restart. That is harmless: the event id was fixed when the hook wrote
 the file and ingest stores each event_id once, so every spooled event is stored exactly once.
 A file that is not a valid, sanitized envelope is moved to ``spool/rejected/`` with a log line
-naming it (nothing is deleted unread).
+naming it (nothing is deleted unread). A file that cannot be read right now (permissions, a
+folder named like an event, an I/O error) stays where it is, is logged once, counted in the
+heartbeat (``skipped=``) and retried every minute; the files after it are drained as usual.
+A file pushed but not deletable is remembered, so it is not pushed again every second.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import orjson
 import redis
 
+from blueplane_capture.faults import FileFaults
 from blueplane_capture.hooks import spool_file
 from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
 from blueplane_core.emit import Emitter
@@ -38,6 +42,14 @@ class SpoolDrainer:
         self.batch = batch
         self.pushed = 0
         self.rejected = 0
+        self.faults = FileFaults(log)
+        self._pushed_undeletable: set[str] = set()
+
+    def heartbeat_info(self) -> str:
+        return (
+            f"pushed={self.pushed} rejected={self.rejected} skipped={self.faults.count} "
+            f"failing={self.faults.failing}"
+        )
 
     def pending(self) -> list[Path]:
         """Spooled event files, oldest first (UUIDv7 names sort by time; mtime breaks ties)."""
@@ -45,10 +57,17 @@ class SpoolDrainer:
             entries = list(os.scandir(self.folder))
         except FileNotFoundError:
             return []
+        except OSError as exc:  # the spool folder itself: retried on the next round
+            self.faults.failed("<spool>", "the spool folder", exc, action="unreadable")
+            return []
+        self.faults.recovered("<spool>", "the spool folder")
         files: list[tuple[float, str, Path]] = []
         now = time.time()
         for entry in entries:
-            if not entry.is_file():
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+            except OSError:
                 continue
             if entry.name.startswith("."):
                 try:
@@ -58,9 +77,11 @@ class SpoolDrainer:
                     pass
                 continue
             if entry.name.endswith(spool_file.SUFFIX):
+                if entry.name in self._pushed_undeletable or not self.faults.due(entry.name):
+                    continue
                 try:
                     files.append((entry.stat().st_mtime, entry.name, Path(entry.path)))
-                except FileNotFoundError:
+                except OSError:
                     continue
         files.sort()
         return [path for _, _, path in files]
@@ -70,10 +91,10 @@ class SpoolDrainer:
         paths.ensure_private_dir(target)
         try:
             path.rename(target / path.name)
-        except OSError:
-            pass
+        except OSError as exc:  # cannot move it: leave it, do not read it again for a while
+            self.faults.failed(path.name, path.name, exc, action="not set aside")
         self.rejected += 1
-        log.warning("rejected spooled file %s: %s", path, reason)
+        log.warning("rejected spooled file %s: %s", path.name, reason)
 
     def _load(self, path: Path) -> dict[str, Any] | None:
         try:
@@ -83,10 +104,26 @@ class SpoolDrainer:
             privacy.check_sanitized(event["metadata"], "metadata")
         except FileNotFoundError:
             return None  # another drainer took it
-        except (orjson.JSONDecodeError, events.InvalidEvent, privacy.PrivacyViolation) as exc:
+        except OSError as exc:  # unreadable now: stays spooled, retried later
+            self.faults.failed(path.name, path.name, exc)
+            return None
+        except orjson.JSONDecodeError:
+            self._reject(path, "not JSON")
+            return None
+        except (events.InvalidEvent, privacy.PrivacyViolation) as exc:
             self._reject(path, str(exc))
             return None
+        self.faults.recovered(path.name, path.name)
         return event
+
+    def _delete(self, path: Path) -> None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            # Pushed (stored once whatever happens), but it would be pushed again every round:
+            # remember it until this process restarts.
+            self._pushed_undeletable.add(path.name)
+            self.faults.failed(path.name, path.name, exc, action="pushed but not deleted")
 
     def drain_once(self) -> int:
         """Push everything spooled now; returns how many events were pushed.
@@ -103,7 +140,7 @@ class SpoolDrainer:
                 continue
             self.emitter.emit_many(event for _, event in ready)
             for path, _ in ready:  # only now: the XADDs succeeded
-                path.unlink(missing_ok=True)
+                self._delete(path)
             pushed += len(ready)
         self.pushed += pushed
         return pushed
@@ -124,12 +161,15 @@ class SpoolDrainer:
                     log.info("pushed %d spooled event(s)", count)
                 backoff = interval_s
                 if heartbeat:
-                    heartbeat.beat(f"pushed={self.pushed}")
+                    heartbeat.beat(self.heartbeat_info())
             except redis.RedisError as exc:
                 log.warning("Redis unavailable, will retry in %.1fs: %s", backoff, exc)
                 backoff = min(backoff * 2, 30.0)
                 if burst:
                     raise
+            except OSError as exc:  # the disk itself (full, read-only): wait and try again
+                self.faults.failed("<round>", "a drain round", exc, action="failed")
+                backoff = min(backoff * 2, 30.0)
             if burst:
                 break
             shutdown.wait(backoff)
@@ -144,9 +184,9 @@ def main() -> None:
     client = redis_conn.connect(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])
     drainer = SpoolDrainer(emitter)
-    log.info("draining %s", drainer.folder)
+    log.info("draining %s", paths.for_log(drainer.folder, [paths.home()]))
     drainer.run(shutdown, heartbeat=lifecycle.Heartbeat(client, PROCESS))
-    log.info("stopped: pushed=%d rejected=%d", drainer.pushed, drainer.rejected)
+    log.info("stopped: %s", drainer.heartbeat_info())
 
 
 if __name__ == "__main__":

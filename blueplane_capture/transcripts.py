@@ -3,9 +3,12 @@
 Each file is read from its persisted byte offset (``offsets``): a restart resumes exactly, a
 partial last line waits for its newline, a truncated or replaced file is read again from the
 start (deterministic event ids make that add nothing), a malformed line is counted, logged with
-``path:line`` and skipped. Subagent transcripts (``<session>/subagents/agent-*.jsonl``) are read
-like any other file. On first start the whole history is backfilled (with a progress bar), then
-watchfiles reports changes; a slow periodic rescan catches anything a watcher missed.
+its file's name and line number and skipped. A file that cannot be read (permissions, a symlink
+loop, a folder or FIFO named ``*.jsonl``, a file that vanished) is counted, logged once and
+retried every minute while every other file goes on (``faults``). Subagent transcripts
+(``<session>/subagents/agent-*.jsonl``) are read like any other file. On first start the whole
+history is backfilled (with a progress bar), then watchfiles reports changes; a slow periodic
+rescan catches anything a watcher missed.
 
 Delivery: events are XADDed before the offsets that cover them are saved; a crash in between
 re-reads some lines and their ids are the same, so ingest stores every fact once.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat as stat_kind
 import sys
 import time
 from collections.abc import Iterable
@@ -25,9 +29,10 @@ from typing import Any
 import orjson
 import redis
 
+from blueplane_capture.faults import FileFaults, describe, is_regular_file
 from blueplane_capture.offsets import FilePosition, OffsetStore
 from blueplane_capture.transcript_parser import FileCursor, FileInfo, TranscriptParser
-from blueplane_core import config, events, lifecycle, privacy, redis_conn
+from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
 from blueplane_core.emit import Emitter
 
 log = logging.getLogger("blueplane.capture.claude")
@@ -98,6 +103,17 @@ class TranscriptMonitor:
         self.refused = 0
         self.lines = 0
         self.bytes_read = 0
+        self.faults = FileFaults(log)
+
+    def shown(self, path: Path | str) -> str:
+        """How a log line names a transcript (no home path, no project folder)."""
+        return paths.for_log(path, [transcript_dir(r) for r in self.roots])
+
+    def heartbeat_info(self) -> str:
+        return (
+            f"events={self.emitted} malformed={self.malformed} refused={self.refused} "
+            f"unreadable={self.faults.count} failing={self.faults.failing}"
+        )
 
     # ------------------------------------------------------------------------ files
 
@@ -105,8 +121,11 @@ class TranscriptMonitor:
         found: list[Path] = []
         for root in self.roots:
             base = transcript_dir(root)
-            if base.is_dir():
-                found.extend(p for p in base.rglob("*.jsonl") if p.is_file())
+            try:
+                if base.is_dir():
+                    found.extend(p for p in base.rglob("*.jsonl") if is_regular_file(p))
+            except OSError as exc:  # the folder itself became unreadable: other roots go on
+                self.faults.failed(str(base), self.shown(base), exc)
         return sorted(found)
 
     def _info(self, path: Path) -> FileInfo:
@@ -145,6 +164,8 @@ class TranscriptMonitor:
             stat = path.stat()
         except FileNotFoundError:
             return 0
+        if not stat_kind.S_ISREG(stat.st_mode):
+            return 0  # a folder or FIFO named *.jsonl (opening a FIFO would block for ever)
         old = self.store.get(key)
         pos = FilePosition.from_json(old.to_json())
         replaced = pos.inode and pos.inode != stat.st_ino
@@ -152,7 +173,7 @@ class TranscriptMonitor:
         rewritten = bool(pos.head) and pos.offset and self._head_changed(path, pos)
         if replaced or truncated or rewritten:
             why = "replaced" if replaced else "truncated" if truncated else "rewritten"
-            log.info("%s was %s: reading it again from the start", path, why)
+            log.info("%s was %s: reading it again from the start", self.shown(path), why)
             pos = FilePosition()
         pos.inode = stat.st_ino
         info = self._info(path)
@@ -223,7 +244,9 @@ class TranscriptMonitor:
                 skipped += len(block)
         pos.lines += 1
         self.malformed += 1
-        log.warning("%s:%d: line of %d bytes skipped (too long)", path, pos.lines, skipped)
+        log.warning(
+            "%s:%d: line of %d bytes skipped (too long)", self.shown(path), pos.lines, skipped
+        )
         return skipped
 
     def _parse_chunk(
@@ -247,9 +270,11 @@ class TranscriptMonitor:
                 if not isinstance(line, dict):
                     raise ValueError(f"a JSON {type(line).__name__}, not an object")
                 out.extend(self.parser.parse(line, cursor, info, position))
-            except (orjson.JSONDecodeError, ValueError) as exc:
+            except Exception as exc:  # one bad record never stops its file
                 self.malformed += 1
-                log.warning("%s:%d: malformed line skipped (%s)", path, pos.lines, str(exc)[:120])
+                # the kind only: a decoder's or parser's message may quote the line's values
+                why = str(exc)[:60] if isinstance(exc, orjson.JSONDecodeError) else describe(exc)
+                log.warning("%s:%d: malformed line skipped (%s)", self.shown(path), pos.lines, why)
         return out, consumed
 
     def _emit(self, batch: list[dict[str, Any]]) -> int:
@@ -293,21 +318,47 @@ class TranscriptMonitor:
             for key in sorted(targets):
                 if self.shutdown is not None and self.shutdown.requested:
                     break  # SIGTERM during a long backfill: save what is done, stop
-                sent += self.read_file(targets[key], flush=flush, now=now, progress=progress)
+                sent += self._read_guarded(key, targets[key], flush, now, progress)
                 if time.monotonic() - saved > SAVE_EVERY_S:
-                    self.store.save()
+                    self._save()
                     saved = time.monotonic()
         finally:
             if files is None:
-                self.store.forget_missing({str(p) for p in self.transcript_files()})
-            self.store.save()
+                existing = {str(p) for p in self.transcript_files()}
+                self.store.forget_missing(existing)
+                self.faults.forget(existing)
+            self._save()
         return sent
+
+    def _read_guarded(
+        self, key: str, path: Path, flush: bool, now: float | None, progress: Any
+    ) -> int:
+        """``read_file``, except that a file that cannot be read is skipped and retried later."""
+        if not self.faults.due(key):
+            return 0
+        try:
+            sent = self.read_file(path, flush=flush, now=now, progress=progress)
+        except OSError as exc:  # permissions, a symlink loop, I/O errors: this file only
+            self.faults.failed(key, self.shown(path), exc)
+            return 0
+        self.faults.recovered(key, self.shown(path))
+        return sent
+
+    def _save(self) -> None:
+        """Save positions; a full disk is logged and retried on the next save (events already
+        sent are re-read after a restart, and their fixed ids make that add nothing)."""
+        try:
+            self.store.save()
+        except OSError as exc:
+            self.faults.failed("<offsets>", "read positions", exc, action="not saved")
+        else:
+            self.faults.recovered("<offsets>", "read positions")
 
     def backfill(self, show_progress: bool = True, flush: bool = False) -> int:
         """Read the whole existing history once, with a progress bar. Held responses of files
         quiet for ``settle_s`` are emitted; ``flush`` emits every held response (``--once``)."""
         files = self.transcript_files()
-        total = sum(max(p.stat().st_size - self.store.get(str(p)).offset, 0) for p in files)
+        total = sum(max(_size(p) - self.store.get(str(p)).offset, 0) for p in files)
         if not show_progress:
             return self.poll(files, flush=flush)
         from rich.console import Console
@@ -358,19 +409,34 @@ class TranscriptMonitor:
                         self.poll({Path(p) for _, p in changes}, now=now)
                     backoff = tick_s
                     if heartbeat:
-                        heartbeat.beat(f"events={self.emitted}")
+                        heartbeat.beat(self.heartbeat_info())
                     if shutdown.requested:
                         break
             except redis.RedisError as exc:
                 log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
                 shutdown.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
-            except FileNotFoundError:
-                shutdown.wait(tick_s)  # a watched folder vanished; look again
+            except (OSError, RuntimeError) as exc:
+                # a watched folder vanished or became unreadable: poll by rescans until it is back
+                self.faults.failed("<watch>", "file watching", exc, action="paused")
+                if heartbeat:
+                    heartbeat.beat(self.heartbeat_info())
+                shutdown.wait(max(tick_s, min(self.rescan_s, 5.0)))
+                try:
+                    self.poll()
+                except redis.RedisError:
+                    pass
         try:
             self.poll(flush=False)
         except redis.RedisError:
             pass
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def roots_from_config(cfg: config.Config) -> list[Path]:
@@ -393,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
     monitor = TranscriptMonitor(
         roots_from_config(cfg), emitter, store, privacy.load_secret(), shutdown=shutdown
     )
-    log.info("watching %s", ", ".join(str(r) for r in monitor.roots))
+    log.info("watching %s", ", ".join(paths.for_log(r, [r]) for r in monitor.roots))
     try:
         if args.once or not store.existed:
             sent = monitor.backfill(
@@ -410,12 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     except redis.RedisError as exc:
         log.error("Redis unavailable: %s", exc)
         sys.exit(lifecycle.EXIT_REDIS_UNAVAILABLE)
-    log.info(
-        "stopped: events=%d lines=%d malformed=%d",
-        monitor.emitted,
-        monitor.lines,
-        monitor.malformed,
-    )
+    log.info("stopped: %s", monitor.heartbeat_info())
 
 
 if __name__ == "__main__":

@@ -72,3 +72,28 @@ def ensure_private_dir(path: Path) -> Path:
     except OSError:
         pass
     return path
+
+
+def for_log(path: Path | str, roots: tuple[Path, ...] | list[Path] = ()) -> str:
+    """``path`` as a log line may show it: the watched root holding it (``~`` for the home
+    folder), then ``…/`` and the file's name. Folders in between are left out: Claude Code names
+    them after the project's path, and logs never carry a path. The name (a session id, a spool
+    event id, ``state.vscdb``) with its root is enough to find the file."""
+    target = Path(path)
+    for root in roots:
+        try:
+            relative = target.relative_to(root)
+        except ValueError:
+            continue
+        shown = _tilde(Path(root))
+        if not relative.parts:
+            return shown
+        return f"{shown}/{target.name}" if len(relative.parts) == 1 else f"{shown}/…/{target.name}"
+    return target.name
+
+
+def _tilde(path: Path) -> str:
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return path.as_posix()

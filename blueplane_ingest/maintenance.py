@@ -16,6 +16,8 @@ import logging
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
@@ -24,6 +26,7 @@ from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
 from blueplane_ingest import dictionary, retention, trim
 
 log = logging.getLogger("blueplane.maintenance")
+T = TypeVar("T")
 
 #: WAL size past which a PASSIVE checkpoint runs while ingesters keep writing.
 WAL_CHECKPOINT_BYTES = 32 * 1024 * 1024
@@ -39,28 +42,64 @@ class Maintenance:
         self.retention_days = retention_days
         self._next_slow = 0.0
         self._last_wal_size = -1
+        self.failures = 0
+        self._failing: dict[str, str] = {}
 
     def round(self) -> dict[str, int]:
-        """One round of every chore; returns what it did (for logs and tests)."""
+        """One round of every chore; returns what it did (for logs and tests).
+
+        Each chore runs on its own: one that fails (Redis gone, a full disk, a race with a
+        consumer) is logged, counted in ``failures`` and tried again next round, and never
+        stops the others or the process.
+        """
         done: dict[str, int] = {}
-        try:
-            for stream, removed in trim.trim_all(self.client).items():
+        if (trimmed := self._chore("trim", lambda: trim.trim_all(self.client))) is not None:
+            for stream, removed in trimmed.items():
                 done[f"trimmed {stream}"] = removed
-        except redis.RedisError as exc:
-            log.warning("trim skipped: %s", exc)
-        done["checkpointed"] = self.checkpoint()
+        done["checkpointed"] = self._chore("checkpoint", self.checkpoint) or 0
         now = time.monotonic()
         if now >= self._next_slow:
             self._next_slow = now + SLOW_CHORES_EVERY_S
-            if dictionary.needs_retraining(self.conn):
-                new_id = dictionary.retrain(self.conn)
-                log.info("trained compression dictionary %d on real events", new_id)
+            new_id = self._chore("dictionary", self.retrain_dictionary)
+            if new_id:
                 done["dictionary"] = new_id
-            archived = retention.archive_old(self.conn, self.retention_days)
+            archived = self._chore(
+                "retention", lambda: retention.archive_old(self.conn, self.retention_days)
+            )
             if archived:
                 log.info("archived %d raw traces older than %d days", archived, self.retention_days)
-            done["archived"] = archived
+            done["archived"] = archived or 0
         return done
+
+    def _chore(self, name: str, run: Callable[[], T]) -> T | None:
+        try:
+            result = run()
+        except Exception as exc:  # a chore is retried next round, never fatal
+            self.failures += 1
+            if self._failing.get(name) != type(exc).__name__:  # one line per streak
+                log.warning(
+                    "%s failed (%s: %s); retrying every round",
+                    name,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+            self._failing[name] = type(exc).__name__
+            if isinstance(exc, sqlite3.Error) and self.conn.in_transaction:
+                self.conn.rollback()
+            return None
+        if self._failing.pop(name, None):
+            log.info("%s works again", name)
+        return result
+
+    def retrain_dictionary(self) -> int | None:
+        if not dictionary.needs_retraining(self.conn):
+            return None
+        new_id = dictionary.retrain(self.conn)
+        log.info("trained compression dictionary %d on real events", new_id)
+        return new_id
+
+    def heartbeat_info(self) -> str:
+        return f"failures={self.failures} failing={len(self._failing)}"
 
     def checkpoint(self) -> int:
         """Checkpoint when the WAL is big, or when writing has paused; returns pages moved.
@@ -102,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("started")
     while True:
         chores.round()
-        heartbeat.beat()
+        heartbeat.beat(chores.heartbeat_info())
         if args.once or shutdown.wait(cfg["maintenance.interval_s"]):
             break
     heartbeat.clear()

@@ -9,9 +9,13 @@ moves forward, so reading it and trimming in two steps is safe.
 
 from __future__ import annotations
 
+import logging
+
 import redis
 
 from blueplane_core import streams
+
+log = logging.getLogger("blueplane.maintenance")
 
 
 def _next_id(entry_id: bytes | str) -> str:
@@ -39,9 +43,13 @@ def safe_min_id(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> st
         info = infos.get(group)
         if info is None:
             return None
+        low = None
         if int(info["pending"]) > 0:
-            summary = client.xpending(stream, group)
-            low = summary["min"]
+            # The pending list may empty between XINFO and XPENDING (a consumer acknowledged):
+            # XPENDING then reports no smallest id, and the id after the last delivered one,
+            # read before, is still a safe (lower or equal) bound.
+            low = client.xpending(stream, group).get("min")
+        if low:
             candidates.append(low.decode() if isinstance(low, bytes) else str(low))
         else:
             candidates.append(_next_id(info["last-delivered-id"]))
@@ -57,8 +65,16 @@ def trim_stream(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> in
 
 
 def trim_all(client: redis.Redis) -> dict[str, int]:
-    """Trim every consumed stream (never the DLQ: dead letters wait for a person)."""
-    return {
-        stream: trim_stream(client, stream, groups)
-        for stream, groups in streams.GROUPS_BY_STREAM.items()
-    }
+    """Trim every consumed stream (never the DLQ: dead letters wait for a person). A stream
+    that cannot be trimmed now (a Redis reply error, a group deleted mid-way) is skipped with a
+    log line; the others are still trimmed and the next round tries again. Connection errors
+    are raised: nothing can be trimmed then."""
+    done: dict[str, int] = {}
+    for stream, groups in streams.GROUPS_BY_STREAM.items():
+        try:
+            done[stream] = trim_stream(client, stream, groups)
+        except redis.ConnectionError:
+            raise
+        except (redis.RedisError, ValueError, KeyError, TypeError) as exc:
+            log.warning("trim of %s skipped this round: %s", stream, type(exc).__name__)
+    return done

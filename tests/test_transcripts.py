@@ -173,8 +173,9 @@ def test_malformed_lines_are_counted_logged_and_skipped(
     with caplog.at_level(logging.WARNING, logger="blueplane.capture.claude"):
         monitor.poll(flush=True)
     assert monitor.malformed == 2
-    assert f"{target}:4: malformed line" in caplog.text
-    assert f"{target}:5: malformed line" in caplog.text
+    assert f"{monitor.shown(target)}:4: malformed line" in caplog.text
+    assert f"{monitor.shown(target)}:5: malformed line" in caplog.text
+    assert "/p/" not in caplog.text  # the project folder is never logged
     assert monitor.store.get(str(target)).offset == target.stat().st_size
     ingest_all()
     assert len(usage_totals(stored())) == 6
