@@ -100,6 +100,13 @@ KEYS: tuple[Key, ...] = (
     Key("insights.llm_model", str, "", "model name for insights.llm_provider"),
     Key("insights.llm_url", str, "", "endpoint for insights.llm_provider = local"),
     # Query side
+    Key(
+        "display.timezone",
+        str,
+        "",
+        "zone of the days, weeks, months and times reports show (IANA name such as "
+        "Europe/Berlin, UTC, or +05:30); empty = the machine's own zone; --tz overrides",
+    ),
     Key("query.host", str, "127.0.0.1", "address of the HTTP API and dashboard"),
     Key("query.port", int, 7531, "port of the HTTP API and dashboard", 1),
     # Capture

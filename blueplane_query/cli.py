@@ -40,10 +40,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--since", help="start: 7d, 24h, 30m, today, yesterday, or a date (UTC)")
-    p.add_argument("--until", help="end (exclusive), same forms")
+    from blueplane_query.filters import TIME_FORMS
+
+    p.add_argument("--since", help=f"start: {TIME_FORMS} (days in the --tz zone)")
+    p.add_argument(
+        "--until",
+        help="end, same forms; a day, month or week is included (--since D --until D = day D)",
+    )
     p.add_argument("--platform", help="only this platform: claude_code, cursor, git, ...")
     p.add_argument("--project", help="only this project: a project hash or its first characters")
+
+
+def _tz_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tz",
+        help="time zone of days, weeks, months and times shown (Europe/Berlin, UTC, +05:30); "
+        "default: config display.timezone, else this machine's zone",
+    )
 
 
 def _json_arg(p: argparse.ArgumentParser) -> None:
@@ -80,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if filters:
             _filter_args(p)
+        _tz_arg(p)
         _json_arg(p)
         return p
 
@@ -138,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = team_sub.add_parser("aggregate", help="Merge anonymized JSON exports into one report.")
     p.add_argument("files", nargs="+", type=Path, help="anonymized JSON exports")
     p.add_argument("-o", "--output", type=Path, help="also write the report here (JSON)")
+    _tz_arg(p)
     _json_arg(p)
     return parser
 
@@ -148,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _filter(a: argparse.Namespace) -> Any:
     from blueplane_query.filters import Filter
 
-    return Filter.parse(a.since, a.until, a.platform, a.project)
+    return Filter.parse(a.since, a.until, a.platform, a.project, tz=a.tz)
 
 
 def _with_store(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -177,9 +192,10 @@ def _sessions(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _session(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.periods import zone
     from blueplane_query.reports import sessions
 
-    return _with_store(sessions.session_detail, a.session_id)
+    return _with_store(sessions.session_detail, a.session_id, zone=zone(a.tz))
 
 
 def _tools(a: argparse.Namespace) -> dict[str, Any]:

@@ -32,10 +32,15 @@ SERVER_NAME = "blueplane"
 _FILTER_PROPS: dict[str, Any] = {
     "since": {
         "type": "string",
-        "description": "Start of the period: '7d', '24h', '30m', 'today', 'yesterday' or an "
-        "ISO date/time (UTC). Default for period metrics: the last 7 days.",
+        "description": "Start of the period: '7d', '24h', '30m', '2w', '3mo', '1y', 'today', "
+        "'yesterday', a date '2026-11-01', a month '2026-11', an ISO week '2026-W48', or an ISO "
+        "date/time (days in the tz zone). Default for period metrics: the last 7 days.",
     },
-    "until": {"type": "string", "description": "End of the period (exclusive), same forms."},
+    "until": {
+        "type": "string",
+        "description": "End of the period, same forms; a day, month or week given here is "
+        "included (since=D, until=D is the day D).",
+    },
     "platform": {
         "type": "string",
         "description": "Only this platform: claude_code, cursor, git, copilot, otel, ...",
@@ -47,10 +52,20 @@ _FILTER_PROPS: dict[str, Any] = {
 }
 
 
+_TZ_PROP: dict[str, Any] = {
+    "tz": {
+        "type": "string",
+        "description": "Time zone of days, weeks, months and blocks: an IANA name "
+        "(Europe/Berlin), UTC, local, or an offset (+05:30). Default: the config's "
+        "display.timezone, else the machine's zone.",
+    }
+}
+
+
 def _schema(
     props: dict[str, Any] | None = None, required: list[str] | None = None, *, filters: bool = True
 ) -> dict[str, Any]:
-    properties = {**(_FILTER_PROPS if filters else {}), **(props or {})}
+    properties = {**({**_FILTER_PROPS, **_TZ_PROP} if filters else {}), **(props or {})}
     schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
@@ -297,7 +312,11 @@ def _filter(args: dict[str, Any]) -> Any:
     from blueplane_query.filters import Filter
 
     return Filter.parse(
-        args.get("since"), args.get("until"), args.get("platform"), args.get("project")
+        args.get("since"),
+        args.get("until"),
+        args.get("platform"),
+        args.get("project"),
+        tz=args.get("tz"),
     )
 
 
@@ -325,7 +344,11 @@ def run_tool(name: str, args: dict[str, Any], tracking: Tracking) -> dict[str, A
         return _with_store(overview.current_metrics, _filter(args), live=overview.live_reader())
     if name == "get_session_metrics":
         if args.get("session_id"):
-            return _with_store(sessions.session_detail, args["session_id"])
+            from blueplane_query.periods import zone
+
+            return _with_store(
+                sessions.session_detail, args["session_id"], zone=zone(args.get("tz"))
+            )
         return _with_store(
             sessions.list_sessions,
             _filter(args),

@@ -2,7 +2,9 @@
 
 One function per report, named like the CLI command. Pure presentation: every number shown here
 is in the report dict, and its provenance is shown next to it (``official`` / ``derived`` /
-``estimated``), abbreviated ``off`` / ``der`` / ``est`` where space is short.
+``estimated``), abbreviated ``off`` / ``der`` / ``est`` where space is short, with a legend line
+saying what each means. Numbers are rounded here only; ``--json`` carries them unrounded. Times
+are stored UTC and shown in the report's zone (``tz``: ``--tz``, config, or the machine's).
 """
 
 from __future__ import annotations
@@ -14,6 +16,33 @@ from rich.table import Table
 from rich.text import Text
 
 _SHORT = {"official": "off", "derived": "der", "estimated": "est"}
+
+#: what the provenance labels mean, in plain words (also in docs/query.md).
+LEGEND = (
+    "source: off = official, the client's own figure (OpenTelemetry, vendor import); "
+    "der = derived, counted here from hooks, transcripts and databases; "
+    "est = estimated, computed from partial data (a price missing, a model guessed, gaps)"
+)
+
+
+#: one plain phrase per provenance label, where a label is spelt out.
+_MEANING = {
+    "official": "the client's own figure",
+    "derived": "counted here from what was captured",
+    "estimated": "computed from partial data",
+}
+
+
+def _zone(r: dict[str, Any]) -> Any:
+    """The zone a report was made for (its ``tz``), to show its times in."""
+    from blueplane_query.periods import zone
+
+    name = r.get("tz") or (r.get("filter") or {}).get("tz") or "UTC"
+    return zone(name)
+
+
+def _legend() -> Text:
+    return Text(LEGEND, style="dim")
 
 
 def _n(value: Any, digits: int = 0) -> str:
@@ -61,7 +90,10 @@ def _chart(labels: list[str], values: list[float], title: str) -> Text:
 
 def metrics(r: dict[str, Any]) -> Any:
     period = r["period"]
-    header = Text(f"{period['since'][:16]} → {period['until'][:16]} UTC vs the period before")
+    tz = _zone(r)
+    header = Text(
+        f"{tz.show(period['since'])} → {tz.show(period['until'])} ({tz.name}) vs the period before"
+    )
     if r["empty"]:
         parts: list[Any] = [header, _empty("sessions")]
     else:
@@ -89,7 +121,7 @@ def metrics(r: dict[str, Any]) -> Any:
                 _change(f["change_pct"]),
                 _SHORT[f["provenance"]],
             )
-        parts = [header, table]
+        parts = [header, table, _legend()]
     live = r["live"]
     if live["available"]:
         today = live["today"]
@@ -109,16 +141,18 @@ def metrics(r: dict[str, Any]) -> Any:
 def sessions(r: dict[str, Any]) -> Any:
     if not r["sessions"]:
         return _empty("sessions")
+    tz = _zone(r)
     table = Table(box=None, pad_edge=False)
-    for col in ("session", "platform", "started (UTC)", "prompts", "tools", "accept", "cost"):
+    started = f"started ({tz.name})"[:24]
+    for col in ("session", "platform", started, "prompts", "tools", "accept", "cost"):
         table.add_column(
-            col, justify="left" if col in ("session", "platform", "started (UTC)") else "right"
+            col, justify="left" if col in ("session", "platform", started) else "right"
         )
     for s in r["sessions"]:
         table.add_row(
             s["session_id"][:10],
             s["platform"][:11],
-            s["started_at"][:16].replace("T", " "),
+            tz.show(s["started_at"]),
             _n(s["prompts"]),
             _n(s["tool_calls"]),
             _pct(s["acceptance_rate"]),
@@ -133,6 +167,7 @@ def sessions(r: dict[str, Any]) -> Any:
 
 def session(r: dict[str, Any]) -> Any:
     s = r["session"]
+    tz = _zone(r)
     head = Table(box=None, show_header=False, pad_edge=False)
     head.add_column(style="bold")
     head.add_column()
@@ -140,8 +175,8 @@ def session(r: dict[str, Any]) -> Any:
     head.add_row("platform", f"{s['platform']}  model {s['model'] or '—'}")
     head.add_row(
         "time",
-        f"{s['started_at'][:19]} → {s['ended_at'][11:19]} UTC"
-        f" ({_n((s['active_ms'] or 0) / 60000, 1)} active min, est)",
+        f"{tz.show(s['started_at'], seconds=True)} → {tz.show(s['ended_at'], seconds=True)[11:]}"
+        f" ({tz.name}; {_n((s['active_ms'] or 0) / 60000, 1)} active min, estimated)",
     )
     head.add_row(
         "size", f"{s['prompts']} prompts, {s['requests']} requests, {s['tool_calls']} tool calls"
@@ -173,7 +208,7 @@ def session(r: dict[str, Any]) -> Any:
             table.add_row(
                 str(t["turn_index"]),
                 t["kind"],
-                t["started_at"][11:19],
+                tz.show(t["started_at"], seconds=True)[11:],
                 _n(t["tool_calls"]),
                 _n(t["tool_errors"]),
                 _n(tokens),
@@ -224,17 +259,20 @@ def costs(r: dict[str, Any]) -> Any:
         return _empty("costs")
     parts: list[Any] = []
     if r["by"] == "block":
+        tz = _zone(r)
         table = Table(box=None, pad_edge=False)
-        for col in ("block start (UTC)", "turns", "tokens", "cost", "$/h", "tok/min", ""):
-            table.add_column(col, justify="left" if col.startswith("block") else "right")
+        start_col = f"block start ({tz.name})"[:26]
+        for col in (start_col, "turns", "tokens", "cost", "$/h", "tok/min", ""):
+            table.add_column(col, justify="left" if col == start_col else "right")
         for b in r["rows"][-30:]:
+            burn = b["burn_rate"]
             table.add_row(
-                b["start"][:16].replace("T", " "),
+                tz.show(b["start"]),
                 _n(b["turns"]),
                 _n(b["total_tokens"]),
                 _usd(b["cost_usd"], b["unpriced_turns"]),
-                f"{b['burn_rate']['cost_usd_per_hour']:.2f}",
-                _n(b["burn_rate"]["tokens_per_minute"]),
+                "—" if burn is None else f"{burn['cost_usd_per_hour']:.2f}",
+                "—" if burn is None else _n(burn["tokens_per_minute"]),
                 Text("ACTIVE", style="green") if b["active"] else "",
             )
         parts.append(table)
@@ -244,7 +282,7 @@ def costs(r: dict[str, Any]) -> Any:
             parts.append(
                 Text(
                     f"active block projected: {_usd(p['cost_usd'])}, "
-                    f"{p['remaining_minutes']} min left (estimated)",
+                    f"{p['remaining_minutes']:.0f} min left (estimated)",
                     style="cyan",
                 )
             )
@@ -275,7 +313,7 @@ def costs(r: dict[str, Any]) -> Any:
     parts.append(
         Text(
             f"total {_usd(t['cost_usd'], unpriced)}, {_n(t['total_tokens'])} tokens "
-            f"(cost {r['provenance']['cost_usd']})",
+            f"(cost {r['provenance']['cost_usd']}: {_MEANING[r['provenance']['cost_usd']]})",
             style="bold",
         )
     )

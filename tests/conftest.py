@@ -97,6 +97,8 @@ def blueplane_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "bp-home"
     home.mkdir()
     monkeypatch.setenv("BLUEPLANE_HOME", str(home))
+    # reports group days in the user's zone; tests expect UTC days unless they pick a zone
+    monkeypatch.setenv("BLUEPLANE_DISPLAY_TIMEZONE", "UTC")
     return home
 
 

@@ -1,46 +1,46 @@
-"""``costs``: cost and tokens by day, week, month, model or project, and 5-hour billing blocks.
+"""``costs``: cost and tokens by day, ISO week, month, model or project, and 5-hour billing blocks.
 
-Groupings read ``conversations`` (one row per session, priced by the conversations worker): a
-session counts on the day it started, which keeps the answer fast on years of history (a turn
-table is several times larger). A session with any request of unknown price is counted in
-``unpriced_sessions`` and its priced part only is in ``cost_usd``: unknown is never 0 USD.
-``model`` is the session's main model (sessions that switched models are attributed to it), so
-``--by model`` is estimated.
+Days, weeks, months and blocks come from ``blueplane_query.periods`` (the one bucketing module,
+in the filter's time zone). Groupings read ``conversations`` (one row per session, priced by the
+conversations worker): a session counts on the local day it started. A session with any request
+of unknown price is counted in ``unpriced_sessions`` and its priced part only is in
+``cost_usd``: unknown is never 0 USD. ``model`` is the session's main model (sessions that
+switched models are attributed to it), so ``--by model`` is estimated.
 
-Billing blocks read ``conversation_turns`` summed per UTC hour: a block starts at the hour of its
-first activity and lasts five hours; the first activity at or after its end opens the next block
-(a five-hour gap always does, since it passes the end). Burn rate = cost (and tokens) over the
-time from the block's start to its last activity; the active block is projected to its end.
+Billing blocks read ``conversation_turns`` in time order, each turn an entry of the block rule in
+``periods.blocks`` (ccusage's rule). Burn rate = cost (and tokens) over the time from the block's
+first entry to its last, as ccusage computes it; the active block is projected to its end.
+
+Figures are unrounded here (``--json`` carries them exactly); only the human tables round.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from blueplane_query import periods
 from blueplane_query import provenance as prov
 from blueplane_query.errors import BadOption
-from blueplane_query.filters import Filter, iso
+from blueplane_query.filters import Filter
 from blueplane_query.store import Store
 
-GROUPINGS = {
-    "day": "substr(started_at, 1, 10)",
-    "week": "strftime('%Y-W%W', substr(started_at, 1, 19))",
-    "month": "substr(started_at, 1, 7)",
+GROUPINGS = ("day", "week", "month", "model", "project", "block")
+_KEYS = {
     "model": "COALESCE(model, '(unknown)')",
     "project": "COALESCE(project_hash, '(none)')",
 }
-BLOCK = timedelta(hours=5)
 
 _TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 _SUMS = ", ".join(f"TOTAL({k}) AS {k}" for k in _TOKENS)
+_ROW_SUMS = ("sessions", "turns", *_TOKENS, "cost_nusd", "unpriced_sessions")
 
 
 def costs(
     store: Store, flt: Filter, *, by: str = "day", now: datetime | None = None
 ) -> dict[str, Any]:
-    if by not in GROUPINGS and by != "block":
-        raise BadOption(f"--by {by!r}: use one of day, week, month, model, project, block")
+    if by not in GROUPINGS:
+        raise BadOption(f"--by {by!r}: use one of {', '.join(GROUPINGS)}")
     unpriced_key = "unpriced_turns" if by == "block" else "unpriced_sessions"
     result: dict[str, Any] = {
         "filter": flt.as_dict(),
@@ -56,27 +56,32 @@ def costs(
         where, params = flt.sql(
             time="t.started_at", platform="c.platform", project="c.project_hash"
         )
-        hours = store.rows(
-            "SELECT substr(t.started_at, 1, 13) AS hour, MIN(t.started_at) AS first,"
-            " MAX(t.ended_at) AS last, COUNT(*) AS turns,"
-            + ", ".join(f"TOTAL(t.{k}) AS {k}" for k in _TOKENS)
-            + ", TOTAL(t.cost_nusd) AS cost_nusd,"
-            " TOTAL(t.cost_nusd IS NULL AND t.requests > 0) AS unpriced_turns,"
-            " GROUP_CONCAT(DISTINCT c.model) AS models"
+        entries = store.rows(
+            "SELECT t.started_at AS at, c.model AS model, t.requests AS requests,"
+            + ", ".join(f"t.{k} AS {k}" for k in _TOKENS)
+            + ", t.cost_nusd AS cost_nusd"
             " FROM conversation_turns t JOIN conversations c USING (session_id)"
-            f" WHERE {where} GROUP BY hour ORDER BY hour",
+            f" WHERE {where} AND t.started_at IS NOT NULL ORDER BY t.started_at",
             params,
         )
-        result["rows"] = blocks(hours, now=now)
+        for e in entries:  # a turn without requests has no price to miss
+            if e["cost_nusd"] is None and not e["requests"]:
+                e["cost_nusd"] = 0
+        result["rows"] = [
+            _block_row(b) for b in periods.blocks(entries, sums=(*_TOKENS, "cost_nusd"), now=now)
+        ]
     elif by != "block" and store.has("conversations"):
-        key = GROUPINGS[by]
+        key = "day" if by in periods.CALENDAR_GROUPINGS else by
+        expr = flt.zone.day_sql("started_at") if key == "day" else _KEYS[by]
         where, params = flt.sql(time="started_at")
         rows = store.rows(
-            f"SELECT {key} AS period, COUNT(*) AS sessions, TOTAL(turns) AS turns, {_SUMS},"
+            f"SELECT {expr} AS period, COUNT(*) AS sessions, TOTAL(turns) AS turns, {_SUMS},"
             " TOTAL(cost_nusd) AS cost_nusd, TOTAL(cost_nusd IS NULL) AS unpriced_sessions"
             f" FROM conversations WHERE {where} GROUP BY period ORDER BY period",
             params,
         )
+        if key == "day":
+            rows = periods.roll_up(by, rows, key="period", sums=_ROW_SUMS)
         result["rows"] = [_row(r) for r in rows]
         if by in ("model", "project"):
             result["rows"].sort(key=lambda r: -r["cost_usd"])
@@ -95,81 +100,51 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     for k in _TOKENS:
         out[k] = int(r[k])
     out["total_tokens"] = sum(out[k] for k in _TOKENS)
-    out["cost_usd"] = round(r["cost_nusd"] / 1e9, 6)
+    out["cost_usd"] = r["cost_nusd"] / 1e9
     out["unpriced_sessions"] = int(r["unpriced_sessions"])
     return out
 
 
 def _totals(rows: list[dict[str, Any]], unpriced_key: str) -> dict[str, Any]:
     total: dict[str, Any] = {k: sum(r.get(k, 0) for r in rows) for k in (*_TOKENS, "total_tokens")}
-    total["cost_usd"] = round(sum(r.get("cost_usd", 0.0) for r in rows), 6)
+    total["cost_usd"] = sum(r.get("cost_usd", 0.0) for r in rows)
     total[unpriced_key] = sum(r.get(unpriced_key, 0) for r in rows)
     return total
 
 
-def _parse(at: str) -> datetime:
-    return datetime.fromisoformat(at.replace("Z", "+00:00"))
-
-
-def blocks(hours: list[dict[str, Any]], *, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Group per-hour sums (ordered by hour) into 5-hour billing blocks."""
-    now = now or datetime.now(UTC)
-    out: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    for h in hours:
-        first = _parse(h["first"])
-        if current is None or first >= current["_end"]:
-            start = first.replace(minute=0, second=0, microsecond=0)
-            current = {
-                "_start": start,
-                "_end": start + BLOCK,
-                "_last": first,
-                "turns": 0,
-                "models": set(),
-                "cost_nusd": 0,
-                "unpriced_turns": 0,
-                **{k: 0 for k in _TOKENS},
-            }
-            out.append(current)
-        current["turns"] += int(h["turns"])
-        current["_last"] = max(current["_last"], _parse(h["last"] or h["first"]))
-        current["models"].update(m for m in (h.get("models") or "").split(",") if m)
-        for k in _TOKENS:
-            current[k] += int(h[k])
-        current["cost_nusd"] += int(h["cost_nusd"])
-        current["unpriced_turns"] += int(h["unpriced_turns"])
-    return [_finish(b, now) for b in out]
-
-
-def _finish(b: dict[str, Any], now: datetime) -> dict[str, Any]:
-    tokens = sum(b[k] for k in _TOKENS)
+def _block_row(b: dict[str, Any]) -> dict[str, Any]:
+    """A block from ``periods.blocks`` with cost in USD, burn rate and projection (ccusage's)."""
+    tokens = sum(int(b[k]) for k in _TOKENS)
     cost = b["cost_nusd"] / 1e9
-    elapsed_h = max((b["_last"] - b["_start"]).total_seconds() / 3600, 1 / 60)
-    active = b["_start"] <= now < b["_end"]
-    burn_cost_h = cost / elapsed_h
+    minutes = b["active_minutes"]
+    burn: dict[str, Any] | None = None
+    if minutes > 0:  # ccusage: no rate for a block whose requests share one instant
+        burn = {
+            "cost_usd_per_hour": cost / minutes * 60,
+            "tokens_per_minute": tokens / minutes,
+            "tokens_per_minute_for_indicator": (b["input_tokens"] + b["output_tokens"]) / minutes,
+        }
     row: dict[str, Any] = {
-        "start": iso(b["_start"]),
-        "end": iso(b["_end"]),
-        "last_activity": iso(b["_last"]),
-        "active": active,
-        "turns": b["turns"],
-        "models": sorted(b["models"]),
-        **{k: b[k] for k in _TOKENS},
+        "start": b["start"],
+        "end": b["end"],
+        "first_activity": b["first_activity"],
+        "last_activity": b["last_activity"],
+        "active": b["active"],
+        "turns": b["requests"],
+        "models": b["models"],
+        **{k: int(b[k]) for k in _TOKENS},
         "total_tokens": tokens,
-        "cost_usd": round(cost, 6),
-        "unpriced_turns": b["unpriced_turns"],
-        "burn_rate": {
-            "cost_usd_per_hour": round(burn_cost_h, 4),
-            "tokens_per_minute": round(tokens / (elapsed_h * 60), 1),
-        },
+        "cost_usd": cost,
+        "unpriced_turns": b["unpriced"],
+        "burn_rate": burn,
         "projection": None,
     }
-    if active:
-        remaining_h = (b["_end"] - now).total_seconds() / 3600
+    remaining = b["remaining_minutes"]
+    if b["active"] and burn is not None and remaining is not None:
         row["projection"] = {
-            "cost_usd": round(cost + burn_cost_h * remaining_h, 4),
-            "total_tokens": int(tokens + tokens / elapsed_h * remaining_h),
-            "remaining_minutes": round(remaining_h * 60),
+            "cost_usd": cost + burn["cost_usd_per_hour"] / 60 * remaining,
+            "total_tokens": tokens + burn["tokens_per_minute"] * remaining,
+            "remaining_minutes": remaining,
             "provenance": prov.ESTIMATED,
         }
     return row

@@ -8,7 +8,8 @@ import orjson
 
 from blueplane_query import provenance as prov
 from blueplane_query.errors import BadOption, NotFound
-from blueplane_query.filters import Filter
+from blueplane_query.filters import UTC_ZONE, Filter
+from blueplane_query.periods import Zone
 from blueplane_query.store import Store
 
 #: the columns of a session row, in the documented order.
@@ -61,12 +62,12 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
     """A conversations row as the API shows it: USD, acceptance, cost provenance."""
     out = {k: row.get(k) for k in SESSION_COLUMNS if k != "cost_nusd"}
     cost = row.get("cost_nusd")
-    out["cost_usd"] = None if cost is None else round(cost / 1e9, 6)
+    out["cost_usd"] = None if cost is None else cost / 1e9
     out["cost_provenance"] = prov.ESTIMATED if row.get("unpriced_requests") else prov.DERIVED
     decided = (row.get("edits_accepted") or 0) + (row.get("edits_rejected") or 0)
-    out["acceptance_rate"] = round(row["edits_accepted"] / decided, 4) if decided else None
+    out["acceptance_rate"] = row["edits_accepted"] / decided if decided else None
     calls = row.get("tool_calls") or 0
-    out["tool_error_rate"] = round((row.get("tool_errors") or 0) / calls, 4) if calls else None
+    out["tool_error_rate"] = (row.get("tool_errors") or 0) / calls if calls else None
     return out
 
 
@@ -128,8 +129,10 @@ def resolve(store: Store, session_id: str) -> dict[str, Any]:
     raise NotFound(f"no session {session_id!r} (list them with `bp-query sessions`)")
 
 
-def session_detail(store: Store, session_id: str) -> dict[str, Any]:
-    """Everything about one session: summary, timeline of turns, tools, models, errors, edits."""
+def session_detail(store: Store, session_id: str, *, zone: Zone = UTC_ZONE) -> dict[str, Any]:
+    """Everything about one session: summary, timeline of turns, tools, models, errors, edits.
+
+    Times stay stored UTC strings; ``tz`` says in which zone the human view shows them."""
     row = resolve(store, session_id)
     sid = row["session_id"]
     turns = (
@@ -151,7 +154,7 @@ def session_detail(store: Store, session_id: str) -> dict[str, Any]:
         for name, calls in tools.items():
             tool_calls[name] = tool_calls.get(name, 0) + int(calls)
         cost = t.pop("cost_nusd")
-        t["cost_usd"] = None if cost is None else round(cost / 1e9, 6)
+        t["cost_usd"] = None if cost is None else cost / 1e9
         t["tools"] = tools
         t["is_sidechain"] = bool(t["is_sidechain"])
         timeline.append(t)
@@ -224,6 +227,7 @@ def session_detail(store: Store, session_id: str) -> dict[str, Any]:
         for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
     }
     return {
+        "tz": zone.name,
         "session": summary,
         "by_model": [
             {

@@ -1,0 +1,298 @@
+"""Days, ISO weeks, months and 5-hour billing blocks in the user's time zone: the one place.
+
+Every report that groups by time (``bp-query``, the MCP server, the HTTP API) buckets through
+this module, so a request lands on the same day, week, month and block in all of them.
+
+Stored timestamps are UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` strings. The zone is ``--tz`` (or the MCP
+/ HTTP ``tz`` argument), else the config key ``display.timezone``, else the machine's own zone.
+
+Why SQL groups by local *day* and Python rolls days up into ISO weeks and months: the SQLite
+shipped here (3.40) knows no time zones and no ISO week (``%V`` arrived in 3.46). A zone's UTC
+offset is constant between its transitions, so the local day of a stored time is
+``date(ts, '+N minutes')`` with N picked by a ``CASE`` over the zone's transitions, newest first
+(most rows are recent, so most rows stop at the first branch). Days are few; rolling them up in
+Python is free, and ``date.isocalendar`` gives true ISO weeks (``2026-W48``).
+
+Billing blocks follow ccusage's rule per request (not per session or per hour): the first
+request opens a block at its time floored to the UTC hour; a request more than five hours after
+the block's start, or more than five hours after the previous request, closes it and opens the
+next. Burn rates run from the block's first request to its last, as ccusage computes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from blueplane_query.errors import BadOption
+
+#: the groupings a calendar can label (``block`` is separate: it needs every request in order).
+CALENDAR_GROUPINGS = ("day", "week", "month")
+BLOCK = timedelta(hours=5)
+
+#: the span over which a zone's offset transitions are turned into SQL (times outside it take the
+#: offset at its nearest end; only historic or far-future zone changes could differ).
+_SPAN_START = datetime(2000, 1, 1, tzinfo=UTC)
+_SPAN_YEARS_AHEAD = 3
+
+
+# -- the zone ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A time zone with the name the user gave (shown in every answer as ``tz``)."""
+
+    name: str
+    tz: tzinfo
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.tz)
+
+    def day_of(self, when: datetime | str) -> str:
+        """The local calendar day ``YYYY-MM-DD`` of a time (aware, or a stored string)."""
+        return self.local(_aware(when)).date().isoformat()
+
+    def midnight(self, day: date) -> datetime:
+        """The instant (UTC) at which a local calendar day begins."""
+        return datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)
+
+    def show(self, stamp: str | None, *, seconds: bool = False) -> str:
+        """A stored UTC string as local ``YYYY-MM-DD HH:MM`` for the human tables."""
+        if not stamp:
+            return "—"
+        shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+        return self.local(_aware(stamp)).strftime(shape)
+
+    def day_sql(self, column: str) -> str:
+        """A SQL expression: the local day ``YYYY-MM-DD`` of a stored UTC timestamp column."""
+        spans = _offsets(self.name, self.tz)
+        if len(spans) == 1:
+            return _date_expr(column, spans[0][1])
+        branches = " ".join(
+            f"WHEN {column} >= '{_stamp(start)}' THEN {_date_expr(column, minutes)}"
+            for start, minutes in reversed(spans[1:])
+        )
+        return f"CASE {branches} ELSE {_date_expr(column, spans[0][1])} END"
+
+
+def _date_expr(column: str, minutes: int) -> str:
+    return f"date({column}, '{minutes:+d} minutes')" if minutes else f"date({column})"
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _aware(when: datetime | str) -> datetime:
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _minutes(tz: tzinfo, at: datetime) -> int:
+    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 60)
+
+
+@lru_cache(maxsize=16)
+def _offsets(name: str, tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
+    """``(from, offset minutes)`` for each stretch of constant offset, oldest first.
+
+    Found by sampling the zone once a day and bisecting each change to the minute (zones change
+    their offset at most a few times a year, never twice in a day).
+    """
+    end = datetime.now(UTC).replace(year=datetime.now(UTC).year + _SPAN_YEARS_AHEAD)
+    spans: list[tuple[datetime, int]] = [(_SPAN_START, _minutes(tz, _SPAN_START))]
+    at = _SPAN_START
+    step = timedelta(days=1)
+    while at < end:
+        nxt = at + step
+        after = _minutes(tz, nxt)
+        if after != spans[-1][1]:
+            lo, hi = at, nxt  # offset(lo) is the old one, offset(hi) the new one
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if _minutes(tz, mid) == spans[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            spans.append((hi, after))
+        at = nxt
+    return tuple(spans)
+
+
+def local_zone() -> Zone:
+    """The machine's own zone: ``$TZ``, else the zone ``/etc/localtime`` names, else its offset."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return Zone(name, ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    localtime = Path("/etc/localtime")
+    try:
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            key = target.split("zoneinfo/", 1)[1]
+            return Zone(key, ZoneInfo(key))
+        if localtime.exists():
+            with localtime.open("rb") as handle:
+                return Zone("localtime", ZoneInfo.from_file(handle, key="localtime"))
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    fixed = datetime.now().astimezone().tzinfo or UTC
+    return Zone(str(fixed), fixed)
+
+
+def zone(name: str | None = None) -> Zone:
+    """The zone named (``--tz``), else ``display.timezone`` from the config, else the local one.
+
+    Accepts IANA names (``Europe/Berlin``), ``UTC``, ``local``, and fixed offsets (``+05:30``).
+    """
+    if name is None:
+        from blueplane_core import config
+
+        try:
+            name = str(config.load()["display.timezone"])
+        except config.ConfigError as exc:
+            raise BadOption(str(exc)) from None
+    text = name.strip()
+    if text in ("", "local"):
+        return local_zone()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return Zone("UTC", UTC)
+    if text[:1] in "+-" and len(text) in (3, 5, 6):
+        try:
+            offset = datetime.strptime(text.replace(":", "")[1:].ljust(4, "0"), "%H%M")
+            delta = timedelta(hours=offset.hour, minutes=offset.minute)
+            from datetime import timezone
+
+            return Zone(text, timezone(delta if text[0] == "+" else -delta))
+        except ValueError:
+            pass
+    try:
+        return Zone(text, ZoneInfo(text))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadOption(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin or "
+            "America/New_York, UTC, local, or an offset such as +05:30"
+        ) from None
+
+
+# -- calendar labels --------------------------------------------------------------------------
+
+
+def label(by: str, day: str) -> str:
+    """The period a local day belongs to: the day itself, its ISO week (``2026-W48``), or month."""
+    if by == "day":
+        return day
+    if by == "month":
+        return day[:7]
+    if by == "week":
+        year, week, _ = date.fromisoformat(day).isocalendar()
+        return f"{year}-W{week:02d}"
+    raise ValueError(f"not a calendar grouping: {by}")
+
+
+def roll_up(
+    by: str, rows: Iterable[dict[str, Any]], *, key: str = "day", sums: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Per-day rows (``key`` = local day) summed into ``by`` periods, in time order.
+
+    Columns in ``sums`` are added; a ``None`` stays ``None`` only if every part was ``None``.
+    """
+    periods: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        period = label(by, row[key])
+        into = periods.get(period)
+        if into is None:
+            periods[period] = {"period": period, **{k: row[k] for k in sums}}
+            continue
+        for k in sums:
+            if row[k] is not None:
+                into[k] = row[k] if into[k] is None else into[k] + row[k]
+    return [periods[p] for p in sorted(periods)]
+
+
+# -- 5-hour billing blocks --------------------------------------------------------------------
+
+
+def floor_hour(when: datetime) -> datetime:
+    """The start of the UTC hour (ccusage floors in UTC whatever the display zone)."""
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def blocks(
+    entries: Iterable[dict[str, Any]],
+    *,
+    sums: Sequence[str],
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Requests in time order (each a dict with ``at``, ``model`` and the ``sums`` columns)
+    grouped into 5-hour billing blocks by ccusage's rule.
+
+    A ``None`` in a summed column (an unpriced request's cost) is counted in ``unpriced`` and
+    left out of the sum, never read as 0.
+    """
+    now = now or datetime.now(UTC)
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for entry in entries:
+        at = _aware(entry["at"])
+        if current is not None and (at - current["start"] > BLOCK or at - current["last"] > BLOCK):
+            current = None
+        if current is None:
+            start = floor_hour(at)
+            current = {
+                "start": start,
+                "first": at,
+                "last": at,
+                "requests": 0,
+                "unpriced": 0,
+                "models": set(),
+                **{k: 0 for k in sums},
+            }
+            out.append(current)
+        current["last"] = max(current["last"], at)
+        current["requests"] += int(entry.get("requests", 1))
+        if entry.get("model"):
+            current["models"].add(entry["model"])
+        missing = False
+        for k in sums:
+            value = entry.get(k)
+            if value is None:
+                missing = True
+            else:
+                current[k] += value
+        current["unpriced"] += missing
+    return [_block(b, sums, now) for b in out]
+
+
+def _block(b: dict[str, Any], sums: Sequence[str], now: datetime) -> dict[str, Any]:
+    end = b["start"] + BLOCK
+    active = now - b["last"] < BLOCK and now < end
+    minutes = (b["last"] - b["first"]).total_seconds() / 60
+    return {
+        "start": _stamp(b["start"]),
+        "end": _stamp(end),
+        "first_activity": _stamp(b["first"]),
+        "last_activity": _stamp(b["last"]),
+        "active": active,
+        "requests": b["requests"],
+        "unpriced": b["unpriced"],
+        "models": sorted(b["models"]),
+        **{k: b[k] for k in sums},
+        # first to last request: the span ccusage divides by for burn rates (0 = no rate)
+        "active_minutes": minutes,
+        "remaining_minutes": max(0.0, (end - now).total_seconds() / 60) if active else None,
+    }
