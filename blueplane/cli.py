@@ -78,6 +78,14 @@ def up(
             if time.monotonic() > deadline:
                 raise fail(f"Redis at {redis_conn.redis_url(cfg)} does not answer: {exc}") from None
             time.sleep(0.1)
+    not_running = supervisor.wait_running(cfg, timeout=wait)
+    if not_running:
+        _print_processes()
+        raise fail(
+            "not every process is running:\n  "
+            + "\n  ".join(not_running)
+            + f"\n(logs in {paths.log_dir()})"
+        )
     out.print(f"[green]Blueplane is up[/green] (data in {paths.home()})")
     _print_processes()
 
@@ -125,21 +133,23 @@ def _print_processes() -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Each process's state, streams and lag, dead letters, rows stored, integrations."""
+    """Each process's state, streams and lag, dead letters, rows stored, integrations.
+
+    Exits 3 when anything is unhealthy (each problem is named), 0 when all is well."""
     from blueplane import status as status_module
-    from blueplane_query.health import render
+    from blueplane_query.health import EXIT_UNHEALTHY, render
 
     report = status_module.collect(load_config())
     if as_json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    if report["supervisor"]:
-        _print_processes()
     else:
-        out.print("[yellow]supervisord is not running[/yellow] (start it with: blueplane up)")
-    out.print(render(report))
-    for name, state in report["integrations"].items():
-        out.print(f"{name}: {state}")
+        if not report["supervisor"]:
+            out.print("[yellow]supervisord is not running[/yellow] (start it with: blueplane up)")
+        out.print(render(report))
+        for name, state in report["integrations"].items():
+            out.print(f"{name}: {state}")
+    if not report["healthy"]:
+        raise typer.Exit(EXIT_UNHEALTHY)
 
 
 @app.command("config")

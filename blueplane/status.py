@@ -1,15 +1,15 @@
-"""``blueplane status``: supervisord's view of every process, plus the pipeline's health.
+"""``blueplane status``: the pipeline's health plus which integrations are installed.
 
-The health part (heartbeats, streams, groups' pending and lag, dead letters, what is stored) is
-``blueplane_query.health``, the same function ``bp-query status`` shows; this adds what only
-the admin side knows: supervisord's process states and which integrations are installed.
+The health part (supervisord's program states, heartbeats, streams, groups' pending and lag,
+dead letters, what is stored) is ``blueplane_query.health``, the same function ``bp-query
+status`` shows; this adds what only the admin side knows: which integrations are installed and
+how many events hooks lost because they could not write anywhere.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from blueplane import supervisor
 from blueplane_core import paths
 from blueplane_core.config import Config
 
@@ -21,16 +21,6 @@ def collect(cfg: Config) -> dict[str, Any]:
 
     return {
         "home": str(paths.home()),
-        "supervisor": supervisor.running(),
-        "supervised": [
-            {
-                "name": f"{p['group']}:{p['name']}",
-                "state": p["statename"],
-                "pid": p["pid"],
-                "description": p["description"],
-            }
-            for p in supervisor.processes()
-        ],
         "integrations": dict(integration_status()),
         **pipeline_health(cfg),
     }

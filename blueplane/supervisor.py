@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from blueplane_core import paths
+from blueplane_core import paths, redis_conn, streams, supervision
 from blueplane_core.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +155,51 @@ def _alive(pid: int) -> bool:
 
 def processes() -> list[dict[str, Any]]:
     """supervisord's view of every program: name, group, statename, pid, description."""
-    if not running():
-        return []
-    with rpc() as server:
-        return list(server.supervisor.getAllProcessInfo())
+    return supervision.programs() or []
+
+
+def wait_running(cfg: Config, timeout: float = 30.0) -> list[str]:
+    """Wait until every program is RUNNING and has said so with a heartbeat from its pid
+    (supervisord's RUNNING only means "alive for ``startsecs``", and a busy machine may still
+    be importing then); returns one line per program that is not, with supervisord's reason and
+    the last error line of its log (for example the OTLP port that is taken and the key that
+    sets it). Empty: all are running."""
+    deadline = time.monotonic() + timeout
+    client = redis_conn.connect(cfg)
+    while True:
+        waiting: list[str] = []
+        failed: list[str] = []
+        beating = _heartbeat_pids(client)
+        for info in processes():
+            name, state = info["name"], info["statename"]
+            if name == "redis" and not cfg.embedded_redis:
+                continue
+            if state == "RUNNING" and (name == "redis" or info["pid"] in beating):
+                continue
+            said = str(info.get("spawnerr") or info.get("description") or "").strip()
+            last = supervision.last_problem_line(info.get("stdout_logfile") or "")
+            line = f"{name} is {state}" + (f" ({said})" if said else "")
+            line += f": {last}" if last else ""
+            (failed if state in {"FATAL", "EXITED"} else waiting).append(line)
+        if failed or not waiting:
+            client.close()
+            return failed
+        if time.monotonic() > deadline:
+            client.close()
+            return [line + " (no heartbeat yet)" for line in waiting]
+        time.sleep(0.2)
+
+
+def _heartbeat_pids(client: Any) -> set[int]:
+    import redis
+
+    try:
+        values = client.hvals(streams.HEARTBEATS_KEY)
+    except redis.RedisError:
+        return set()
+    pids = set()
+    for value in values:
+        head = value.split(b" ", 1)[0]
+        if head.isdigit():
+            pids.add(int(head))
+    return pids

@@ -375,6 +375,8 @@ class Monitor:
                 heartbeat.beat(self.counters.summary())
             deadline = time.monotonic() + rescan_every_s
             while not shutdown.requested and time.monotonic() < deadline:
+                if heartbeat:  # waiting is alive too (status judges heartbeat age)
+                    heartbeat.beat(self.counters.summary())
                 if changed.wait(0.5):
                     shutdown.wait(0.2)  # let a burst of writes settle into one scan
                     break
@@ -413,6 +415,7 @@ def main() -> int:
     monitor = Monitor(Emitter(client, cfg["privacy.disabled_categories"]), dirs)
     log.info("watching %s", ", ".join(str(d) for d in dirs) or "nothing (no Cursor folder)")
     heartbeat = lifecycle.Heartbeat(client, PROCESS)
+    heartbeat.beat("starting")
     monitor.run(shutdown, heartbeat)
     log.info("stopping: %s", monitor.counters.summary())
     heartbeat.clear()

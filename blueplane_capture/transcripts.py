@@ -104,6 +104,7 @@ class TranscriptMonitor:
         self.lines = 0
         self.bytes_read = 0
         self.faults = FileFaults(log)
+        self.heartbeat: lifecycle.Heartbeat | None = None
 
     def shown(self, path: Path | str) -> str:
         """How a log line names a transcript (no home path, no project folder)."""
@@ -319,6 +320,8 @@ class TranscriptMonitor:
                 if self.shutdown is not None and self.shutdown.requested:
                     break  # SIGTERM during a long backfill: save what is done, stop
                 sent += self._read_guarded(key, targets[key], flush, now, progress)
+                if self.heartbeat is not None:  # a long backfill is alive, not stuck
+                    self.heartbeat.beat(self.heartbeat_info())
                 if time.monotonic() - saved > SAVE_EVERY_S:
                     self._save()
                     saved = time.monotonic()
@@ -460,6 +463,9 @@ def main(argv: list[str] | None = None) -> None:
         roots_from_config(cfg), emitter, store, privacy.load_secret(), shutdown=shutdown
     )
     log.info("watching %s", ", ".join(paths.for_log(r, [r]) for r in monitor.roots))
+    heartbeat = lifecycle.Heartbeat(client, PROCESS)
+    monitor.heartbeat = heartbeat
+    heartbeat.beat("starting")
     try:
         if args.once or not store.existed:
             sent = monitor.backfill(
@@ -472,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
                 monitor.malformed,
             )
         if not args.once:
-            monitor.run(shutdown, lifecycle.Heartbeat(client, PROCESS))
+            monitor.run(shutdown, heartbeat)
     except redis.RedisError as exc:
         log.error("Redis unavailable: %s", exc)
         sys.exit(lifecycle.EXIT_REDIS_UNAVAILABLE)

@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     migrations.migrate(conn)
     chores = Maintenance(client, conn, cfg["storage.retention_days"])
     heartbeat = Heartbeat(client, "maintenance")
+    heartbeat.beat("starting")
     log.info("started")
     while True:
         chores.round()

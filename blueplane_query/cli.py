@@ -285,6 +285,10 @@ def _answer(args: argparse.Namespace) -> int:
             from blueplane_query.output import console
 
             console().print(getattr(render, args.command)(result))
+        if args.command == "status" and not result["healthy"]:
+            from blueplane_query.errors import Unhealthy
+
+            raise Unhealthy("unhealthy: " + "; ".join(result["problems"]))
         return 0
     except QueryError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1  # an unknown session id, nothing to export
 EXIT_USAGE = 2  # a bad option value (the same code typer/click use for usage errors)
+EXIT_UNHEALTHY = 3  # `status`: the report is printed, and something in it is unhealthy
 EXIT_NO_DATABASE = 66  # EX_NOINPUT: the database file does not exist yet
 EXIT_DATA_ERROR = 65  # EX_DATAERR: a file that is not what it should be (team aggregate input)
 EXIT_REDIS_UNAVAILABLE = 69  # EX_UNAVAILABLE: same as blueplane_core.lifecycle
@@ -40,6 +41,12 @@ class BadInput(QueryError):
 
 class RedisUnavailable(QueryError):
     exit_code = EXIT_REDIS_UNAVAILABLE
+
+
+class Unhealthy(QueryError):
+    """``status`` found problems (the message lists them)."""
+
+    exit_code = EXIT_UNHEALTHY
 
 
 class QueryTimeout(QueryError):

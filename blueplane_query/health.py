@@ -1,9 +1,18 @@
 """Pipeline health, read without touching anything: ``bp-query status`` and ``blueplane status``.
 
-Reads only Redis (heartbeats, per-consumer stats, consumer groups of every stream, the DLQ
-length) and the database file (size, schema version, row counts of processed tables). Returns a
-plain dict so that the admin CLI, the MCP server and the HTTP API can all show the same facts;
-:func:`render` turns it into rich tables.
+Reads supervisord's program states (``blueplane_core.supervision``), Redis (heartbeats,
+per-consumer stats, consumer groups of every stream, the DLQ length) and the database file
+(size, schema version, row counts of processed tables). Returns a plain dict so that the admin
+CLI, the MCP server and the HTTP API can all show the same facts; :func:`render` turns it into
+rich tables.
+
+Healthy means: every program supervisord runs is RUNNING and beating (a heartbeat from its pid
+younger than ``STALE_AFTER_S``), Redis answers, every consumer group exists and is less than
+``LAG_WARNING`` entries behind, the dead-letter queue is empty. Each failed check is one line
+in ``problems`` naming the process and why. "Behind" is what is really left to do: the group's
+pending entries plus the entries after its last delivered id (counted from the stream itself
+when Redis's own ``lag`` cannot be trusted, e.g. right after Redis replayed its append-only
+file and reports entries-read from before the restart).
 """
 
 from __future__ import annotations
@@ -13,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from blueplane_core import config as bp_config
-from blueplane_core import paths, streams
-from blueplane_query.errors import NoDatabase, QueryError, RedisUnavailable
+from blueplane_core import paths, streams, supervision
+from blueplane_query.errors import EXIT_UNHEALTHY, NoDatabase, QueryError, RedisUnavailable
 from blueplane_query.redis_reader import RedisReader, ReplyError
 
 #: processed tables whose row counts status shows (whichever exist in this schema): the ones
@@ -24,6 +33,15 @@ PROCESSED_TABLES = ("conversations", "commits", "insights")
 
 #: a group this far behind its stream (entries) is reported as a problem.
 LAG_WARNING = 10_000
+#: a running process whose heartbeat is older than this is stuck or crash-looping (every
+#: process beats at least every few seconds while it works or waits).
+STALE_AFTER_S = 60.0
+#: entries after a group's last delivered id are counted up to this many (Redis's own ``lag``
+#: can be wrong after a restart); past it, Redis's figure bounded by the stream's length is shown.
+COUNT_CAP = 200
+
+_UNSET: Any = object()
+__all__ = ["EXIT_UNHEALTHY", "pipeline_health", "render"]
 
 
 def pipeline_health(
@@ -32,26 +50,88 @@ def pipeline_health(
     reader: RedisReader | None = None,
     db_path: Path | None = None,
     now: float | None = None,
+    programs: list[dict[str, Any]] | None = _UNSET,
 ) -> dict[str, Any]:
-    """Everything status shows, as a JSON-ready dict (keys documented in docs/query.md)."""
+    """Everything status shows, as a JSON-ready dict (keys documented in docs/query.md).
+
+    ``programs`` is supervisord's process list (default: asked over its socket; None when no
+    supervisord runs, as with an external deployment: then heartbeats alone are judged).
+    """
     cfg = cfg or bp_config.load()
     own = reader is None
     reader = reader or RedisReader.from_config(cfg)
     now = time.time() if now is None else now
+    if programs is _UNSET:
+        programs = supervision.programs()
     problems: list[str] = []
     try:
         redis_part = _redis_health(reader, now, problems)
     finally:
         if own:
             reader.close()
+    program_rows = _program_health(programs, redis_part["processes"], cfg, problems)
+    if programs is None:
+        for beat in redis_part["processes"]:
+            if not beat["alive"]:
+                problems.append(
+                    f"{beat['name']}: last heartbeat {beat['age_s']:.0f}s ago (stopped or stuck)"
+                )
     database = _database_health(db_path or paths.database(), problems)
     return {
         "healthy": not problems,
         "problems": problems,
         "checked_at": round(now, 3),
+        "supervisor": programs is not None,
+        "programs": program_rows,
         **redis_part,
         "database": database,
     }
+
+
+def _program_health(
+    programs: list[dict[str, Any]] | None,
+    beats: list[dict[str, Any]],
+    cfg: bp_config.Config,
+    problems: list[str],
+) -> list[dict[str, Any]]:
+    """One row per supervised program: its state, heartbeat age, and what is wrong with it."""
+    if programs is None:
+        return []
+    by_pid = {beat["pid"]: beat for beat in beats if beat["pid"]}
+    rows = []
+    for info in programs:
+        name = str(info.get("name", "?"))
+        if name == "redis" and not cfg.embedded_redis:
+            continue  # an external Redis: the embedded one is deliberately not started
+        state = str(info.get("statename", "UNKNOWN"))
+        pid = int(info.get("pid") or 0) or None
+        uptime = float(info.get("now", 0)) - float(info.get("start", 0)) if pid else None
+        beat = by_pid.get(pid) if pid else None
+        row: dict[str, Any] = {
+            "name": name,
+            "state": state,
+            "pid": pid,
+            "uptime_s": round(uptime, 1) if uptime is not None else None,
+            "heartbeat_age_s": beat["age_s"] if beat else None,
+            "healthy": True,
+            "reason": "",
+        }
+        reason = ""
+        if state in supervision.BAD_STATES:
+            said = str(info.get("spawnerr") or info.get("description") or "").strip()
+            last = supervision.last_problem_line(info.get("stdout_logfile") or "")
+            reason = state + (f" ({said})" if said else "") + (f": {last}" if last else "")
+        elif state == "RUNNING" and name != "redis" and uptime is not None:
+            age = beat["age_s"] if beat else None
+            if age is None and uptime > STALE_AFTER_S:
+                reason = f"running {uptime:.0f}s without a heartbeat (stuck, or restarting)"
+            elif age is not None and age > STALE_AFTER_S:
+                reason = f"last heartbeat {age:.0f}s ago (stuck)"
+        if reason:
+            row.update(healthy=False, reason=reason)
+            problems.append(f"{name}: {reason}")
+        rows.append(row)
+    return rows
 
 
 def _redis_health(reader: RedisReader, now: float, problems: list[str]) -> dict[str, Any]:
@@ -113,18 +193,24 @@ def _redis_health(reader: RedisReader, now: float, problems: list[str]) -> dict[
                 group_rows.append({"name": group, "exists": False})
                 problems.append(f"no consumer group {group} on {stream}: its process never started")
                 continue
-            lag = info.get("lag")
-            lag_n = int(lag) if isinstance(lag, int) else None
+            pending = int(info.get("pending") or 0)
+            delivered = _text(info.get("last-delivered-id")) or "0-0"
+            undelivered, exact = _undelivered(reader, stream, length, delivered, info.get("lag"))
             row: dict[str, Any] = {
                 "name": group,
                 "exists": True,
                 "consumers": int(info.get("consumers") or 0),
-                "pending": int(info.get("pending") or 0),
-                "lag": lag_n,
-                "last_delivered_id": _text(info.get("last-delivered-id")),
+                "pending": pending,
+                "lag": undelivered,  # entries never delivered to the group
+                "lag_exact": exact,
+                "behind": pending + undelivered,
+                "last_delivered_id": delivered,
             }
-            if lag_n is not None and lag_n > LAG_WARNING:
-                problems.append(f"group {group} on {stream} is {lag_n} entries behind")
+            if pending + undelivered > LAG_WARNING:
+                problems.append(
+                    f"group {group} on {stream} is {pending + undelivered} entries behind "
+                    f"({pending} pending, {undelivered} not yet delivered)"
+                )
             group_rows.append(row)
         stream_rows.append({"stream": stream, "length": length, "groups": group_rows})
 
@@ -138,6 +224,33 @@ def _redis_health(reader: RedisReader, now: float, problems: list[str]) -> dict[
         "streams": stream_rows,
         "dlq": {"stream": streams.DLQ_STREAM, "length": dlq_length},
     }
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return (0, 0)
+
+
+def _undelivered(
+    reader: RedisReader, stream: str, length: int, delivered: str, reported: Any
+) -> tuple[int, bool]:
+    """(entries after ``delivered``, exact?): counted from the stream up to COUNT_CAP, Redis's
+    ``lag`` only as an estimate beyond; a group whose last delivered id is the stream's last
+    entry is never behind."""
+    if length == 0:
+        return 0, True
+    last = reader.execute("XREVRANGE", stream, "+", "-", "COUNT", 1) or []
+    if not last or _id(_text(last[0][0]) or "0-0") <= _id(delivered):
+        return 0, True
+    after = reader.execute("XRANGE", stream, f"({delivered}", "+", "COUNT", COUNT_CAP) or []
+    if len(after) < COUNT_CAP:
+        return len(after), True
+    # far behind: Redis's figure (bounded by the stream) is the best estimate past the cap
+    estimate = min(reported, length) if isinstance(reported, int) else length
+    return max(COUNT_CAP, estimate), False
 
 
 def _database_health(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -204,6 +317,21 @@ def render(health: dict[str, Any]) -> Any:
     for problem in health["problems"]:
         parts.append(Text(f"  • {problem}", style="yellow"))
 
+    if health.get("programs"):
+        table = Table(title="programs (supervisord)", title_justify="left")
+        for col in ("program", "state", "pid", "heartbeat", "problem"):
+            table.add_column(col)
+        for p in health["programs"]:
+            color = "green" if p["healthy"] and p["state"] == "RUNNING" else "red"
+            beat = f"{p['heartbeat_age_s']:.0f}s ago" if p["heartbeat_age_s"] is not None else ""
+            table.add_row(
+                p["name"],
+                f"[{color}]{p['state']}[/{color}]",
+                str(p["pid"] or ""),
+                beat,
+                p["reason"][:60],
+            )
+        parts.append(table)
     redis_info = health["redis"]
     parts.append(Text(f"Redis {redis_info['url']}: {'up' if redis_info['reachable'] else 'DOWN'}"))
     if health["processes"]:

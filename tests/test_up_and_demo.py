@@ -43,10 +43,12 @@ def test_up_demo_status_down_on_the_embedded_default(blueplane_home: Path) -> No
         status = blueplane("status", "--json")
         report = orjson.loads(status.stdout)
         assert report["database"]["events_stored"] == 3000
-        running = {p["name"]: p["state"] for p in report["supervised"]}
-        assert running["blueplane:redis"] == "RUNNING"
-        assert running["blueplane:ingest-0"] == running["blueplane:ingest-1"] == "RUNNING"
+        assert status.returncode == 0, report["problems"]
+        running = {p["name"]: p["state"] for p in report["programs"]}
+        assert running["redis"] == "RUNNING"
+        assert running["ingest-0"] == running["ingest-1"] == "RUNNING"
         assert set(running.values()) == {"RUNNING"}, running  # every stage is up, none crashed
+        assert report["healthy"] and all(p["healthy"] for p in report["programs"])
         alive = {p["name"] for p in report["processes"] if p["alive"]}  # their own heartbeats
         assert "maintenance" in alive and any(n.startswith("ingest-") for n in alive), alive
 
