@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
     parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")
     args = parser.parse_args(argv)
-    cfg = config.load_or_exit("blueplane ingest")
+    cfg = config.load_or_exit("blueplane-ingest")
     name = consumer_name("ingest", args.consumer)
     log = setup_logging(name)
     shutdown = Shutdown().install()

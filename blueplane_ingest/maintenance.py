@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="blueplane-maintenance", description=__doc__)
     parser.add_argument("--once", action="store_true", help="run one round and exit")
     args = parser.parse_args(argv)
-    cfg = config.load_or_exit("blueplane maintenance")
+    cfg = config.load_or_exit("blueplane-maintenance")
     setup_logging("maintenance")
     shutdown = Shutdown().install()
     client = redis_conn.connect(cfg)

@@ -1,4 +1,5 @@
-"""Register the MCP server with Claude Code and Cursor: ``blueplane install|uninstall mcp``.
+"""Register the MCP server with Claude Code and Cursor (``blueplane install mcp``; undone by
+``blueplane uninstall mcp``).
 
 Claude Code keeps user-scope MCP servers in ``~/.claude.json`` under ``mcpServers`` (entries
 ``{"type": "stdio", "command", "args", "env"}``); Cursor keeps them in ``~/.cursor/mcp.json``

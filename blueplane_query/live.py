@@ -87,10 +87,8 @@ def summarize(c: dict[str, int]) -> dict[str, Any]:
         "requests": c["requests"],
         "tool_calls": c["tool_calls"],
         "tool_errors": c["tool_errors"],
-        "tool_error_rate": round(c["tool_errors"] / c["tool_calls"], 4)
-        if c["tool_calls"]
-        else None,
-        "acceptance_rate": round(c["edits_accepted"] / decided, 4) if decided else None,
+        "tool_error_rate": c["tool_errors"] / c["tool_calls"] if c["tool_calls"] else None,
+        "acceptance_rate": c["edits_accepted"] / decided if decided else None,
         "input_tokens": c["input_tokens"],
         "output_tokens": c["output_tokens"],
         "cache_write_tokens": c["cache_write_tokens"],

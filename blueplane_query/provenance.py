@@ -39,7 +39,7 @@ def figure(
     """One headline number: value, previous period's value, change in percent, provenance."""
     change = None
     if isinstance(value, int | float) and isinstance(previous, int | float) and previous:
-        change = round((value - previous) / abs(previous) * 100, 1)
+        change = (value - previous) / abs(previous) * 100
     out: dict[str, Any] = {"value": value, "previous": previous, "change_pct": change}
     if unit:
         out["unit"] = unit

@@ -337,7 +337,10 @@ def insights(r: dict[str, Any]) -> Any:
         tag = " (heuristic)" if i["heuristic"] else ""
         style = {"critical": "red bold", "warning": "yellow"}.get(i["severity"], "")
         parts.append(Text(f"[{i['severity']}] {i['title']}{tag}", style=style))
-        evidence = ", ".join(f"{k}={v}" for k, v in list(i["evidence"].items())[:6])
+        evidence = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in list(i["evidence"].items())[:6]
+        )
         parts.append(Text(f"    {evidence}", style="dim"))
         parts.append(Text(f"    → {i['suggestion']}"))
     return Group(*parts)

@@ -27,7 +27,8 @@ def load(path: Path) -> dict[str, Any]:
     meta = doc.get("meta") if isinstance(doc, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise BadInput(
-            f"{path}: not a Blueplane JSON export (make one with `bp-query export -f json`)"
+            f"{path}: not a Blueplane JSON export "
+            "(make one with `bp-query export -f json --anonymize -o FILE`)"
         )
     if not meta.get("anonymized"):
         raise BadInput(f"{path}: not anonymized; export it with --anonymize before sharing")
@@ -35,7 +36,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _acceptance(accepted: int, rejected: int) -> float | None:
-    return round(accepted / (accepted + rejected), 4) if accepted + rejected else None
+    return accepted / (accepted + rejected) if accepted + rejected else None
 
 
 def _empty() -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _add(acc: dict[str, Any], s: dict[str, Any]) -> None:
 
 def _finish(acc: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in acc.items() if k != "cost_nusd"}
-    out["cost_usd"] = round(acc["cost_nusd"] / 1e9, 6)
+    out["cost_usd"] = acc["cost_nusd"] / 1e9
     out["acceptance_rate"] = _acceptance(acc["edits_accepted"], acc["edits_rejected"])
     return out
 

@@ -25,6 +25,7 @@ CACHE_MIN_REQUESTS = 20
 CACHE_LOW_RATIO = 0.30
 SPIKE_FACTOR = 2.0
 SPIKE_MIN_NUSD = 1_000_000_000  # a spike must cost at least 1 USD
+SPIKE_MIN_BASELINE_DAYS = 3  # days with spend among the 7 before: fewer is no baseline at all
 COMPACTION_REPEAT = 3
 REJECTED_IN_A_ROW = 3
 MODEL_MIN_PROMPTS = 10
@@ -68,7 +69,7 @@ def error_prone_tools(client: redis.Redis) -> list[Insight]:
                 tool,
                 "critical" if rate >= 2 * ERROR_TOOL_RATE else "warning",
                 f"{tool} fails {rate:.0%} of the time",
-                {"tool_calls": calls, "tool_errors": errors, "error_rate": round(rate, 4)},
+                {"tool_calls": calls, "tool_errors": errors, "error_rate": rate},
                 f"Look at why {tool} calls fail (permissions, wrong arguments, flaky commands).",
                 heuristic=False,
             )
@@ -105,7 +106,7 @@ def low_cache_hit_ratio(client: redis.Redis, now: datetime) -> list[Insight]:
                 "cache_write_tokens": totals["cache_write_tokens"],
                 "input_tokens": totals["input_tokens"],
                 "requests": totals["requests"],
-                "cache_hit_ratio": round(ratio, 4),
+                "cache_hit_ratio": ratio,
                 "days": 7,
             },
             "Keep prompts' stable parts first and avoid editing early context; long idle gaps "
@@ -118,24 +119,35 @@ def low_cache_hit_ratio(client: redis.Redis, now: datetime) -> list[Insight]:
 
 
 def cost_spike(client: redis.Redis, now: datetime) -> list[Insight]:
+    """Today against the median of the previous 7 days *that had spend*.
+
+    A ratio needs a baseline: with fewer than ``SPIKE_MIN_BASELINE_DAYS`` days of spend there is
+    none, and no insight (a first busy day is not a spike against nothing; dividing by a zero
+    median gave "1141958700.0x")."""
     days = _days(now, 8)
     costs = [_counters(client, "all", mk.day_period(d))["cost_nusd"] for d in days]
     today, previous = costs[0], costs[1:]
-    median = statistics.median(previous)
-    if today < SPIKE_MIN_NUSD or today <= SPIKE_FACTOR * median:
+    spent = [c for c in previous if c > 0]
+    if today < SPIKE_MIN_NUSD or len(spent) < SPIKE_MIN_BASELINE_DAYS:
+        return []
+    median = statistics.median(spent)
+    if today <= SPIKE_FACTOR * median:
         return []
     return [
         Insight(
             "cost_spike",
             days[0],
             "warning",
-            f"Cost today is {today / max(median, 1):.1f}x the 7-day median",
+            f"Cost today is {today / median:.1f}x the median of the {len(spent)} days with "
+            "spend in the week before",
             {
                 "cost_usd_today": today / 1e9,
                 "median_cost_usd_7d": median / 1e9,
+                "days_with_spend_7d": len(spent),
                 "daily_cost_usd": {d: c / 1e9 for d, c in zip(days[1:], previous, strict=True)},
             },
-            "Check which model and sessions drove today's cost (bp-query cost --by model).",
+            "Check which model and sessions drove today's cost "
+            "(`bp-query costs --since today --by model`, then `bp-query sessions --since today`).",
             heuristic=False,
             window_start=days[-1],
             window_end=days[0],
@@ -213,9 +225,9 @@ def costlier_model(conn: sqlite3.Connection) -> list[Insight]:
                     "info",
                     f"{model} costs {cost / per_prompt[cheapest]:.1f}x {cheapest} per prompt",
                     {
-                        "cost_usd_per_prompt": round(cost / 1e9, 6),
+                        "cost_usd_per_prompt": cost / 1e9,
                         "compared_with": cheapest,
-                        "compared_cost_usd_per_prompt": round(per_prompt[cheapest] / 1e9, 6),
+                        "compared_cost_usd_per_prompt": per_prompt[cheapest] / 1e9,
                     },
                     f"For routine prompts, try {cheapest}; keep {model} for the hard ones.",
                 )
@@ -304,7 +316,7 @@ def read_before_edit(conn: sqlite3.Connection) -> list[Insight]:
                     sid,
                     "info",
                     f"Only {ratio:.0%} of edited files were read first",
-                    {"edits": edits, "edits_after_read": after_read, "ratio": round(ratio, 4)},
+                    {"edits": edits, "edits_after_read": after_read, "ratio": ratio},
                     "Edits to unread files are more often wrong; ask the agent to read first.",
                     session_id=sid,
                 )

@@ -175,8 +175,8 @@ def test_every_rule_fires_on_its_pattern_with_evidence(cfg, redis_client, writer
     assert bash["severity"] == "critical" and bash["heuristic"] == 0
     cache = found[("low_cache_hit_ratio", "")]
     assert cache["evidence"]["requests"] == 30 and cache["evidence"]["cache_hit_ratio"] < 0.3
-    spike = found[("cost_spike", "2026-11-20")]
-    assert spike["evidence"]["median_cost_usd_7d"] == 0 and spike["evidence"]["cost_usd_today"] > 1
+    # today's 2 USD has no baseline (no spend in the week before): no ratio, no spike
+    assert ("cost_spike", "2026-11-20") not in found
     assert found[("repeated_compaction", "ins-3")]["evidence"]["compactions"] == 3
     assert found[("rejected_edits_in_a_row", "ins-1")]["evidence"] == {"longest_rejected_streak": 3}
     assert found[("costlier_model", OPUS)]["evidence"]["compared_with"] == HAIKU
@@ -191,6 +191,38 @@ def test_every_rule_fires_on_its_pattern_with_evidence(cfg, redis_client, writer
     assert commits["evidence"] == {"commits": 1, "agent_assisted_commits": 1, "linked_sessions": 1}
     assert all(item["phrased"] is None for item in found.values())  # provider off
     assert all(item["suggestion"] for item in found.values())
+
+
+def _spend(session: str, t: float, model: str, request: str, **tokens: int) -> dict:
+    return ev(
+        "api_request", t, session=session, source="otlp", model=model, request_id=request, **tokens
+    )
+
+
+def test_cost_spike_needs_a_baseline_of_days_with_spend(cfg, redis_client, writer_conn):
+    day = 86_400
+    batch = [
+        # Haiku 4.5 input is 1 USD per million tokens (Anthropic's price list): 1.00 USD a day
+        # on three of the seven days before; the other four days spend nothing
+        *(_spend("sp-old", -k * day, HAIKU, f"old{k}", input_tokens=1_000_000) for k in (1, 2, 4)),
+        # today: Opus 4.x input is 5 USD per million: 2 x 250,000 tokens = 2.50 USD
+        *(_spend("sp-now", 60 + i, OPUS, f"now{i}", input_tokens=250_000) for i in range(2)),
+    ]
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW).run(
+        burst=True
+    )
+    spike = rows(writer_conn)[("cost_spike", "2026-11-20")]
+    # the median of the three days with spend is 1.00 USD (the four empty days do not pull it
+    # to 0); 2.50 USD is 2.5 times that
+    assert spike["evidence"]["median_cost_usd_7d"] == 1.0
+    assert spike["evidence"]["days_with_spend_7d"] == 3
+    assert spike["evidence"]["cost_usd_today"] == 2.5
+    assert spike["title"].startswith("Cost today is 2.5x the median of the 3 days")
 
 
 def test_recomputing_keeps_rows_and_first_seen_time(cfg, redis_client, writer_conn):

@@ -66,8 +66,8 @@ def _shape(r: dict[str, Any]) -> dict[str, Any]:
         "accepted": accepted,
         "rejected": rejected,
         "undecided": int(r.get("changes") or 0) - decided,
-        "acceptance_rate": round(accepted / decided, 4) if decided else None,
+        "acceptance_rate": accepted / decided if decided else None,
         "lines_added": int(r.get("lines_added") or 0),
         "lines_removed": int(r.get("lines_removed") or 0),
-        "mean_decision_ms": None if mean is None else round(mean),
+        "mean_decision_ms": mean,
     }

@@ -39,7 +39,7 @@ def commit_share(store: Store, flt: Filter) -> dict[str, Any]:
     )
     for r in rows:
         day = {k: (int(v) if isinstance(v, float) else v) for k, v in r.items()}
-        day["assisted_share"] = round(day["agent_assisted"] / day["commits"], 4)
+        day["assisted_share"] = day["agent_assisted"] / day["commits"]
         result["by_day"].append(day)
         for k in (
             "commits",
@@ -50,5 +50,5 @@ def commit_share(store: Store, flt: Filter) -> dict[str, Any]:
         ):
             result[k] += day[k]
     if result["commits"]:
-        result["assisted_share"] = round(result["agent_assisted"] / result["commits"], 4)
+        result["assisted_share"] = result["agent_assisted"] / result["commits"]
     return result

@@ -71,10 +71,10 @@ def error_patterns(store: Store, flt: Filter, *, top: int = 10) -> dict[str, Any
         "period": {"since": period.as_dict()["since"], "until": period.as_dict()["until"]},
         "totals": {
             **totals,
-            "tool_error_rate": round(totals["tool_errors"] / totals["tool_calls"], 4)
+            "tool_error_rate": totals["tool_errors"] / totals["tool_calls"]
             if totals["tool_calls"]
             else None,
-            "api_error_rate": round(totals["api_errors"] / totals["requests"], 4)
+            "api_error_rate": totals["api_errors"] / totals["requests"]
             if totals["requests"]
             else None,
         },

@@ -77,7 +77,7 @@ def headline(t: dict[str, int]) -> dict[str, Any]:
     return {
         "sessions": t["sessions"],
         "prompts": t["prompts"],
-        "acceptance_rate": round(t["edits_accepted"] / decided, 4) if decided else None,
+        "acceptance_rate": t["edits_accepted"] / decided if decided else None,
         "tokens": t["input_tokens"]
         + t["output_tokens"]
         + t["cache_write_tokens"]
@@ -86,14 +86,12 @@ def headline(t: dict[str, int]) -> dict[str, Any]:
         "output_tokens": t["output_tokens"],
         "cache_write_tokens": t["cache_write_tokens"],
         "cache_read_tokens": t["cache_read_tokens"],
-        "cost_usd": round(t["cost_nusd"] / 1e9, 6),
-        "tool_error_rate": round(t["tool_errors"] / t["tool_calls"], 4)
-        if t["tool_calls"]
-        else None,
-        "api_error_rate": round(t["api_errors"] / t["requests"], 4) if t["requests"] else None,
+        "cost_usd": t["cost_nusd"] / 1e9,
+        "tool_error_rate": t["tool_errors"] / t["tool_calls"] if t["tool_calls"] else None,
+        "api_error_rate": t["api_errors"] / t["requests"] if t["requests"] else None,
         "lines_changed": lines,
-        "active_hours": round(active_h, 2),
-        "lines_per_active_hour": round(lines / active_h, 1) if active_h else None,
+        "active_hours": active_h,
+        "lines_per_active_hour": lines / active_h if active_h else None,
     }
 
 

@@ -128,8 +128,8 @@ def search_sessions(
     for score, row, parts in scored[:limit]:
         result["matches"].append(
             {
-                "score": round(score, 4),
-                "score_parts": {k: None if v is None else round(v, 4) for k, v in parts.items()},
+                "score": score,
+                "score_parts": dict(parts),
                 "outcome": outcome_of(row),
                 "tools": sorted(tool_sets.get(row["session_id"], set())),
                 "file_extensions": sorted(ext_sets.get(row["session_id"], set())),

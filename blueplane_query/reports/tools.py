@@ -79,7 +79,7 @@ def _from_redis(reader: RedisReader, period: Filter) -> list[dict[str, Any]]:
                 "tool": tool,
                 "calls": c["tool_calls"],
                 "errors": c["tool_errors"],
-                "error_rate": round(c["tool_errors"] / c["tool_calls"], 4),
+                "error_rate": c["tool_errors"] / c["tool_calls"],
                 "p50_ms": metric_keys.percentile(hist, 50),
                 "p95_ms": metric_keys.percentile(hist, 95),
             }
@@ -120,7 +120,7 @@ def _from_sqlite(store: Store, period: Filter) -> list[dict[str, Any]]:
                 "tool": tool,
                 "calls": a["calls"],
                 "errors": a["errors"],
-                "error_rate": round(a["errors"] / a["calls"], 4),
+                "error_rate": a["errors"] / a["calls"],
                 "p50_ms": _percentile(a["ms"], 50),
                 "p95_ms": _percentile(a["ms"], 95),
             }
