@@ -51,7 +51,13 @@ KEYS: tuple[Key, ...] = (
     # Maintenance (checkpoints, trimming, retention)
     Key("maintenance.interval_s", float, 2.0, "how often WAL checkpoints and trims run", 0.05),
     Key("storage.cache_size_mb", int, 64, "SQLite page cache per writer connection", 1),
-    Key("storage.retention_days", int, 90, "raw traces older than this are archived", 1),
+    Key(
+        "storage.retention_days",
+        int,
+        90,
+        "raw traces older than this move to the Parquet archive (docs/archive.md); 0 = never",
+        0,
+    ),
     # Privacy
     Key(
         "privacy.disabled_categories",

@@ -83,6 +83,10 @@ class Committer:
             self.tally.record_latency((time.perf_counter() - started) * 1000)
             self.tally.batches += 1
             for entry, event, where in committed_with(committed, stored):
+                if where.archived:  # every worker applied it before it was archived
+                    outcome.ack.append(entry.id)
+                    self.tally.duplicates += 1
+                    continue
                 event_type = event["event_type"]
                 outcome.cdc.append(
                     (where.sequence, event_type, event["session_id"], events.PRIORITY[event_type])

@@ -4,7 +4,8 @@
   transactions caused the batch P99 spikes), so this process checkpoints for everyone: PASSIVE
   every interval (never waits on writers), TRUNCATE when the WAL has grown past a bound.
 - Stream trimming below what every group acknowledged (see ``trim``).
-- Dictionary retraining once enough real events exist, and retention archiving to Parquet.
+- Dictionary retraining once enough real events exist, and archiving raw traces past the
+  retention to Parquet once every worker has applied them (see ``retention``).
 
 Run with ``python -m blueplane_ingest.maintenance`` (``--once`` does one round and exits).
 """
@@ -63,9 +64,7 @@ class Maintenance:
             new_id = self._chore("dictionary", self.retrain_dictionary)
             if new_id:
                 done["dictionary"] = new_id
-            archived = self._chore(
-                "retention", lambda: retention.archive_old(self.conn, self.retention_days)
-            )
+            archived = self._chore("retention", self.archive)
             if archived:
                 log.info("archived %d raw traces older than %d days", archived, self.retention_days)
             done["archived"] = archived or 0
@@ -100,6 +99,14 @@ class Maintenance:
 
     def heartbeat_info(self) -> str:
         return f"failures={self.failures} failing={len(self._failing)}"
+
+    def archive(self) -> int:
+        """Archive one chunk of raw traces past the retention that every worker has applied
+        (a Redis that cannot say what the workers applied fails the chore: nothing moves)."""
+        if self.retention_days == 0:
+            return 0
+        bound = retention.applied_bound(self.client, self.conn)
+        return retention.archive_old(self.conn, self.retention_days, bound)
 
     def checkpoint(self) -> int:
         """Checkpoint when the WAL is big, or when writing has paused; returns pages moved.

@@ -1,22 +1,50 @@
-"""Raw traces older than the retention are archived to Parquet, then deleted.
+"""Raw traces older than the retention move to the Parquet archive, once every worker applied them.
 
-The archive file of a run is named by the sequence range it holds, so a crash between writing
-the file and deleting the rows only means the same file is written again next time: nothing is
-lost and nothing is archived twice under two names.
+Archived events stay part of the history: the workers' refolds and ``blueplane rebuild`` read
+them back (``blueplane_core.stored_events``), and the ingester recognises one sent again
+(``archived_events``). So archiving never changes a number.
+
+When a row may go (all of these):
+
+* it is older than ``storage.retention_days`` (0 = keep raw traces for ever);
+* every consumer group on the CDC stream has applied it (:func:`applied_bound`): a worker that
+  has not yet read an event must still find it in ``raw_traces``, and must not refold a session
+  while half of it is on its way to the archive.
+
+Crash safety: the file is written and fsynced first under a name made of its sequence range,
+then ONE transaction records it (``archive_files``, ``archived_events``, ``archive_sessions``)
+and deletes the rows. A crash in between leaves a file nothing records; the next round deletes
+such files before archiving (their rows are still in ``raw_traces``), so the folder never holds
+an event twice.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from blueplane_core import paths
+import redis
+
+from blueplane_core import archive, db, paths, streams
 from blueplane_core.raw_traces import RawEvents
 
 CHUNK = 50_000
+#: rows ingested less than this before the ingesters' oldest pending entry was added wait a
+#: round more: ``ingested_at`` is the ingester's clock, entry ids are Redis's.
+CLOCK_MARGIN_MS = 60_000
+
+_COLUMNS = ("sequence", "ingested_at", *archive.COPIED[1:], "success")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Rows every consumer group has applied: ``sequence < below`` and
+    ``ingested_at < ingested_before_ms``."""
+
+    below: int
+    ingested_before_ms: int
 
 
 def cutoff(retention_days: int, now: float | None = None) -> str:
@@ -25,46 +53,134 @@ def cutoff(retention_days: int, now: float | None = None) -> str:
     return (moment - timedelta(days=retention_days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def archive_old(conn: sqlite3.Connection, retention_days: int, now: float | None = None) -> int:
-    """Archive and delete one chunk of expired rows; returns how many rows it removed."""
-    limit = cutoff(retention_days, now)
-    rows = conn.execute(
-        "SELECT sequence FROM raw_traces WHERE timestamp < ? ORDER BY sequence LIMIT ?",
-        (limit, CHUNK),
-    ).fetchall()
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _first_unapplied(client: redis.Redis) -> str | None:
+    """The CDC id from which some group has not acknowledged everything (None: unknown)."""
+    try:
+        groups = {_text(g["name"]): g for g in client.xinfo_groups(streams.CDC_STREAM)}
+    except redis.ResponseError:
+        return None  # no CDC stream yet: nothing was announced, so nothing is applied
+    if any(name not in groups for name in streams.CDC_GROUPS):
+        return None  # a worker kind never started: it has applied nothing
+    candidates = []
+    for name, info in groups.items():  # every group on the stream, ours or not
+        if int(info["pending"]) > 0:
+            candidates.append(_text(client.xpending(streams.CDC_STREAM, name)["min"]))
+        else:
+            ms, seq = _id_key(_text(info["last-delivered-id"]))
+            candidates.append(f"{ms}-{seq + 1}")
+    return min(candidates, key=_id_key)
+
+
+def applied_bound(client: redis.Redis, conn: sqlite3.Connection) -> Bound | None:
+    """Which raw rows every consumer group on the CDC stream has applied (None: none known).
+
+    A row's CDC entry is announced after its commit and acknowledged by each group after the
+    group made its effects durable. Entries below the groups' first unacknowledged id are done
+    by all; every entry from there on is still in the stream (trimming keeps it), so rows below
+    the smallest sequence those entries announce are done too — provided they were announced
+    at all. A row committed by an ingester that has not yet sent its CDC entry belongs to an
+    entry still pending on the events stream: with none pending, every row committed before the
+    check (sequence up to the maximum read first) was announced; with some pending, rows
+    ingested after the oldest of them was added wait (``ingested_at``, with a clock margin).
+    """
+    committed = int(conn.execute("SELECT coalesce(max(sequence), 0) FROM raw_traces").fetchone()[0])
+    ingested_before_ms = 2**62
+    try:
+        pending = client.xpending(streams.EVENTS_STREAM, streams.INGEST_GROUP)
+        if int(pending["pending"]) > 0:
+            ingested_before_ms = _id_key(_text(pending["min"]))[0] - CLOCK_MARGIN_MS
+    except redis.ResponseError:
+        pass  # no events stream or group: no ingester holds anything unannounced
+    start = _first_unapplied(client)
+    if start is None:
+        return None
+    below = committed + 1
+    while True:
+        entries = client.xrange(streams.CDC_STREAM, min=start, count=10_000)
+        for _entry_id, fields in entries:
+            raw = fields.get(streams.CDC_SEQUENCE.encode())
+            try:
+                below = min(below, int(raw)) if raw is not None else below
+            except ValueError:
+                continue
+        if len(entries) < 10_000:
+            break
+        ms, seq_part = _id_key(_text(entries[-1][0]))
+        start = f"{ms}-{seq_part + 1}"
+    return Bound(below=below, ingested_before_ms=ingested_before_ms)
+
+
+def remove_unrecorded(conn: sqlite3.Connection) -> int:
+    """Delete archive files no ``archive_files`` row records (a crash before the transaction
+    that records them; their events are still in ``raw_traces``). Returns files removed."""
+    folder = paths.archive_dir()
+    if not folder.exists():
+        return 0
+    known = {r[0] for r in conn.execute("SELECT name FROM archive_files")}
+    removed = 0
+    for path in folder.glob("raw_traces_*.parquet*"):
+        if path.name not in known:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def archive_old(
+    conn: sqlite3.Connection, retention_days: int, bound: Bound | None, now: float | None = None
+) -> int:
+    """Archive and delete one chunk of expired, applied rows; returns how many rows it moved."""
+    if retention_days == 0 or bound is None:
+        return 0
+    remove_unrecorded(conn)
+    cursor = conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM raw_traces WHERE timestamp < ? AND sequence < ?"
+        " AND ingested_at < ? ORDER BY sequence LIMIT ?",
+        (cutoff(retention_days, now), bound.below, bound.ingested_before_ms, CHUNK),
+    )
+    rows = [dict(zip(_COLUMNS, r, strict=True)) for r in cursor.fetchall()]
     if not rows:
         return 0
-    # Imported only when there is something to archive: pyarrow alone is ~50 MB of resident
-    # memory the maintenance process should not carry while idle.
-    import orjson
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sequences = [int(r[0]) for r in rows]
-    decoded = RawEvents(conn).by_sequence(sequences)
-    table = pa.table(
-        {
-            "sequence": sequences,
-            "event_id": [decoded[s]["event_id"] for s in sequences],
-            "timestamp": [decoded[s]["timestamp"] for s in sequences],
-            "platform": [decoded[s]["platform"] for s in sequences],
-            "event_type": [decoded[s]["event_type"] for s in sequences],
-            "session_id": [decoded[s]["session_id"] for s in sequences],
-            "event_json": [orjson.dumps(decoded[s]).decode() for s in sequences],
-        }
-    )
+    decoded = RawEvents(conn).by_sequence(r["sequence"] for r in rows)
+    records = [archive.record(r, decoded[r["sequence"]], r["ingested_at"]) for r in rows]
     folder = paths.ensure_private_dir(paths.archive_dir())
-    target = folder / f"raw_traces_{sequences[0]:012d}_{sequences[-1]:012d}.parquet"
-    tmp = Path(f"{target}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany("DELETE FROM raw_traces WHERE sequence = ?", [(s,) for s in sequences])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return len(sequences)
+    path, size = archive.write(folder, records)
+    times = sorted(archive.canonical(r["timestamp"]) for r in records)
+    sessions: dict[str, int] = {}
+    for r in records:
+        sessions[r["session_id"]] = max(sessions.get(r["session_id"], 0), r["sequence"])
+    with db.write_transaction(conn, db.write_lock_for(conn)):
+        file_id = conn.execute(
+            "INSERT INTO archive_files (name, first_sequence, last_sequence, events, bytes,"
+            " first_timestamp, last_timestamp, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                path.name,
+                records[0]["sequence"],
+                records[-1]["sequence"],
+                len(records),
+                size,
+                times[0],
+                times[-1],
+                int(time.time() * 1000),
+            ),
+        ).lastrowid
+        conn.executemany(
+            "INSERT OR IGNORE INTO archived_events (event_id, sequence) VALUES (?, ?)",
+            [(archive.event_id_bytes(r["event_id"]), r["sequence"]) for r in records],
+        )
+        conn.executemany(
+            "INSERT INTO archive_sessions (session_id, file_id, last_sequence) VALUES (?,?,?)",
+            [(sid, file_id, last) for sid, last in sessions.items()],
+        )
+        conn.executemany(
+            "DELETE FROM raw_traces WHERE sequence = ?", [(r["sequence"],) for r in records]
+        )
+    return len(records)

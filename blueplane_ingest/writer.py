@@ -1,9 +1,10 @@
 """Writes one batch of validated events to SQLite in one transaction and says where each landed.
 
-Duplicates are ignored row by row (``INSERT OR IGNORE`` on the UNIQUE ``event_id``), never by
-failing the batch. Every event of the batch gets its ``sequence`` back, including one whose row
-already existed (a redelivery after a crash between commit and ACK), so ingest can still send its
-CDC entry and no worker ever misses it.
+Duplicates are ignored row by row (``INSERT OR IGNORE`` on the UNIQUE ``event_id``, and
+``archived_events`` for events already moved to the archive), never by failing the batch. Every
+event of the batch gets its ``sequence`` back, including one whose row already existed (a
+redelivery after a crash between commit and ACK), so ingest can still send its CDC entry and no
+worker ever misses it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ _COLUMNS = (
     " event_data"
 )
 _ROW_MARKS = "(" + ",".join("?" * (_COLUMNS.count(",") + 1)) + ")"
+
+
+@lru_cache(maxsize=256)
+def _archived_sql(rows: int) -> str:
+    """Which of ``rows`` event ids were archived already (``archived_events``, migration 3)."""
+    marks = ",".join("?" * rows)
+    return f"SELECT event_id, sequence FROM archived_events WHERE event_id IN ({marks})"
 
 
 @lru_cache(maxsize=256)
@@ -52,6 +60,8 @@ class Stored:
 
     sequence: int
     new: bool  # False: the row was already there (a duplicate delivery)
+    #: the event was archived already: every worker applied it, so no CDC entry is needed
+    archived: bool = False
 
 
 def _int(value: Any) -> int | None:
@@ -136,8 +146,13 @@ class BatchWriter:
         """Insert prepared rows of ``batch`` in one transaction; one Stored per event, in order."""
         conn = self.conn
         with db.write_transaction(conn, self.lock):
+            # UNIQUE(event_id) only sees rows still in raw_traces: an event sent again after it
+            # was archived is recognised here (one indexed look-up per batch).
+            archived = dict(conn.execute(_archived_sql(len(rows)), [row[1] for row in rows]))
+            fresh = [row for row in rows if row[1] not in archived] if archived else rows
             before = conn.execute("SELECT coalesce(max(sequence), 0) FROM raw_traces").fetchone()[0]
-            conn.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+            if fresh:
+                conn.execute(_insert_sql(len(fresh)), [value for row in fresh for value in row])
             # Inside BEGIN IMMEDIATE nobody else writes, so our new rows are exactly those above
             # the old maximum (AUTOINCREMENT never reuses a sequence).
             new_rows = {
@@ -150,6 +165,9 @@ class BatchWriter:
             sessions: dict[tuple[str, str, str], list[Any]] = {}
             for event, row in zip(batch, rows, strict=True):
                 key_bytes = row[1]
+                if key_bytes in archived:
+                    stored.append(Stored(int(archived[key_bytes]), False, archived=True))
+                    continue
                 seq = new_rows.pop(key_bytes, None)
                 if seq is not None:
                     stored.append(Stored(seq, True))

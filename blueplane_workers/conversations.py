@@ -32,7 +32,7 @@ import redis
 
 from blueplane_core import config, db, events, pricing, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
-from blueplane_core.raw_traces import RawEvents
+from blueplane_core.stored_events import StoredEvents
 from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.conversation_fold import Folded, fold
 from blueplane_workers.facts import Fact, facts_of
@@ -76,7 +76,7 @@ class ConversationStore:
         cache_sessions: int = CACHE_SESSIONS,
     ) -> None:
         self.conn = conn
-        self.raw = RawEvents(conn)
+        self.raw = StoredEvents(conn)  # raw_traces and the archive: the whole history
         self.prices = prices
         self.cache_sessions = cache_sessions
         # session -> (events, their facts): stored events never change and are committed in
@@ -105,10 +105,7 @@ class ConversationStore:
         ).fetchone()
         if row is None:
             return False
-        newest = self.conn.execute(
-            "SELECT max(sequence) FROM raw_traces WHERE session_id = ?", (session_id,)
-        ).fetchone()[0]
-        return bool(newest == row[0])
+        return self.raw.newest_sequence(session_id) == row[0]
 
     def rebuild_session(self, session_id: str) -> Folded | None:
         events, facts = self.session_events(session_id)
@@ -178,14 +175,7 @@ class ConversationStore:
         return refreshed
 
     def _agent_activity(self, workspace: str, ts: str) -> tuple[bool, str | None]:
-        marks = ",".join("?" * len(_EVENT_TYPES))
-        row = self.conn.execute(
-            f"SELECT session_id, timestamp FROM raw_traces INDEXED BY idx_raw_traces_type_time"
-            f" WHERE event_type IN ({marks}) AND timestamp BETWEEN ? AND ?"
-            f" AND workspace_hash = ? AND platform != 'git'"
-            f" ORDER BY timestamp DESC, sequence DESC LIMIT 1",
-            (*_EVENT_TYPES, _shift(ts, -LINK_WINDOW_S), ts, workspace),
-        ).fetchone()
+        row = self.raw.last_activity(workspace, _shift(ts, -LINK_WINDOW_S), ts, _EVENT_TYPES)
         if row is None:
             return False, None
         gap = datetime.fromisoformat(ts) - datetime.fromisoformat(row[1])
@@ -229,9 +219,10 @@ class ConversationWorker(CdcWorker):
 
 
 def rebuild_conversations(conn: sqlite3.Connection, prices: pricing.PriceTable) -> int:
-    """Recompute every session's rows and every commit; returns the number of sessions."""
+    """Recompute every session's rows and every commit from every stored event (raw_traces and
+    the archive); returns the number of sessions."""
     store = ConversationStore(conn, prices)
-    sessions = [r[0] for r in conn.execute("SELECT DISTINCT session_id FROM raw_traces")]
+    sessions = store.raw.sessions()
     for start in range(0, len(sessions), 200):
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -243,9 +234,7 @@ def rebuild_conversations(conn: sqlite3.Connection, prices: pricing.PriceTable) 
             raise
     conn.execute("BEGIN IMMEDIATE")
     try:
-        rows = conn.execute("SELECT sequence FROM raw_traces WHERE event_type = 'commit'")
-        commits = store.raw.by_sequence(int(r[0]) for r in rows)
-        store.refresh_commits(sorted(commits.items()))
+        store.refresh_commits(store.raw.of_type("commit"))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

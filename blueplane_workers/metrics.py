@@ -18,7 +18,7 @@ import redis
 from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.lifecycle import Heartbeat, Shutdown
-from blueplane_core.raw_traces import RawEvents
+from blueplane_core.stored_events import StoredEvents
 from blueplane_workers import metric_effects, timeseries
 from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.loop import CdcWorker, Settings, main_for
@@ -32,7 +32,7 @@ class MetricsApplier:
     """Applies events' effects exactly once; shared by the live worker and ``rebuild metrics``."""
 
     def __init__(
-        self, store: MetricsStore, raw: RawEvents, prices: pricing.PriceTable, rts: bool = False
+        self, store: MetricsStore, raw: StoredEvents, prices: pricing.PriceTable, rts: bool = False
     ) -> None:
         self.store = store
         self.raw = raw
@@ -53,7 +53,7 @@ class MetricsApplier:
         events = self.raw.by_sequence(todo)
         for seq in todo:
             if seq not in events:
-                dead.append([f"sequence {seq} is not in raw_traces", b"", wanted[seq][0], 1])
+                dead.append([f"sequence {seq} is not stored", b"", wanted[seq][0], 1])
         prepared = metric_effects.prepare(events, self.prices)
         for retries in range(MAX_ATTEMPTS):
             facts = {s: prepared[s] for s in events}
@@ -110,7 +110,8 @@ def build_worker(
     backend = timeseries.record_backend(client, cfg["workers.timeseries"], prices.version)
     store = MetricsStore(client, streams.METRICS_GROUP, consumer)
     reader = CdcReader(client, streams.METRICS_GROUP, consumer)
-    applier = MetricsApplier(store, RawEvents(conn), prices, backend == timeseries.REDISTIMESERIES)
+    rts = backend == timeseries.REDISTIMESERIES
+    applier = MetricsApplier(store, StoredEvents(conn), prices, rts)
     settings = settings or Settings.from_config(cfg)
     return MetricsWorker(reader, applier, settings, shutdown, heartbeat)
 

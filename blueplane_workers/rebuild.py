@@ -18,7 +18,7 @@ import redis
 
 from blueplane_core import metric_keys as mk
 from blueplane_core import pricing, streams
-from blueplane_core.raw_traces import RawEvents
+from blueplane_core.stored_events import StoredEvents
 from blueplane_workers.metrics import MetricsApplier
 from blueplane_workers.metrics_store import MetricsStore
 
@@ -47,17 +47,18 @@ def rebuild_metrics(
     rts: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Recompute every metric from raw_traces; returns the number of events applied.
+    """Recompute every metric from every stored event (raw_traces and the archive); returns the
+    number of events applied.
 
     ``order`` (a permutation of the stored sequences) replays them in another order: tests use it
     to prove that the numbers do not depend on arrival order.
     """
     delete_metrics(client)
     store = MetricsStore(client, streams.METRICS_GROUP, "rebuild")
-    applier = MetricsApplier(store, RawEvents(conn), prices, rts)
+    stored = StoredEvents(conn)
+    applier = MetricsApplier(store, stored, prices, rts)
     if order is None:
-        rows = conn.execute("SELECT sequence FROM raw_traces ORDER BY sequence")
-        order = [int(r[0]) for r in rows]
+        order = stored.sequences()
     sequences = list(order)
     applied = 0
     for start in range(0, len(sequences), BATCH):

@@ -12,13 +12,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
-from blueplane_core.migrations import m0001_spine, m0002_workers
+from blueplane_core.migrations import m0001_spine, m0002_workers, m0003_archive
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "spine", m0001_spine.apply),
     (2, "workers", m0002_workers.apply),
+    (3, "archive", m0003_archive.apply),
 )
 
 

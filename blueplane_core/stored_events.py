@@ -1,0 +1,212 @@
+"""Every stored event, wherever it lives now: ``raw_traces`` or the Parquet archive.
+
+Derived data (conversations, the metrics' fact states, commits) is a function of ALL the events
+of a session, not of the ones still in ``raw_traces``: maintenance moves events past the
+retention to Parquet (``blueplane_core.archive``), and a late event of such a session (a resumed
+transcript, a ``session_end``, a spooled hook, a retried export) must change only what it adds.
+So refolds and rebuilds read through :class:`StoredEvents`, which merges both places in
+sequence order. It has the interface of ``raw_traces.RawEvents`` (``by_sequence``, ``iterate``).
+
+Archived files are found through the ``archive_files`` / ``archive_sessions`` tables and kept
+decoded in a small cache: a refold touches the same few files again and again, and a rebuild
+walks them in sequence order. Only processes that own the database use this.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from blueplane_core import archive, paths
+from blueplane_core.raw_traces import RawEvents
+
+#: decoded archive files kept in memory (each at most one archive chunk of events).
+CACHED_FILES = 4
+
+
+class StoredEvents:
+    """Decodes stored envelopes from ``raw_traces`` and the archive, in sequence order."""
+
+    def __init__(self, conn: sqlite3.Connection, cached_files: int = CACHED_FILES) -> None:
+        self.conn = conn
+        self.raw = RawEvents(conn)
+        self.cached_files = cached_files
+        self._files: OrderedDict[int, dict[int, dict[str, Any]]] = OrderedDict()
+
+    # -- what the archive holds -----------------------------------------------------------------
+
+    def _archived_file(self, file_id: int) -> dict[int, dict[str, Any]]:
+        """sequence -> envelope of one archive file (decoded once, then cached)."""
+        found = self._files.pop(file_id, None)
+        if found is None:
+            (name,) = self.conn.execute(
+                "SELECT name FROM archive_files WHERE id = ?", (file_id,)
+            ).fetchone()
+            table = archive.read(paths.archive_dir() / name)
+            found = {int(item["sequence"]): archive.envelope(item) for item in table.to_pylist()}
+        self._files[file_id] = found
+        while len(self._files) > self.cached_files:
+            self._files.popitem(last=False)
+        return found
+
+    def _files_covering(self, sequences: list[int]) -> list[int]:
+        low, high = sequences[0], sequences[-1]
+        rows = self.conn.execute(
+            "SELECT id, first_sequence, last_sequence FROM archive_files"
+            " WHERE last_sequence >= ? AND first_sequence <= ? ORDER BY first_sequence",
+            (low, high),
+        ).fetchall()
+        wanted = set(sequences)
+        hits = []
+        for file_id, first, last in rows:
+            if any(first <= s <= last for s in wanted):
+                hits.append(int(file_id))
+        return hits
+
+    # -- the RawEvents interface ----------------------------------------------------------------
+
+    def by_sequence(self, sequences: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The envelopes of the given sequences that exist, raw or archived."""
+        found = self.raw.by_sequence(sequences)
+        missing = sorted(set(sequences) - found.keys())
+        if missing:
+            for file_id in self._files_covering(missing):
+                events = self._archived_file(file_id)
+                for seq in missing:
+                    if seq in events:
+                        found[seq] = events[seq]
+        return found
+
+    def iterate(
+        self, after: int = 0, session_id: str | None = None, batch: int = 1000
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(sequence, envelope) in sequence order, optionally for one session."""
+        if session_id is not None:
+            yield from self._session(session_id, after)
+            return
+        ordered = self.sequences(after)
+        for start in range(0, len(ordered), batch):
+            chunk = ordered[start : start + batch]
+            events = self.by_sequence(chunk)
+            for seq in chunk:
+                if seq in events:
+                    yield seq, events[seq]
+
+    def _session(self, session_id: str, after: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        merged: dict[int, dict[str, Any]] = {}
+        files = self.conn.execute(
+            "SELECT file_id FROM archive_sessions WHERE session_id = ? AND last_sequence > ?"
+            " ORDER BY file_id",
+            (session_id, after),
+        ).fetchall()
+        for (file_id,) in files:
+            for seq, event in self._archived_file(int(file_id)).items():
+                if seq > after and event["session_id"] == session_id:
+                    merged[seq] = event
+        if not merged:  # the common case: nothing archived, stream straight from raw_traces
+            yield from self.raw.iterate(after=after, session_id=session_id)
+            return
+        merged.update(self.raw.iterate(after=after, session_id=session_id))
+        for seq in sorted(merged):
+            yield seq, merged[seq]
+
+    # -- listings for rebuilds and refolds ------------------------------------------------------
+
+    def sequences(self, after: int = 0) -> list[int]:
+        """Every stored sequence above ``after``, raw and archived, in order."""
+        found = [
+            int(r[0])
+            for r in self.conn.execute(
+                "SELECT sequence FROM raw_traces WHERE sequence > ? ORDER BY sequence", (after,)
+            )
+        ]
+        names = [r[0] for r in self.conn.execute("SELECT name FROM archive_files")]
+        if names:
+            import pyarrow.parquet as pq
+
+            for name in names:
+                column = pq.read_table(paths.archive_dir() / name, columns=["sequence"])
+                found.extend(s for s in column.column(0).to_pylist() if s > after)
+            found.sort()
+        return found
+
+    def sessions(self) -> list[str]:
+        """Every session id with a stored event, raw or archived."""
+        rows = self.conn.execute(
+            "SELECT session_id FROM raw_traces UNION SELECT session_id FROM archive_sessions"
+        )
+        return sorted(r[0] for r in rows)
+
+    def newest_sequence(self, session_id: str) -> int | None:
+        """The newest stored sequence of a session (None: it has no stored event)."""
+        row = self.conn.execute(
+            "SELECT max(s) FROM (SELECT max(sequence) AS s FROM raw_traces WHERE session_id = ?"
+            " UNION ALL SELECT max(last_sequence) FROM archive_sessions WHERE session_id = ?)",
+            (session_id, session_id),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    # -- commits: what happened near a time, raw or archived -------------------------------------
+
+    def of_type(self, event_type: str) -> list[tuple[int, dict[str, Any]]]:
+        """Every stored event of one type, in sequence order (rebuilding commits)."""
+        rows = self.conn.execute(
+            "SELECT sequence FROM raw_traces WHERE event_type = ?", (event_type,)
+        )
+        found = self.raw.by_sequence(int(r[0]) for r in rows)
+        names = [r[0] for r in self.conn.execute("SELECT name FROM archive_files")]
+        if names:
+            import pyarrow.parquet as pq
+
+            for name in names:
+                table = pq.read_table(
+                    paths.archive_dir() / name, filters=[("event_type", "=", event_type)]
+                )
+                for item in table.to_pylist():
+                    found[int(item["sequence"])] = archive.envelope(item)
+        return sorted(found.items())
+
+    def last_activity(
+        self, workspace: str, low: str, high: str, event_types: tuple[str, ...]
+    ) -> tuple[str, str] | None:
+        """(session id, time) of the newest non-git event of ``event_types`` in ``workspace``
+        between ``low`` and ``high`` (inclusive, envelope times), raw or archived."""
+        marks = ",".join("?" * len(event_types))
+        best = self.conn.execute(
+            f"SELECT timestamp, sequence, session_id FROM raw_traces"
+            f" INDEXED BY idx_raw_traces_type_time"
+            f" WHERE event_type IN ({marks}) AND timestamp BETWEEN ? AND ?"
+            f" AND workspace_hash = ? AND platform != 'git'"
+            f" ORDER BY timestamp DESC, sequence DESC LIMIT 1",
+            (*event_types, low, high, workspace),
+        ).fetchone()
+        files = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM archive_files WHERE last_timestamp >= ? AND first_timestamp <= ?",
+                (low, high),
+            )
+        ]
+        if files:
+            import pyarrow.parquet as pq
+
+            for name in files:
+                table = pq.read_table(
+                    paths.archive_dir() / name,
+                    columns=["timestamp", "timestamp_text", "sequence", "session_id"],
+                    filters=[
+                        ("workspace_hash", "=", workspace),
+                        ("event_type", "in", list(event_types)),
+                        ("platform", "!=", "git"),
+                        ("timestamp", ">=", archive.parse_time(low)),
+                        ("timestamp", "<=", archive.parse_time(high)),
+                    ],
+                )
+                for item in table.to_pylist():
+                    text = item["timestamp_text"] or archive.canonical(item["timestamp"])
+                    candidate = (text, int(item["sequence"]), item["session_id"])
+                    if best is None or candidate[:2] > tuple(best[:2]):
+                        best = candidate
+        return None if best is None else (best[2], best[0])
