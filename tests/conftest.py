@@ -135,3 +135,17 @@ def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+#: read at import: the per-test fixture below removes every BLUEPLANE_* variable.
+_CHAOS_SEED = os.environ.get("BLUEPLANE_CHAOS_SEED", "")
+
+
+@pytest.fixture
+def chaos_seed() -> int:
+    """The seed of a chaos test's randomness: ``BLUEPLANE_CHAOS_SEED`` replays a failed run,
+    else a fresh one. Printed, so a failure's captured output says how to replay it."""
+    import random
+
+    seed = int(_CHAOS_SEED) if _CHAOS_SEED.strip() else random.SystemRandom().randrange(2**32)
+    print(f"chaos seed {seed} (replay: BLUEPLANE_CHAOS_SEED={seed})")
+    return seed

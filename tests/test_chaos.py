@@ -67,10 +67,10 @@ def ingester_pids() -> list[int]:
     return [p["pid"] for p in supervisor.processes() if p["name"].startswith("ingest") and p["pid"]]
 
 
-def test_killed_ingesters_lose_and_duplicate_nothing(pipeline: Path) -> None:
+def test_killed_ingesters_lose_and_duplicate_nothing(pipeline: Path, chaos_seed: int) -> None:
     total = 50_000
     client = redis_conn.connect(config.load())
-    rng = random.Random(1234)
+    rng = random.Random(chaos_seed)
     sample = synthetic.take(total, seed=99)
 
     def produce() -> None:  # ~10k events/s, so the kills land while events flow

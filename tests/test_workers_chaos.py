@@ -6,7 +6,6 @@ test_conversations prove equal to undisturbed live processing).
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -37,7 +36,7 @@ def drained(client) -> bool:
 
 
 @pytest.mark.slow
-def test_killed_workers_end_with_the_same_numbers(redis_client, writer_conn):
+def test_killed_workers_end_with_the_same_numbers(redis_client, writer_conn, chaos_seed):
     Emitter(redis_client).emit_many(generated(EVENTS, seed=21))
     ingest_all()
     env = python_env(
@@ -48,7 +47,7 @@ def test_killed_workers_end_with_the_same_numbers(redis_client, writer_conn):
             "BLUEPLANE_LOG_LEVEL": "WARNING",
         }
     )
-    rng = random.Random(os.getpid())
+    rng = random.Random(chaos_seed)
     procs: dict[str, subprocess.Popen] = {}
 
     def start(name: str, module: str) -> None:
