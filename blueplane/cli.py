@@ -144,7 +144,7 @@ def status(
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         if not report["supervisor"]:
-            out.print("[yellow]supervisord is not running[/yellow] (start it with: blueplane up)")
+            out.print("[yellow]supervisord is not running[/yellow] (start it with `blueplane up`)")
         out.print(render(report))
         for name, state in report["integrations"].items():
             out.print(f"{name}: {state}")
@@ -172,40 +172,89 @@ def demo(
     events: Annotated[int, typer.Option("--events", "-n", help="synthetic events to push")] = 5000,
     seed: Annotated[int | None, typer.Option(help="random seed (default: time)")] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for storage")] = 120.0,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="leave the demo's pipeline running after")
+    ] = False,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="stop the demo's pipeline and delete its data")
+    ] = False,
 ) -> None:
-    """Push realistic synthetic sessions through the running pipeline and watch them land."""
+    """Push realistic synthetic sessions through a pipeline of the demo's own, in its own data
+    folder (~/.blueplane-demo): your own data and pipeline are never touched."""
     import redis
     from rich.progress import Progress
 
     from blueplane import demo as demo_module
+    from blueplane import supervisor
 
-    cfg = load_config()
-    client = redis_conn.connect(cfg)
+    real = paths.home()
     try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise fail(
-            f"Redis is not reachable ({exc}); start the pipeline with: blueplane up"
-        ) from None
-    with Progress(console=out, transient=True) as progress:
-        task = progress.add_task("ingesting", total=events)
-        result = demo_module.run(
-            client,
-            events,
-            seed=seed,
-            timeout=timeout,
-            progress=lambda stored: progress.update(task, completed=stored),
+        home = demo_module.use_demo_home(create=not clean)
+    except demo_module.DemoError as exc:
+        raise fail(str(exc)) from None
+    cfg = load_config()
+    if clean:
+        try:
+            stopped = supervisor.stop(cfg)
+            removed = demo_module.remove(home)
+        except (supervisor.SupervisorError, demo_module.DemoError) as exc:
+            raise fail(str(exc)) from None
+        out.print(
+            f"removed the demo data in {home}" + (" (its pipeline stopped)" if stopped else "")
+            if removed
+            else f"no demo data in {home}"
         )
-    rate = result.stored / result.seconds if result.seconds else 0
+        return
+    try:
+        supervisor.start(cfg, timeout=30.0, capture=False)
+    except supervisor.SupervisorError as exc:
+        raise fail(str(exc)) from None
+    import time
+
+    client = redis_conn.connect(cfg)
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise fail(f"the demo's Redis does not answer: {exc}") from None
+            time.sleep(0.1)  # waiting for a process we just started, with a deadline
+    try:
+        with Progress(console=out, transient=True) as progress:
+            task = progress.add_task("ingesting", total=events)
+            result = demo_module.run(
+                client,
+                events,
+                seed=seed,
+                timeout=timeout,
+                progress=lambda stored: progress.update(task, completed=stored),
+            )
+        rate = result.stored / result.seconds if result.seconds else 0
+        out.print(
+            f"sent {result.sent:,} events, stored {result.stored:,} in {result.seconds:.2f}s"
+            f" ({rate:,.0f} events/s end to end)"
+        )
+        if result.stored < result.sent:
+            raise fail(
+                "not every event was stored in time: see the logs in "
+                f"{paths.log_dir()} (`blueplane demo --keep-running` leaves the pipeline up)"
+            )
+        if not demo_module.wait_processed(client, timeout):
+            raise fail(f"the demo's workers did not catch up in time: see {paths.log_dir()}")
+    finally:
+        client.close()
+        if not keep_running:
+            try:
+                supervisor.stop(cfg)
+            except supervisor.SupervisorError as exc:
+                err.print(f"[yellow]the demo's pipeline did not stop:[/yellow] {exc}")
     out.print(
-        f"sent {result.sent:,} events, stored {result.stored:,} in {result.seconds:.2f}s"
-        f" ({rate:,.0f} events/s end to end)"
+        f"The demo's data is in {home}, apart from yours ({real} is untouched).\n"
+        "See it with `bp-query --demo metrics` (or costs, sessions, tools ...); "
+        "remove it with `blueplane demo --clean`."
     )
-    if result.stored < result.sent:
-        raise fail(
-            "not every event was stored in time: see `blueplane status` and the logs in "
-            f"{paths.log_dir()}"
-        )
 
 
 @dlq_app.command("list")

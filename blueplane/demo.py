@@ -1,19 +1,92 @@
-"""``blueplane demo``: realistic synthetic sessions pushed through the real, running pipeline.
+"""``blueplane demo``: realistic synthetic sessions pushed through a real pipeline of its own.
 
-The events are marked ``source: synthetic`` so they can always be told apart from real data.
+The demo never writes into the user's data: it runs its own supervisord, Redis, ingesters and
+workers in its own folder (``paths.demo_home()``, ``~/.blueplane-demo``), without the capture
+programs (they would read the user's real transcripts into it and take the real OTLP port).
+``bp-query --demo metrics`` (any command after ``--demo``) reads it; ``blueplane demo --clean``
+stops it and removes the folder. The events are also marked ``source: synthetic``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
-from blueplane_core import paths, synthetic
+from blueplane_core import paths, streams, synthetic
 from blueplane_core.emit import Emitter
+
+#: a file in the demo folder that says it is one: ``--clean`` removes no folder without it.
+MARKER = ".blueplane-demo"
+
+
+class DemoError(RuntimeError):
+    """The demo folder cannot be used or removed; the message says why."""
+
+
+def use_demo_home(*, create: bool) -> Path:
+    """Point this process (and the processes it starts) at the demo's own data folder.
+
+    Sets ``BLUEPLANE_HOME`` and drops ``BLUEPLANE_REDIS_URL``: the demo always has its own
+    embedded Redis, even when the real pipeline uses an external one.
+    """
+    target = paths.demo_home()
+    real = paths.home()
+    if target.resolve() == real.resolve():
+        raise DemoError(
+            f"the demo folder {target} is the data folder itself; set BLUEPLANE_DEMO_HOME "
+            "to another folder"
+        )
+    if create:
+        if target.exists() and any(target.iterdir()) and not (target / MARKER).exists():
+            raise DemoError(f"{target} exists and is not a Blueplane demo folder; not using it")
+        paths.ensure_private_dir(target)
+        (target / MARKER).touch(mode=0o600)
+    os.environ["BLUEPLANE_HOME"] = str(target)
+    os.environ.pop("BLUEPLANE_REDIS_URL", None)
+    return target
+
+
+def remove(target: Path) -> bool:
+    """Delete the demo folder (only one marked as such); False if there was none."""
+    if not target.exists():
+        return False
+    if not (target / MARKER).exists():
+        raise DemoError(f"{target} is not a Blueplane demo folder (no {MARKER}); not removing it")
+    shutil.rmtree(target)
+    return True
+
+
+def wait_processed(client: redis.Redis, timeout: float) -> bool:
+    """True once every worker group has been handed every CDC entry and acknowledged it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            last = client.xinfo_stream(streams.CDC_STREAM)["last-generated-id"]
+            groups = {g["name"]: g for g in client.xinfo_groups(streams.CDC_STREAM)}
+        except redis.ResponseError:  # no CDC stream or groups yet
+            groups, last = {}, None
+        done = last is not None and all(
+            (g := groups.get(name.encode()) or groups.get(name)) is not None
+            and _id(g["last-delivered-id"]) >= _id(last)
+            and int(g["pending"]) == 0
+            for name in streams.CDC_GROUPS
+        )
+        if done or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)  # polling a running pipeline for the user, not a test's synchronisation
+
+
+def _id(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 @dataclass

@@ -30,8 +30,12 @@ class SupervisorError(RuntimeError):
     """supervisord could not be started or reached; the message says what to do."""
 
 
-def environment(cfg: Config) -> dict[str, str]:
-    """The environment supervisord.conf expands, derived from the configuration."""
+def environment(cfg: Config, *, capture: bool = True) -> dict[str, str]:
+    """The environment supervisord.conf expands, derived from the configuration.
+
+    ``capture=False`` (the demo's own pipeline) does not autostart the capture programs: they
+    would read the user's real transcripts and Cursor databases into the demo, and the OTLP
+    receiver would take the real pipeline's port."""
     redis_server = shutil.which("redis-server") or "redis-server"
     env = dict(os.environ)
     env.update(
@@ -39,6 +43,7 @@ def environment(cfg: Config) -> dict[str, str]:
         BLUEPLANE_PYTHON=sys.executable,
         BLUEPLANE_REDIS_SERVER=redis_server,
         BLUEPLANE_EMBEDDED_REDIS="true" if cfg.embedded_redis else "false",
+        BLUEPLANE_CAPTURE="true" if capture else "false",
         BLUEPLANE_INGEST_PROCESSES=str(cfg["ingest.processes"]),
         BLUEPLANE_WORKERS_METRICS_PROCESSES=str(cfg["workers.metrics_processes"]),
         BLUEPLANE_WORKERS_CONVERSATIONS_PROCESSES=str(cfg["workers.conversations_processes"]),
@@ -96,8 +101,10 @@ def ctl(
     )
 
 
-def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF) -> None:
-    """Start supervisord (if needed) and every program of the group; idempotent."""
+def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF, *, capture: bool = True) -> None:
+    """Start supervisord (if needed) and every program of the group; idempotent.
+
+    ``capture=False``: only the pipeline (redis, ingest, maintenance, workers), for the demo."""
     prepare_folders()
     # With an external Redis the redis program is not autostarted (see environment()).
     if cfg.embedded_redis and shutil.which("redis-server") is None:
@@ -106,11 +113,12 @@ def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF) -> None:
         )
     if running():
         ctl(cfg, "update", conf=conf)
-        ctl(cfg, "start", f"{GROUP}:*", conf=conf)
+        if capture:
+            ctl(cfg, "start", f"{GROUP}:*", conf=conf)
         return
     result = subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
-        env=environment(cfg),
+        env=environment(cfg, capture=capture),
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,6 +15,17 @@ def home() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".blueplane"
 
 
+def demo_home() -> Path:
+    """Where ``blueplane demo`` keeps its own pipeline and data: ``$BLUEPLANE_DEMO_HOME``, else
+    beside the data folder (``~/.blueplane-demo``), never inside it, so synthetic sessions can
+    never be counted with real ones (``blueplane demo --clean`` removes it)."""
+    configured = os.environ.get("BLUEPLANE_DEMO_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    real = home()
+    return real.with_name(real.name + "-demo")
+
+
 def config_file() -> Path:
     return home() / "config.toml"
 

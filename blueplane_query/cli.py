@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Read-only analytics over what Blueplane captured (never writes anything).",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="read the demo's own data (`blueplane demo`, ~/.blueplane-demo), not yours",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_text: str, *, filters: bool = True) -> argparse.ArgumentParser:
@@ -315,6 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    if args.demo:
+        from blueplane_core import paths
+        from blueplane_query.errors import EXIT_NO_DATABASE
+
+        demo_home = paths.demo_home()
+        if not demo_home.exists():
+            print(
+                f"{PROG}: no demo data in {demo_home}: run `blueplane demo` first", file=sys.stderr
+            )
+            return EXIT_NO_DATABASE
+        os.environ["BLUEPLANE_HOME"] = str(demo_home)  # same switch as `blueplane demo` makes
+        os.environ.pop("BLUEPLANE_REDIS_URL", None)
     return _answer(args)
 
 

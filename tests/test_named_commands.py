@@ -104,6 +104,8 @@ def _bp_query_command(words: list[str], *, complete: bool) -> None:
         return
     sub = next(a for a in parser._actions if a.dest == "command")  # the subcommand table
     assert isinstance(sub.choices, dict)
+    while words and words[0] == "--demo":  # the one option before the command
+        words = words[1:]
     if not words or words[0] not in sub.choices:
         raise SystemExit(f"`bp-query {' '.join(words[:1])}` is not a command")
     if words[0] == "team" and (len(words) < 2 or words[1] not in ("aggregate",)):
