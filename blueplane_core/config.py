@@ -115,6 +115,13 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("query.host", str, "127.0.0.1", "address of the HTTP API and dashboard"),
     Key("query.port", int, 7531, "port of the HTTP API and dashboard", 1),
+    Key(
+        "query.allow_remote",
+        bool,
+        False,
+        "let query.host be an address other than loopback (the API has no authentication)",
+    ),
+    Key("query.max_connections", int, 64, "open HTTP and WebSocket connections at most", 1),
     # Capture
     Key("capture.otlp_host", str, "127.0.0.1", "address of the OTLP/HTTP receiver"),
     Key("capture.otlp_port", int, 4318, "port of the OTLP/HTTP receiver", 1),

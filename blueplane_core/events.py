@@ -264,3 +264,27 @@ def make_event(
         "metadata": metadata or {},
         "payload": payload or {},
     }
+
+
+def summary(event: dict[str, Any]) -> tuple[str, str, int]:
+    """(platform, tool name or "", tokens) of a valid event: its CDC summary for live views.
+
+    Only names and numbers the event already carries under the privacy allow-lists, never text.
+    Tokens count input, output, cache write and cache read, as the metrics worker does (5 m and
+    1 h cache writes when the event splits them, else the undivided cache-creation figure).
+    """
+    payload = event.get("payload") or {}
+    tool = payload.get("tool_name")
+
+    def tokens(key: str) -> int:
+        value = payload.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    cache_write = tokens("cache_creation_5m_tokens") + tokens("cache_creation_1h_tokens")
+    total = (
+        tokens("input_tokens")
+        + tokens("output_tokens")
+        + (cache_write or tokens("cache_creation_tokens"))
+        + tokens("cache_read_tokens")
+    )
+    return str(event.get("platform") or ""), tool if isinstance(tool, str) else "", total

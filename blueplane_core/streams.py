@@ -38,6 +38,11 @@ CDC_SEQUENCE = "seq"  # raw_traces.sequence
 CDC_EVENT_TYPE = "type"
 CDC_SESSION_ID = "sid"
 CDC_PRIORITY = "pri"  # 1 (most urgent) .. 5
+# The event's sanitized summary, for live views (the query service's /ws/events) that may not
+# read raw_traces: platform, tool name ("" if none) and tokens (0 if none). Never payload text.
+CDC_PLATFORM = "plat"
+CDC_TOOL = "tool"
+CDC_TOKENS = "tok"
 
 # Fields of a DLQ entry.
 DLQ_REASON = "reason"

@@ -19,7 +19,8 @@ from blueplane_core import streams
 from blueplane_core.consumer import Delivery, GroupReader, ensure_group
 
 # KEYS: events stream, CDC stream, DLQ stream.
-# ARGV[1] group; ARGV[2] JSON array of strings, 4 per CDC entry (seq, type, sid, pri);
+# ARGV[1] group; ARGV[2] JSON array of strings, 7 per CDC entry (seq, type, sid, pri, plat, tool,
+# tok);
 # ARGV[3] JSON array of the entry ids to acknowledge; then 6 values per dead letter (reason,
 # original bytes, id, consumer, deliveries, stream) as plain arguments, since the original bytes
 # need not be valid UTF-8. JSON keeps the common case to three arguments: packing hundreds of
@@ -27,9 +28,10 @@ from blueplane_core.consumer import Delivery, GroupReader, ensure_group
 _FINISH_LUA = """
 local group = ARGV[1]
 local cdc = cjson.decode(ARGV[2])
-for i = 1, #cdc, 4 do
+for i = 1, #cdc, 7 do
   redis.call('XADD', KEYS[2], '*', '%(seq)s', cdc[i], '%(type)s', cdc[i+1],
-             '%(sid)s', cdc[i+2], '%(pri)s', cdc[i+3])
+             '%(sid)s', cdc[i+2], '%(pri)s', cdc[i+3], '%(plat)s', cdc[i+4],
+             '%(tool)s', cdc[i+5], '%(tok)s', cdc[i+6])
 end
 for i = 4, #ARGV, 6 do
   redis.call('XADD', KEYS[3], '*', '%(reason)s', ARGV[i], '%(original)s', ARGV[i+1],
@@ -47,6 +49,9 @@ return acked
     "type": streams.CDC_EVENT_TYPE,
     "sid": streams.CDC_SESSION_ID,
     "pri": streams.CDC_PRIORITY,
+    "plat": streams.CDC_PLATFORM,
+    "tool": streams.CDC_TOOL,
+    "tok": streams.CDC_TOKENS,
     "reason": streams.DLQ_REASON,
     "original": streams.DLQ_ORIGINAL,
     "id": streams.DLQ_SOURCE_ID,
@@ -60,7 +65,8 @@ return acked
 class Outcome:
     """What finishing a batch must do in Redis."""
 
-    cdc: list[tuple[int, str, str, int]] = field(default_factory=list)
+    #: (sequence, event type, session id, priority, platform, tool, tokens) per stored event
+    cdc: list[tuple[int, str, str, int, str, str, int]] = field(default_factory=list)
     dead: list[tuple[Delivery, str]] = field(default_factory=list)
     ack: list[bytes] = field(default_factory=list)
 
@@ -82,8 +88,8 @@ class IngestBus(GroupReader):
     def finish(self, outcome: Outcome) -> int:
         """Send CDC entries and dead letters and acknowledge, atomically; returns XACK count."""
         cdc: list[str] = []
-        for seq, event_type, session_id, priority in outcome.cdc:
-            cdc += [str(seq), event_type, session_id, str(priority)]
+        for seq, event_type, session_id, priority, platform, tool, tokens in outcome.cdc:
+            cdc += [str(seq), event_type, session_id, str(priority), platform, tool, str(tokens)]
         args: list[bytes | str | int] = [
             self.group,
             orjson.dumps(cdc),

@@ -89,7 +89,13 @@ class Committer:
                     continue
                 event_type = event["event_type"]
                 outcome.cdc.append(
-                    (where.sequence, event_type, event["session_id"], events.PRIORITY[event_type])
+                    (
+                        where.sequence,
+                        event_type,
+                        event["session_id"],
+                        events.PRIORITY[event_type],
+                        *events.summary(event),
+                    )
                 )
                 outcome.ack.append(entry.id)
                 if where.new:

@@ -279,3 +279,41 @@ def _markdown(tables: dict[str, Any], meta: dict[str, Any], output: Path) -> lis
 
 
 _WRITERS = {"json": _json, "csv": _csv, "parquet": _parquet, "markdown": _markdown}
+
+
+#: media types of a download (several files, as CSV and Parquet write, come as one zip).
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "parquet": "application/vnd.apache.parquet",
+    "markdown": "text/markdown",
+    "zip": "application/zip",
+}
+_SUFFIXES = {"json": ".json", "csv": ".csv", "parquet": ".parquet", "markdown": ".md"}
+
+
+def export_download(
+    store: Store, flt: Filter, *, fmt: str, anonymize: bool = False
+) -> tuple[str, str, bytes]:
+    """The export as one download, (file name, media type, bytes), for the HTTP API: the same
+    writer as ``bp-query export`` into a private temporary folder that is deleted at once."""
+    import io
+    import tempfile
+    import zipfile
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise BadOption(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
+    with tempfile.TemporaryDirectory(prefix="bp-export-") as folder:
+        output = Path(folder) / f"blueplane{_SUFFIXES[fmt]}"
+        files = [
+            Path(f)
+            for f in export(store, flt, fmt=fmt, output=output, anonymize=anonymize)["files"]
+        ]
+        if len(files) == 1:
+            return files[0].name, MEDIA_TYPES[fmt], files[0].read_bytes()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for f in files:
+                archive.write(f, f.name)
+        return f"blueplane-{fmt}.zip", MEDIA_TYPES["zip"], buffer.getvalue()

@@ -13,7 +13,7 @@ from typing import Any
 
 from blueplane_core import config as bp_config
 from blueplane_core import metric_keys
-from blueplane_query.filters import Filter
+from blueplane_query.filters import Filter, iso
 from blueplane_query.redis_reader import RedisReader
 
 
@@ -59,22 +59,87 @@ def indexed(reader: RedisReader, dimension: str) -> list[str]:
     return [v.decode() for v in raw]
 
 
+#: how far back the live block looks for the activity that opened it. A block chain longer
+#: than this (a day of activity without a five-hour pause) could start the current block at
+#: another hour than ``bp-query costs --by block`` says; the dashboard and status line say
+#: "live" figures, the report is the reference.
+BLOCK_LOOKBACK_H = 24
+
+
 def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
-    """Today's and this hour's counters for the filter's scope, and the all-time totals."""
+    """Today's and this hour's counters for the filter's scope, the all-time totals and the
+    current 5-hour block: the live view ``bp-query watch``, ``/ws/metrics`` and the status line
+    share. Hour and day counters are read in one pipeline (a round trip of ~1 ms)."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
     scope = scope_of(flt)
-    day = metric_keys.day_period(stamp.strftime("%Y-%m-%d"))
-    hour = metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H"))
-    today = counters(reader, scope, [day])
-    this_hour = counters(reader, scope, [hour])
-    total = counters(reader, scope, ["total"])
+    this_hour = stamp.replace(minute=0, second=0, microsecond=0)
+    hours = [this_hour - timedelta(hours=i) for i in range(BLOCK_LOOKBACK_H, -1, -1)]
+    periods = [
+        metric_keys.day_period(stamp.strftime("%Y-%m-%d")),
+        "total",
+        *(metric_keys.hour_period(h.strftime("%Y-%m-%dT%H")) for h in hours),
+    ]
+    replies = reader.pipeline([("HGETALL", metric_keys.counters_key(scope, p)) for p in periods])
+    decoded = [
+        metric_keys.decode_counters(_pairs(r if isinstance(r, list) else [])) for r in replies
+    ]
+    today, total, per_hour = decoded[0], decoded[1], decoded[2:]
     return {
         "scope": scope,
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "today": summarize(today),
-        "this_hour": summarize(this_hour),
+        "this_hour": summarize(per_hour[-1]),
         "total": summarize(total),
+        "block": current_block(list(zip(hours, per_hour, strict=True)), stamp),
+    }
+
+
+def current_block(
+    per_hour: list[tuple[datetime, dict[str, int]]], now: datetime
+) -> dict[str, Any] | None:
+    """The active 5-hour block from hourly counters, by the rule of ``costs --by block``
+    (``reports.costs.blocks``: one implementation), or None when no block is active.
+
+    Hour counters cannot say at which minute activity happened: the block starts at the hour as
+    in the report (exact), and its last activity is taken as the end of each hour (``now`` for
+    the current one), so the burn rate is over the whole elapsed time of the block.
+    """
+    from blueplane_query.reports.costs import blocks
+
+    rows = []
+    for hour, c in per_hour:
+        if not c["requests"]:
+            continue
+        end = min(hour + timedelta(hours=1), now)
+        rows.append(
+            {
+                "first": iso(hour),
+                "last": iso(end),
+                "turns": c["requests"],
+                "input_tokens": c["input_tokens"],
+                "output_tokens": c["output_tokens"],
+                "cache_write_tokens": c["cache_write_tokens"],
+                "cache_read_tokens": c["cache_read_tokens"],
+                "cost_nusd": c["cost_nusd"],
+                "unpriced_turns": c["unpriced_requests"],
+                "models": "",
+            }
+        )
+    active = [b for b in blocks(rows, now=now) if b["active"]]
+    if not active:
+        return None
+    b = active[-1]
+    return {
+        "start": b["start"],
+        "end": b["end"],
+        "requests": b["turns"],
+        "total_tokens": b["total_tokens"],
+        "cost_usd": b["cost_usd"],
+        "unpriced_requests": b["unpriced_turns"],
+        "burn_rate": b["burn_rate"],
+        "projection": b["projection"],
+        "remaining_minutes": b["projection"]["remaining_minutes"] if b["projection"] else None,
     }
 
 

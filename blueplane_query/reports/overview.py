@@ -8,11 +8,14 @@ the rest still answers.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from blueplane_core import metric_keys
 from blueplane_query import provenance as prov
 from blueplane_query.errors import QueryError
-from blueplane_query.filters import Filter
+from blueplane_query.filters import Filter, iso
 from blueplane_query.redis_reader import RedisReader, ReplyError
 from blueplane_query.store import Store
 
@@ -162,3 +165,71 @@ def _live(reader: RedisReader | None, flt: Filter) -> dict[str, Any]:
     except (QueryError, ReplyError) as exc:
         return {"available": False, "error": str(exc)}
     return {"available": True, "provenance": prov.DERIVED, **snap}
+
+
+#: the overview windows: name -> whole UTC days ending today (today included).
+WINDOWS = {"today": 1, "7d": 7, "30d": 30}
+
+
+def overview_cards(
+    store: Store, flt: Filter, *, live: RedisReader | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The dashboard's cards: for today, the last 7 and the last 30 days (whole UTC days up to
+    now), the headline numbers of ``metrics`` and, beside the computed cost, the official cost
+    the clients reported themselves (Redis day counters: ``reported_cost_nusd``), or None where
+    no client reported one or Redis cannot answer."""
+    now = now or datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cards: list[dict[str, Any]] = []
+    official = _official_costs(live, flt, midnight, now)
+    for name, days in WINDOWS.items():
+        window = replace(flt, since=midnight - timedelta(days=days - 1), until=now)
+        totals = period_totals(store, window)
+        cards.append(
+            {
+                "window": name,
+                "since": iso(window.since or now),
+                "until": iso(now),
+                **headline(totals),
+                "cost_official_usd": official.get(name),
+                "unpriced_requests": totals["unpriced_requests"],
+                "api_errors": totals["api_errors"],
+                "tool_errors": totals["tool_errors"],
+            }
+        )
+    return {
+        "filter": flt.as_dict(),
+        "cards": cards,
+        "official_available": live is not None and bool(official),
+        "provenance": {
+            "cost_usd": prov.DERIVED,
+            "cost_official_usd": prov.OFFICIAL,
+            "active_hours": prov.ESTIMATED,
+        },
+    }
+
+
+def _official_costs(
+    reader: RedisReader | None, flt: Filter, midnight: datetime, now: datetime
+) -> dict[str, float | None]:
+    """Reported (official) cost per window from the day counters; {} when Redis cannot answer."""
+    if reader is None:
+        return {}
+    from blueplane_query.live import counters, days_between, scope_of
+
+    out: dict[str, float | None] = {}
+    try:
+        with reader:
+            for name, days in WINDOWS.items():
+                c = counters(
+                    reader,
+                    scope_of(flt),
+                    [
+                        metric_keys.day_period(d)
+                        for d in days_between(midnight - timedelta(days=days - 1), now)
+                    ],
+                )
+                out[name] = c["reported_cost_nusd"] / 1e9 if c["reported_cost_nusd"] else None
+    except (QueryError, ReplyError):
+        return {}
+    return out

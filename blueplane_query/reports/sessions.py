@@ -281,3 +281,65 @@ def _tool_rows(per_tool: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         )
     rows.sort(key=lambda r: (-r["calls"], r["tool"]))
     return rows
+
+
+#: the most timeline items one answer holds (the newest are kept).
+TIMELINE_LIMIT = 2_000
+
+
+def session_timeline(store: Store, session_id: str) -> dict[str, Any]:
+    """One session as a time-ordered list of what happened: turns (prompts, compactions,
+    subagents) with their requests, tokens and cost; each tool call with its result; each edit
+    with its decision. Errors are the failed tool calls (``ok: false``) and the turns' API
+    errors. Built from the same rows as ``session_detail``; the dashboard draws it."""
+    row = resolve(store, session_id)
+    sid = row["session_id"]
+    items: list[dict[str, Any]] = []
+    if store.has("conversation_turns"):
+        for t in store.rows(
+            "SELECT turn_index, kind, agent_type, started_at, ended_at, requests, tool_calls,"
+            " tool_errors, input_tokens + output_tokens + cache_write_tokens + cache_read_tokens"
+            " AS tokens, cost_nusd, lines_added, lines_removed, pre_tokens, post_tokens, trigger"
+            " FROM conversation_turns WHERE session_id = ? ORDER BY turn_index",
+            (sid,),
+        ):
+            cost = t.pop("cost_nusd")
+            items.append(
+                {
+                    "at": t.pop("started_at"),
+                    "item": "turn",
+                    **t,
+                    "cost_usd": None if cost is None else round(cost / 1e9, 6),
+                }
+            )
+    if store.has("tool_calls"):
+        for c in store.rows(
+            "SELECT timestamp, turn_index, tool_name, program, success, error_type, duration_ms,"
+            " is_sidechain FROM tool_calls WHERE session_id = ? ORDER BY sequence",
+            (sid,),
+        ):
+            items.append(
+                {
+                    "at": c.pop("timestamp"),
+                    "item": "tool_call",
+                    **c,
+                    "ok": None if c["success"] is None else bool(c["success"]),
+                    "is_sidechain": bool(c["is_sidechain"]),
+                }
+            )
+    if store.has("code_changes"):
+        for e in store.rows(
+            "SELECT timestamp, turn_index, tool_name, file_extension, operation, lines_added,"
+            " lines_removed, decision, decision_ms FROM code_changes"
+            " WHERE session_id = ? AND (operation IS NULL OR operation != 'read')"
+            " ORDER BY sequence",
+            (sid,),
+        ):
+            items.append({"at": e.pop("timestamp"), "item": "edit", **e})
+    items.sort(key=lambda i: (i["at"] or "", i["item"] != "turn"))
+    return {
+        "session": shape(row),
+        "total": len(items),
+        "items": items[-TIMELINE_LIMIT:],
+        "provenance": ROW_PROVENANCE,
+    }

@@ -143,3 +143,48 @@ def _from_sqlite(store: Store, period: Filter) -> list[dict[str, Any]]:
         {"tool": t, "calls": n, "errors": None, "error_rate": None, "p50_ms": None, "p95_ms": None}
         for t, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
+
+
+def tool_heatmap(store: Store, flt: Filter, *, top: int = 12) -> dict[str, Any]:
+    """Calls and errors per tool and UTC hour of the day (0-23) over the period (default: the
+    last 7 days), the ``top`` busiest tools: when in the day each tool is used, and fails.
+
+    From SQLite ``tool_calls`` (every call, exact), like ``tools`` with a filter.
+    """
+    period = flt.bounded()
+    result: dict[str, Any] = {
+        "filter": flt.as_dict(),
+        "period": {"since": period.as_dict()["since"], "until": period.as_dict()["until"]},
+        "hours": list(range(24)),
+        "tools": [],
+        "max_calls": 0,
+        "provenance": prov.DERIVED,
+    }
+    if not (store.has("tool_calls") and store.has("conversations")):
+        return result
+    where, params = period.sql(time="t.timestamp", platform="c.platform", project="c.project_hash")
+    grid: dict[str, dict[str, list[int]]] = {}
+    for r in store.rows(
+        "SELECT COALESCE(t.tool_name, '(unknown)') AS tool,"
+        " CAST(substr(t.timestamp, 12, 2) AS INTEGER) AS hour, COUNT(*) AS calls,"
+        " TOTAL(t.success = 0) AS errors"
+        f" FROM tool_calls t JOIN conversations c USING (session_id) WHERE {where}"
+        " GROUP BY tool, hour",
+        params,
+    ):
+        cells = grid.setdefault(r["tool"], {"calls": [0] * 24, "errors": [0] * 24})
+        cells["calls"][r["hour"]] = int(r["calls"])
+        cells["errors"][r["hour"]] = int(r["errors"])
+    ranked = sorted(grid.items(), key=lambda kv: (-sum(kv[1]["calls"]), kv[0]))[:top]
+    result["tools"] = [
+        {
+            "tool": tool,
+            "calls": sum(cells["calls"]),
+            "errors": sum(cells["errors"]),
+            "calls_by_hour": cells["calls"],
+            "errors_by_hour": cells["errors"],
+        }
+        for tool, cells in ranked
+    ]
+    result["max_calls"] = max((max(t["calls_by_hour"]) for t in result["tools"]), default=0)
+    return result
