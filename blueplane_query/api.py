@@ -146,9 +146,8 @@ def _overview(a: dict[str, Any]) -> Any:
 
 
 def _live(a: dict[str, Any]) -> Any:
-    from blueplane_query.live import connect, snapshot
-
     from blueplane_query.filters import Filter
+    from blueplane_query.live import connect, snapshot
 
     with connect() as reader:
         return snapshot(reader, Filter(platform=a["platform"]))
@@ -434,7 +433,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "insights": "array",
             "tool_source": ("string", "null"),
             "notes": "array",
-            "provenance": "object",
+            "provenance": "string",
         },
     ),
     Endpoint(

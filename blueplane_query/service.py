@@ -121,10 +121,10 @@ def create_app(cfg: bp_config.Config, *, port: int | None = None) -> Any:
         return JSONResponse({"error": f"no such page: {request.url.path}"}, 404)
 
     async def feed(websocket: WebSocket, name: str, session_id: str | None = None) -> None:
+        await websocket.accept()
         if hub.full():
             await websocket.close(code=1013)  # try again later: too many live clients
             return
-        await websocket.accept()
         if session_id is not None:
             try:
                 first = await run_threaded(timeline, session_id)

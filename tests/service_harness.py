@@ -54,7 +54,8 @@ class Service:
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
             response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            headers_ = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, headers_, response.read()
         finally:
             conn.close()
 
@@ -78,7 +79,7 @@ def running_service(extra_env: dict[str, str] | None = None) -> Iterator[Service
     """``python -m blueplane_query.service`` on a free port, with the test's settings."""
     port = free_port()
     env = python_env({"BLUEPLANE_QUERY_PORT": str(port), **(extra_env or {})})
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the process, below)
     proc = subprocess.Popen(
         [PYTHON, "-m", "blueplane_query.service"], env=env, stdout=log, stderr=subprocess.STDOUT
     )

@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -80,7 +81,8 @@ def test_readme_first_command_keeps_real_data_apart_from_the_demo(
     demo_home = blueplane_home.with_name(blueplane_home.name + "-demo")
     # other test runs share this machine: the real pipeline's listeners take free ports
     monkeypatch.setenv("BLUEPLANE_CAPTURE_OTLP_PORT", str(_free_port()))
-    monkeypatch.setenv("BLUEPLANE_QUERY_PORT", str(_free_port()))
+    query_port = _free_port()
+    monkeypatch.setenv("BLUEPLANE_QUERY_PORT", str(query_port))
     up = blueplane(*up_argv[1:])
     try:
         assert up.returncode == 0, up.stderr
@@ -107,6 +109,14 @@ def test_readme_first_command_keeps_real_data_apart_from_the_demo(
         assert "maintenance" in alive and any(n.startswith("ingest-") for n in alive), alive
         socket = blueplane_home / "run" / "redis.sock"
         assert socket.exists() and (socket.parent.stat().st_mode & 0o077) == 0  # private bus
+
+        # the query program (started by `up`) serves the real numbers over HTTP, and the page
+        base = f"http://127.0.0.1:{query_port}"
+        with urllib.request.urlopen(f"{base}/api/v1/metrics?since=1y", timeout=30) as answer:
+            served = orjson.loads(answer.read())["figures"]["sessions"]["value"]
+        assert int(served or 0) == real_before
+        with urllib.request.urlopen(f"{base}/", timeout=30) as page:
+            assert b"Blueplane" in page.read()
 
         # the demo's own folder: every event stored and processed before `demo` returned, its
         # pipeline stopped again (no processes left behind), its sessions readable with --demo
