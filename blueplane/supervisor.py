@@ -184,6 +184,10 @@ def wait_running(cfg: Config, timeout: float = 30.0) -> list[str]:
                 continue
             if state == "RUNNING" and (name == "redis" or info["pid"] in beating):
                 continue
+            if state == "RUNNING" and name in supervision.LISTENERS:
+                host_key, port_key = supervision.LISTENERS[name]
+                if supervision.listening(str(cfg[host_key]), int(cfg[port_key])):
+                    continue
             said = str(info.get("spawnerr") or info.get("description") or "").strip()
             last = supervision.last_problem_line(info.get("stdout_logfile") or "")
             line = f"{name} is {state}" + (f" ({said})" if said else "")

@@ -76,3 +76,20 @@ def last_problem_line(log_file: str | Path, max_bytes: int = 16384) -> str:
         if line.strip() and not line.startswith((" ", "\t")):
             return line.strip()[:200]
     return ""
+
+
+#: programs that cannot write a heartbeat because they never write to Redis (the read-only
+#: query service): their sign of life is that they accept connections on their configured
+#: address (config keys of host and port).
+LISTENERS: dict[str, tuple[str, str]] = {"query": ("query.host", "query.port")}
+
+
+def listening(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at ``host:port`` (a local check, no request)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

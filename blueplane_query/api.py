@@ -86,6 +86,7 @@ FILTER_PARAMS = (
     Param("until", "string", "end (exclusive), same forms"),
     Param("platform", "string", "only this platform: claude_code, cursor, git, ..."),
     Param("project", "string", "only this project: a project hash or its first characters"),
+    Param("tz", "string", "time zone of days, weeks and months (Europe/Berlin, UTC, +05:30)"),
 )
 
 
@@ -118,7 +119,11 @@ class Endpoint:
         args.update(path_params)
         if self.filters:
             args["filter"] = Filter.parse(
-                query.get("since"), query.get("until"), query.get("platform"), query.get("project")
+                query.get("since"),
+                query.get("until"),
+                query.get("platform"),
+                query.get("project"),
+                tz=query.get("tz"),
             )
         return args
 
@@ -166,9 +171,10 @@ def _sessions(a: dict[str, Any]) -> Any:
 
 
 def _session(a: dict[str, Any]) -> Any:
+    from blueplane_query.periods import zone
     from blueplane_query.reports import sessions
 
-    return _store(sessions.session_detail, a["session_id"])
+    return _store(sessions.session_detail, a["session_id"], zone=zone(a["tz"]))
 
 
 def _timeline(a: dict[str, Any]) -> Any:
@@ -259,6 +265,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         _overview,
         keys={
             **_FILTER_KEYS,
+            "tz": "string",
             "cards": "array",
             "official_available": "boolean",
             "provenance": "object",
@@ -305,6 +312,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "session",
         "Deep analysis of one session (`bp-query session ID`).",
         _session,
+        params=(FILTER_PARAMS[-1],),
         filters=False,
         keys={
             "session": "object",
@@ -315,6 +323,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "timeline": "array",
             "insights": "array",
             "provenance": "object",
+            "tz": "string",
         },
     ),
     Endpoint(
@@ -463,6 +472,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         keys={
             "healthy": "boolean",
             "problems": "array",
+            "supervisor": "boolean",
+            "programs": "array",
             "checked_at": "number",
             "redis": "object",
             "processes": "array",

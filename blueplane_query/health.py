@@ -121,6 +121,13 @@ def _program_health(
             said = str(info.get("spawnerr") or info.get("description") or "").strip()
             last = supervision.last_problem_line(info.get("stdout_logfile") or "")
             reason = state + (f" ({said})" if said else "") + (f": {last}" if last else "")
+        elif state == "RUNNING" and name in supervision.LISTENERS:
+            host_key, port_key = supervision.LISTENERS[name]
+            host, port = str(cfg[host_key]), int(cfg[port_key])
+            if uptime is not None and uptime > STALE_AFTER_S and not supervision.listening(
+                host, port
+            ):
+                reason = f"running {uptime:.0f}s but not listening on {host}:{port}"
         elif state == "RUNNING" and name != "redis" and uptime is not None:
             age = beat["age_s"] if beat else None
             if age is None and uptime > STALE_AFTER_S:

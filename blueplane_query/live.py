@@ -13,7 +13,7 @@ from typing import Any
 
 from blueplane_core import config as bp_config
 from blueplane_core import metric_keys
-from blueplane_query.filters import Filter, iso
+from blueplane_query.filters import Filter
 from blueplane_query.redis_reader import RedisReader
 
 
@@ -59,88 +59,110 @@ def indexed(reader: RedisReader, dimension: str) -> list[str]:
     return [v.decode() for v in raw]
 
 
-#: how far back the live block looks for the activity that opened it. A block chain longer
-#: than this (a day of activity without a five-hour pause) could start the current block at
-#: another hour than ``bp-query costs --by block`` says; the dashboard and status line say
-#: "live" figures, the report is the reference.
-BLOCK_LOOKBACK_H = 24
+#: how far back the live block looks for the requests that opened it (the minute series keep a
+#: day). A chain of blocks longer than that (a day of requests without a five-hour pause) could
+#: start the current block at another hour than ``bp-query costs --by block`` says.
+BLOCK_LOOKBACK_S = 24 * 3600
+#: the series the live block sums, per minute (``metric_keys.SERIES_COUNTERS``).
+BLOCK_SERIES = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost_nusd",
+)
 
 
 def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
     """Today's and this hour's counters for the filter's scope, the all-time totals and the
     current 5-hour block: the live view ``bp-query watch``, ``/ws/metrics`` and the status line
-    share. Hour and day counters are read in one pipeline (a round trip of ~1 ms)."""
+    share. One pipelined round trip for the counters, one for the block."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
     scope = scope_of(flt)
-    this_hour = stamp.replace(minute=0, second=0, microsecond=0)
-    hours = [this_hour - timedelta(hours=i) for i in range(BLOCK_LOOKBACK_H, -1, -1)]
     periods = [
         metric_keys.day_period(stamp.strftime("%Y-%m-%d")),
+        metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H")),
         "total",
-        *(metric_keys.hour_period(h.strftime("%Y-%m-%dT%H")) for h in hours),
     ]
     replies = reader.pipeline([("HGETALL", metric_keys.counters_key(scope, p)) for p in periods])
-    decoded = [
+    today, this_hour, total = (
         metric_keys.decode_counters(_pairs(r if isinstance(r, list) else [])) for r in replies
-    ]
-    today, total, per_hour = decoded[0], decoded[1], decoded[2:]
+    )
     return {
         "scope": scope,
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "today": summarize(today),
-        "this_hour": summarize(per_hour[-1]),
+        "this_hour": summarize(this_hour),
         "total": summarize(total),
-        "block": current_block(list(zip(hours, per_hour, strict=True)), stamp),
+        "block": current_block(reader, scope, now),
     }
 
 
-def current_block(
-    per_hour: list[tuple[datetime, dict[str, int]]], now: datetime
-) -> dict[str, Any] | None:
-    """The active 5-hour block from hourly counters, by the rule of ``costs --by block``
-    (``reports.costs.blocks``: one implementation), or None when no block is active.
+def minute_requests(reader: RedisReader, scope: str, now: float) -> list[dict[str, Any]]:
+    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums), oldest
+    first, from the metrics worker's 1-minute time series (plain hashes, or RedisTimeSeries when
+    the worker uses it: ``metric_keys.META_KEY``)."""
+    end = int(now)
+    start = end - BLOCK_LOOKBACK_S
+    backend = reader.hget(metric_keys.META_KEY, "timeseries")
+    minutes: dict[int, dict[str, int]] = {}
+    commands: list[tuple[Any, ...]]
+    if backend == b"redistimeseries":
+        commands = [
+            (
+                "TS.RANGE",
+                metric_keys.rts_key(metric_keys.series_name(scope, n), 60),
+                start * 1000,
+                end * 1000,
+            )
+            for n in BLOCK_SERIES
+        ]
+        for name, reply in zip(BLOCK_SERIES, reader.pipeline(commands), strict=True):
+            for ts, value in reply if isinstance(reply, list) else []:
+                minutes.setdefault(int(ts) // 1000, {})[name] = int(float(value))
+    else:
+        commands = []
+        names: list[str] = []
+        for n in BLOCK_SERIES:
+            for key in metric_keys.series_keys(metric_keys.series_name(scope, n), 60, start, end):
+                commands.append(("HGETALL", key))
+                names.append(n)
+        for name, reply in zip(names, reader.pipeline(commands), strict=True):
+            for bucket, value in _pairs(reply if isinstance(reply, list) else []).items():
+                at = int(bucket)
+                if start <= at <= end:
+                    minutes.setdefault(at, {})[name] = int(value)
+    return [
+        {"at": datetime.fromtimestamp(at, UTC), **{n: v.get(n, 0) for n in BLOCK_SERIES}}
+        for at, v in sorted(minutes.items())
+        if v.get("requests")
+    ]
 
-    Hour counters cannot say at which minute activity happened: the block starts at the hour as
-    in the report (exact), and its last activity is taken as the end of each hour (``now`` for
-    the current one), so the burn rate is over the whole elapsed time of the block.
-    """
-    from blueplane_query.reports.costs import blocks
 
-    rows = []
-    for hour, c in per_hour:
-        if not c["requests"]:
-            continue
-        end = min(hour + timedelta(hours=1), now)
-        rows.append(
-            {
-                "first": iso(hour),
-                "last": iso(end),
-                "turns": c["requests"],
-                "input_tokens": c["input_tokens"],
-                "output_tokens": c["output_tokens"],
-                "cache_write_tokens": c["cache_write_tokens"],
-                "cache_read_tokens": c["cache_read_tokens"],
-                "cost_nusd": c["cost_nusd"],
-                "unpriced_turns": c["unpriced_requests"],
-                "models": "",
-            }
-        )
-    active = [b for b in blocks(rows, now=now) if b["active"]]
+def current_block(reader: RedisReader, scope: str, now: float) -> dict[str, Any] | None:
+    """The active 5-hour block, by the rule and the arithmetic of ``costs --by block``
+    (``periods.blocks`` and ``costs.block_row``: one implementation) applied to the requests
+    per minute; None when no block is active. Minute buckets put each request at the start of
+    its minute, so burn rates can differ from the report's by that rounding."""
+    from blueplane_query import periods
+    from blueplane_query.reports.costs import block_row
+
+    entries = minute_requests(reader, scope, now)
+    found = periods.blocks(
+        entries,
+        sums=BLOCK_SERIES[1:],
+        now=datetime.fromtimestamp(now, UTC),
+    )
+    active = [b for b in found if b["active"]]
     if not active:
         return None
-    b = active[-1]
-    return {
-        "start": b["start"],
-        "end": b["end"],
-        "requests": b["turns"],
-        "total_tokens": b["total_tokens"],
-        "cost_usd": b["cost_usd"],
-        "unpriced_requests": b["unpriced_turns"],
-        "burn_rate": b["burn_rate"],
-        "projection": b["projection"],
-        "remaining_minutes": b["projection"]["remaining_minutes"] if b["projection"] else None,
-    }
+    row = block_row(active[-1])
+    row["requests"] = row.pop("turns")  # here each entry is requests, not turns
+    row.pop("unpriced_turns")  # the minute series hold priced cost only; today says unpriced
+    row["remaining_minutes"] = active[-1]["remaining_minutes"]
+    return row
 
 
 def summarize(c: dict[str, int]) -> dict[str, Any]:

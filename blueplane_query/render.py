@@ -392,14 +392,14 @@ def block_line(block: dict[str, Any] | None) -> str:
     """The current 5-hour block in one line (watch and the dashboard's wording)."""
     if not block:
         return "no active 5-hour block"
-    left = block["remaining_minutes"] or 0
+    left = round(block["remaining_minutes"] or 0)
     projected = (block["projection"] or {}).get("cost_usd")
+    burn = (block["burn_rate"] or {}).get("cost_usd_per_hour")
     return (
-        f"block {block['start'][11:16]}-{block['end'][11:16]} UTC: "
-        f"{_usd(block['cost_usd'], block['unpriced_requests'])}, "
-        f"{block['burn_rate']['cost_usd_per_hour']:.2f} USD/h, "
-        f"{left // 60}h{left % 60:02d}m left"
-        + (f", projected {projected:.2f} USD" if projected is not None else "")
+        f"block {block['start'][11:16]}-{block['end'][11:16]} UTC: {_usd(block['cost_usd'])}"
+        + (f", {_usd(burn)}/h" if burn is not None else "")
+        + f", {left // 60}h{left % 60:02d}m left"
+        + (f", projected {_usd(projected)}" if projected is not None else "")
     )
 
 

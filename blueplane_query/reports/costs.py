@@ -68,7 +68,7 @@ def costs(
             if e["cost_nusd"] is None and not e["requests"]:
                 e["cost_nusd"] = 0
         result["rows"] = [
-            _block_row(b) for b in periods.blocks(entries, sums=(*_TOKENS, "cost_nusd"), now=now)
+            block_row(b) for b in periods.blocks(entries, sums=(*_TOKENS, "cost_nusd"), now=now)
         ]
     elif by != "block" and store.has("conversations"):
         key = "day" if by in periods.CALENDAR_GROUPINGS else by
@@ -112,7 +112,7 @@ def _totals(rows: list[dict[str, Any]], unpriced_key: str) -> dict[str, Any]:
     return total
 
 
-def _block_row(b: dict[str, Any]) -> dict[str, Any]:
+def block_row(b: dict[str, Any]) -> dict[str, Any]:
     """A block from ``periods.blocks`` with cost in USD, burn rate and projection (ccusage's)."""
     tokens = sum(int(b[k]) for k in _TOKENS)
     cost = b["cost_nusd"] / 1e9

@@ -174,16 +174,17 @@ WINDOWS = {"today": 1, "7d": 7, "30d": 30}
 def overview_cards(
     store: Store, flt: Filter, *, live: RedisReader | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The dashboard's cards: for today, the last 7 and the last 30 days (whole UTC days up to
-    now), the headline numbers of ``metrics`` and, beside the computed cost, the official cost
-    the clients reported themselves (Redis day counters: ``reported_cost_nusd``), or None where
-    no client reported one or Redis cannot answer."""
+    """The dashboard's cards: for today, the last 7 and the last 30 days (whole days of the
+    filter's zone up to now), the headline numbers of ``metrics`` and, beside the computed cost,
+    the official cost the clients reported themselves, or None where no client reported one or
+    Redis cannot answer. The official figure comes from the metrics worker's day counters,
+    which are UTC days: in another zone its window is the UTC days overlapping the card's."""
     now = now or datetime.now(UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = flt.zone.local(now).date()
     cards: list[dict[str, Any]] = []
-    official = _official_costs(live, flt, midnight, now)
+    official = _official_costs(live, flt, flt.zone.midnight(today), now)
     for name, days in WINDOWS.items():
-        window = replace(flt, since=midnight - timedelta(days=days - 1), until=now)
+        window = replace(flt, since=flt.zone.midnight(today - timedelta(days=days - 1)), until=now)
         totals = period_totals(store, window)
         cards.append(
             {
@@ -199,6 +200,7 @@ def overview_cards(
         )
     return {
         "filter": flt.as_dict(),
+        "tz": flt.zone.name,
         "cards": cards,
         "official_available": live is not None and bool(official),
         "provenance": {
