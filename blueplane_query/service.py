@@ -129,11 +129,10 @@ def create_app(cfg: bp_config.Config, *, port: int | None = None) -> Any:
             try:
                 first = await run_threaded(timeline, session_id)
                 session_id = first["session"]["session_id"]
-                await websocket.send_bytes(dumps({"kind": "timeline", **first}, pretty=False))
+                await websocket.send_text(dumps({"kind": "timeline", **first}, pretty=False).decode())
             except QueryError as exc:
-                await websocket.send_bytes(
-                    dumps({"kind": "timeline", "error": str(exc)}, pretty=False)
-                )
+                message = {"kind": "timeline", "error": str(exc)}
+                await websocket.send_text(dumps(message, pretty=False).decode())
         sub = hub.subscribe(name, session_id)
         try:
             import asyncio

@@ -80,9 +80,9 @@ function empty(node, text) { node.replaceChildren(el("p", { cls: "empty", text }
 // Vertical bars: rows = [{label, value, alt?}] (alt: a second, darker part inside the bar).
 function barChart(node, rows, format, key) {
   if (!rows.length) return empty(node, "nothing in this period");
-  const W = 560, H = 180, L = 46, B = 22, T = 8;
+  const W = Math.max(300, node.clientWidth || 560), H = 180, L = 46, B = 22, T = 8;
   const max = Math.max(...rows.map((r) => r.value), 0) || 1;
-  const bw = (W - L - 4) / rows.length;
+  const bw = Math.min((W - L - 4) / rows.length, 48);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-key": key });
   for (let i = 0; i <= 4; i++) {
     const y = T + (H - T - B) * (1 - i / 4);
@@ -108,7 +108,7 @@ function barChart(node, rows, format, key) {
 // Horizontal bars, for names (models, projects, file types).
 function hbarChart(node, rows, format, key) {
   if (!rows.length) return empty(node, "nothing in this period");
-  const W = 560, row = 22, L = 170, H = rows.length * row + 4;
+  const W = Math.max(300, node.clientWidth || 560), row = 22, L = Math.min(170, W * 0.4), H = rows.length * row + 4;
   const max = Math.max(...rows.map((r) => r.value), 0) || 1;
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-key": key });
   rows.forEach((r, i) => {
@@ -126,7 +126,7 @@ function heatmap(node, data) {
   if (!data.tools.length) return empty(node, "no tool calls in this period");
   const cell = 20, L = 110, T = 16;
   const W = L + 24 * cell + 4, H = T + data.tools.length * cell + 4;
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-key": "heatmap" });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, role: "img", "data-key": "heatmap", cls: "fixed" });
   for (let h = 0; h < 24; h += 3) chart.append(svg("text", { x: L + h * cell + cell / 2, y: 11, "text-anchor": "middle", cls: "heat-label", text: String(h).padStart(2, "0") }));
   const max = data.max_calls || 1;
   data.tools.forEach((t, i) => {
@@ -223,7 +223,11 @@ async function loadCharts() {
   barChart(document.getElementById("chart-cost-day"), byDay.rows.map((r) => ({ label: r.period.slice(5), value: r.cost_usd })), fmt.usd, "cost-day");
   barChart(document.getElementById("chart-tokens-day"), byDay.rows.map((r) => ({ label: r.period.slice(5), value: r.total_tokens })), fmt.compact, "tokens-day");
   hbarChart(document.getElementById("chart-cost-model"), byModel.rows.map((r) => ({ label: r.period, value: r.cost_usd })), fmt.usd, "cost-model");
-  hbarChart(document.getElementById("chart-cost-project"), byProject.rows.map((r) => ({ label: r.period.slice(0, 12), value: r.cost_usd })), fmt.usd, "cost-project");
+  // the ten most expensive projects, the rest summed in one bar
+  const projects = byProject.rows.slice(0, 10).map((r) => ({ label: r.period.slice(0, 12), value: r.cost_usd }));
+  const rest = byProject.rows.slice(10);
+  if (rest.length) projects.push({ label: `${rest.length} others`, value: rest.reduce((a, r) => a + r.cost_usd, 0) });
+  hbarChart(document.getElementById("chart-cost-project"), projects, fmt.usd, "cost-project");
 }
 
 async function loadSessions() {
