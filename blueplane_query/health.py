@@ -124,8 +124,10 @@ def _program_health(
         elif state == "RUNNING" and name in supervision.LISTENERS:
             host_key, port_key = supervision.LISTENERS[name]
             host, port = str(cfg[host_key]), int(cfg[port_key])
-            if uptime is not None and uptime > STALE_AFTER_S and not supervision.listening(
-                host, port
+            if (
+                uptime is not None
+                and uptime > STALE_AFTER_S
+                and not supervision.listening(host, port)
             ):
                 reason = f"running {uptime:.0f}s but not listening on {host}:{port}"
         elif state == "RUNNING" and name != "redis" and uptime is not None:

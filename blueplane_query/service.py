@@ -129,10 +129,12 @@ def create_app(cfg: bp_config.Config, *, port: int | None = None) -> Any:
             try:
                 first = await run_threaded(timeline, session_id)
                 session_id = first["session"]["session_id"]
-                await websocket.send_text(dumps({"kind": "timeline", **first}, pretty=False).decode())
+                await websocket.send_text(
+                    dumps({"kind": "timeline", **first}, pretty=False).decode()
+                )
             except QueryError as exc:
-                message = {"kind": "timeline", "error": str(exc)}
-                await websocket.send_text(dumps(message, pretty=False).decode())
+                failed = {"kind": "timeline", "error": str(exc)}
+                await websocket.send_text(dumps(failed, pretty=False).decode())
         sub = hub.subscribe(name, session_id)
         try:
             import asyncio
@@ -145,8 +147,7 @@ def create_app(cfg: bp_config.Config, *, port: int | None = None) -> Any:
                 )
                 if receiver in done:
                     getter.cancel()
-                    message = receiver.result()
-                    if message["type"] == "websocket.disconnect":
+                    if receiver.result()["type"] == "websocket.disconnect":
                         return
                     receiver = asyncio.ensure_future(websocket.receive())  # ignore what it sends
                     continue

@@ -75,9 +75,7 @@ class Watched:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("websocket", lambda ws: self.requests.append(ws.url))
@@ -110,8 +108,16 @@ def test_each_view_shows_the_api_numbers_and_updates_live(
     # overview cards: today, 7 and 30 days, computed and official cost side by side
     overview = service.get("/api/v1/metrics/overview")
     for card in overview["cards"]:
-        for name in ("cost_usd", "cost_official_usd", "tokens", "sessions", "acceptance_rate",
-                     "tool_error_rate", "api_error_rate", "active_hours"):
+        for name in (
+            "cost_usd",
+            "cost_official_usd",
+            "tokens",
+            "sessions",
+            "acceptance_rate",
+            "tool_error_rate",
+            "api_error_rate",
+            "active_hours",
+        ):
             shown = watched.value(f"{card['window']}.{name}")
             assert same(shown, card[name]), (card["window"], name, shown, card[name])
     assert overview["cards"][0]["sessions"] > 10  # the demo's sessions are there
@@ -179,8 +185,14 @@ def test_each_view_shows_the_api_numbers_and_updates_live(
                 platform="claude_code",
                 source="hook",
                 session_id=first,
-                payload={"prompt_id": "p-live", "request_id": marker, "message_id": marker,
-                         "model": MODEL, "input_tokens": 1200, "output_tokens": 300},
+                payload={
+                    "prompt_id": "p-live",
+                    "request_id": marker,
+                    "message_id": marker,
+                    "model": MODEL,
+                    "input_tokens": 1200,
+                    "output_tokens": 300,
+                },
             )
         ]
     )
@@ -234,7 +246,9 @@ def test_the_page_asks_for_nothing_outside_the_package() -> None:
     import re
 
     folder = REPO / "blueplane_query" / "dashboard"
-    text = "\n".join(p.read_text() for p in folder.iterdir() if p.suffix in (".html", ".js", ".css"))
+    text = "\n".join(
+        p.read_text() for p in folder.iterdir() if p.suffix in (".html", ".js", ".css")
+    )
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text)
     assert "@import" not in text and "url(" not in text
     for ref in re.findall(r'(?:src|href)="/static/([^"]+)"', text):
