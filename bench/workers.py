@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -31,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from bench._harness import percentile, private_pipeline_home  # noqa: E402
 
 
-def throughput(events: int) -> None:
+def throughput(events: int, batch_size: int = 500) -> None:
     from blueplane_core import config, db, migrations, paths, redis_conn, synthetic
     from blueplane_core.emit import Emitter
     from blueplane_ingest.bus import IngestBus
@@ -62,16 +63,38 @@ def throughput(events: int) -> None:
         "bench-metrics",
         conn,
         client,
-        settings=WorkerSettings(idle_block_ms=20, batch_size=500),
+        settings=WorkerSettings(idle_block_ms=20, batch_size=batch_size),
     )
+    redis_started = _redis_cpu_us(client)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     counters = worker.run(burst=True)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    redis_us = _redis_cpu_us(client) - redis_started
+    n = max(1, counters.applied)
     print(
         f"metrics worker throughput: {counters.applied} events in {elapsed:.2f}s = "
-        f"{counters.applied / elapsed:,.0f} events/s (batch 500, one process)"
+        f"{counters.applied / elapsed:,.0f} events/s (batch {batch_size}, one process)"
+    )
+    # CPU time is what a busy machine distorts least: the worker's own and redis-server's.
+    print(
+        f"  cpu per event: worker {cpu / n * 1e6:.0f} us, redis {redis_us / n:.0f} us "
+        f"-> {n / (cpu + redis_us / 1e6):,.0f} events/s if both had a core each (load "
+        f"{os.getloadavg()[0]:.1f})"
     )
     conn.close()
+
+
+def _redis_cpu_us(client: Any) -> float:
+    """CPU microseconds the redis-server process has used (user + system, from /proc).
+
+    Not ``INFO commandstats``: its ``usec`` is wall time, which a busy machine inflates.
+    """
+    pid = int(client.info("server")["process_id"])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK") * 1e6
 
 
 def lag(rate: int, seconds: float, workers: int) -> None:
@@ -163,9 +186,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5_000, help="offered events/s for the lag run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the lag run")
     parser.add_argument("--workers", type=int, default=1, help="metrics processes in the lag run")
+    parser.add_argument("--batch", type=int, default=500, help="CDC entries per worker batch")
     args = parser.parse_args()
     with private_pipeline_home():
-        throughput(args.events)
+        throughput(args.events, args.batch)
     with private_pipeline_home():
         lag(args.rate, args.seconds, args.workers)
 

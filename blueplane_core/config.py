@@ -87,13 +87,6 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("workers.claim_idle_ms", int, 30_000, "worker entries idle this long are reclaimed", 1),
     Key("workers.max_deliveries", int, 3, "deliveries before a CDC entry is dead-lettered", 1),
-    Key(
-        "workers.timeseries",
-        str,
-        "auto",
-        "time-series backend",
-        choices=("auto", "plain", "redistimeseries"),
-    ),
     Key("pricing.file", str, "", "JSON price table whose models override the shipped prices"),
     Key("insights.interval_s", float, 30.0, "how often insights are recomputed", 1.0),
     Key(

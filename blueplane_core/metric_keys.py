@@ -9,9 +9,7 @@ Layout (all keys start with ``streams.METRICS_PREFIX`` = ``{bp}:metrics:``)::
     {bp}:metrics:c:<scope>:<period>            HASH   counter name -> integer
     {bp}:metrics:hist:<scope>:<period>:<name>  HASH   histogram bucket index -> count
     {bp}:metrics:idx:<dimension>               ZSET   dimension value -> last seen (unix s)
-    {bp}:metrics:ts:<series>:<res>:<chunk>     HASH   bucket start (unix s) -> value   (plain path)
-    {bp}:metrics:rts:<series>:<res>            TS     RedisTimeSeries key (module path only)
-    {bp}:metrics:meta                          HASH   layout version, time-series backend, pricing
+    {bp}:metrics:meta                          HASH   layout version, pricing version
 
 ``scope`` is ``all`` or ``<dimension>=<value>`` with dimension one of :data:`DIMENSIONS`
 (``platform=claude_code``, ``model=claude-opus-4-8``, ``tool=Edit``, ``workspace=<hash>``,
@@ -27,17 +25,14 @@ Histograms (``hist:`` keys) hold log-spaced buckets of durations in milliseconds
 :func:`percentile` (the answer is the upper bound of the bucket holding the rank, within 10%).
 Names: :data:`HISTOGRAMS`.
 
-Time series (plain path): ``series`` is ``<scope>|<counter>`` for scope ``all``, ``platform=…``
-and ``model=…`` and the counters in :data:`SERIES_COUNTERS`. Each resolution of
-:data:`RETENTION_LADDER` stores buckets in chunk hashes (``chunk`` = chunk start, unix s) that
-expire after the retention; read a window with :func:`series_keys` + :func:`bucket_start`.
-
 Bookkeeping keys the query side never needs (``applied:``, ``fact``, ``active:``, ``wsact:``,
 ``wscommit:``, ``assisted``, ``committargets``, ``distinct:``) are private to the worker; they
 are named here too so that ``rebuild`` can delete every metric key.
 
 Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 1 (2026-11-23): first layout.
+  * 2 (2026-11-28): no time-series ladder (``ts:``/``rts:`` keys): nothing read it, and it was
+    most of the worker's writes. Per-hour counters serve charts; the request ledger serves costs.
 """
 
 from __future__ import annotations
@@ -48,7 +43,7 @@ from datetime import UTC, datetime
 
 from blueplane_core import streams
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 PREFIX = streams.METRICS_PREFIX
 
 #: dimensions a counter is broken down by (``scope`` = ``<dimension>=<value>``).
@@ -87,31 +82,6 @@ HISTOGRAMS: dict[str, str] = {
     "response_ms": "API request duration (response latency)",
     "decision_ms": "time from an edit proposal to its decision",
 }
-
-#: counters kept as time series (scope all, platform=…, model=…).
-SERIES_COUNTERS: tuple[str, ...] = (
-    "events",
-    "prompts",
-    "requests",
-    "tool_calls",
-    "tool_errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost_nusd",
-    "lines_added",
-    "lines_removed",
-)
-
-#: (resolution s, retention s, chunk s): 1 s for an hour, 1 min for a day, 5 min for 7 days,
-#: 1 h for 30 days. A chunk hash holds the buckets of one chunk and expires with its retention.
-RETENTION_LADDER: tuple[tuple[int, int, int], ...] = (
-    (1, 3600, 60),
-    (60, 86400, 3600),
-    (300, 7 * 86400, 86400),
-    (3600, 30 * 86400, 86400),
-)
 
 #: an event gap longer than this is idle time (active-time and agent-assisted-commit windows).
 IDLE_GAP_S = 300
@@ -165,20 +135,6 @@ def index_key(dimension: str) -> str:
     return f"{PREFIX}idx:{dimension}"
 
 
-def series_name(scope_: str, counter: str) -> str:
-    return f"{scope_}|{counter}"
-
-
-def series_chunk_key(series: str, resolution_s: int, chunk_start: int) -> str:
-    """HASH of one chunk of a plain time series: bucket start (unix s) -> value."""
-    return f"{PREFIX}ts:{series}:{resolution_s}:{chunk_start}"
-
-
-def rts_key(series: str, resolution_s: int) -> str:
-    """RedisTimeSeries key of a series at a resolution (only when the module is loaded)."""
-    return f"{PREFIX}rts:{series}:{resolution_s}"
-
-
 META_KEY = f"{PREFIX}meta"
 
 # Worker bookkeeping (private).
@@ -215,37 +171,6 @@ def workspace_commits_key(workspace: str) -> str:
 def all_keys_pattern() -> str:
     """SCAN pattern matching every metric key (used by ``rebuild metrics``)."""
     return PREFIX + "*"
-
-
-# -- time series helpers -----------------------------------------------------------------------
-
-
-def bucket_start(unix_s: int, resolution_s: int) -> int:
-    return unix_s - unix_s % resolution_s
-
-
-def chunk_start(unix_s: int, resolution_s: int) -> int:
-    for res, _retention, chunk in RETENTION_LADDER:
-        if res == resolution_s:
-            return unix_s - unix_s % chunk
-    raise ValueError(f"no resolution {resolution_s}")
-
-
-def series_keys(series: str, resolution_s: int, start_s: int, end_s: int) -> list[str]:
-    """The chunk keys covering ``[start_s, end_s]`` at ``resolution_s`` (read with HGETALL)."""
-    for res, _retention, chunk in RETENTION_LADDER:
-        if res == resolution_s:
-            first = start_s - start_s % chunk
-            return [series_chunk_key(series, res, c) for c in range(first, end_s + 1, chunk)]
-    raise ValueError(f"no resolution {resolution_s}")
-
-
-def resolution_for(window_s: int) -> int:
-    """The finest resolution whose retention still covers a window ending now."""
-    for res, retention, _chunk in RETENTION_LADDER:
-        if window_s <= retention:
-            return res
-    return RETENTION_LADDER[-1][0]
 
 
 # -- histograms --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import time
 import typer
 
 from blueplane_core import config, db, migrations, paths, pricing, redis_conn
-from blueplane_workers import timeseries
 
 rebuild_app = typer.Typer(
     help="Recompute derived data from SQLite, the source of truth.", no_args_is_help=True
@@ -32,6 +31,7 @@ def _setup() -> tuple[config.Config, pricing.PriceTable]:
 @rebuild_app.command("metrics")
 def rebuild_metrics_command() -> None:
     """Delete every Redis metric and recompute it from raw_traces (stop metrics workers first)."""
+    from blueplane_workers.metrics import publish_meta
     from blueplane_workers.rebuild import rebuild_metrics
 
     cfg, prices = _setup()
@@ -39,9 +39,8 @@ def rebuild_metrics_command() -> None:
     conn = db.connect_writer(paths.database())
     migrations.migrate(conn)
     started = time.monotonic()
-    backend = timeseries.record_backend(client, cfg["workers.timeseries"], prices.version)
-    applied = rebuild_metrics(conn, client, prices, rts=backend == timeseries.REDISTIMESERIES)
-    timeseries.record_backend(client, cfg["workers.timeseries"], prices.version)
+    applied = rebuild_metrics(conn, client, prices)
+    publish_meta(client, prices.version)
     conn.close()
     typer.echo(f"rebuilt metrics from {applied} events in {time.monotonic() - started:.1f}s")
 

@@ -9,7 +9,6 @@ the live worker and ``rebuild metrics`` compute exactly the same effects.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from blueplane_core import metric_keys as mk
 from blueplane_core.pricing import PriceTable
 from blueplane_workers.facts import Fact, best, dims_of, facts_of, is_agent_activity, sources
 
-_SERIES_SCOPES = ("platform", "model")
-
 
 @dataclass
 class Effects:
@@ -35,28 +32,31 @@ class Effects:
     expire: dict[str, int] = field(default_factory=dict)
     sadd: set[tuple[str, str, str, str]] = field(default_factory=set)
     zmax: dict[tuple[str, str], int] = field(default_factory=dict)
-    active: dict[tuple[str, int], list[list[Any]]] = field(default_factory=dict)
-    wsact: set[tuple[str, str, int]] = field(default_factory=set)
+    #: a session's activity zset -> (the seconds it had events in this batch, counter prefixes)
+    active: dict[str, tuple[set[int], list[list[Any]]]] = field(default_factory=dict)
+    #: a workspace's agent-activity zset -> (its commits zset, seconds with agent activity)
+    wsact: dict[str, tuple[str, set[int]]] = field(default_factory=dict)
     commits: dict[str, list[Any]] = field(default_factory=dict)
     dead: list[list[Any]] = field(default_factory=list)
-    #: RedisTimeSeries backend: (key, bucket ms, retention ms) -> delta, instead of chunk hashes.
-    rts: bool = False
-    tsadd: dict[tuple[str, int, int], int] = field(default_factory=lambda: defaultdict(int))
 
     def payload(self) -> bytes:
+        """The JSON the Lua script decodes: increments grouped per key (one string per key)."""
+        by_key: dict[str, list[str]] = {}
+        for (key, name), value in self.incr.items():
+            if value:
+                by_key.setdefault(key, []).extend((name, str(value)))
         return orjson.dumps(
             {
                 "seqs": self.seqs,
                 "facts": [list(f) for f in self.facts],
-                "incr": [[k, f, str(v)] for (k, f), v in self.incr.items() if v],
+                "incr": list(by_key.items()),
                 "expire": [[k, at] for k, at in self.expire.items()],
                 "sadd": [list(a) for a in sorted(self.sadd)],
                 "zmax": [[k, m, s] for (k, m), s in self.zmax.items()],
-                "active": [[z, t, prefixes] for (z, t), prefixes in self.active.items()],
-                "wsact": [list(w) for w in sorted(self.wsact)],
+                "active": [[z, sorted(ts), pre] for z, (ts, pre) in self.active.items()],
+                "wsact": [[a, c, sorted(ts)] for a, (c, ts) in sorted(self.wsact.items())],
                 "commits": list(self.commits.values()),
                 "dead": [[_text(v) for v in letter] for letter in self.dead],
-                "tsadd": [[k, t, r, str(v)] for (k, t, r), v in self.tsadd.items() if v],
             }
         )
 
@@ -81,81 +81,75 @@ class _Totals:
     def __init__(self) -> None:
         self.values: dict[tuple[tuple[tuple[str, str], ...], str], dict[str, int]] = {}
         self.samples: dict[tuple[tuple[tuple[str, str], ...], str, str, int], int] = {}
-        self.series: dict[tuple[tuple[tuple[str, str], ...], int], dict[str, int]] = {}
 
     def add(self, fact: Fact, sign: int) -> None:
         dims = tuple(sorted(fact.dims.items()))
         slot = (dims, fact.timestamp[:13])
         values = self.values.setdefault(slot, defaultdict(int))
-        series = None
         for name, value in fact.values.items():
-            if not value:
-                continue
-            values[name] += sign * value
-            if name in _SERIES_NAMES:
-                if series is None:
-                    series_dims = tuple((d, v) for d, v in dims if d in _SERIES_SCOPES)
-                    series_slot = (series_dims, mk.unix_seconds(fact.timestamp))
-                    series = self.series.setdefault(series_slot, defaultdict(int))
-                series[name] += sign * value
+            if value:
+                values[name] += sign * value
         for name, ms in fact.samples.items():
             key = (dims, fact.timestamp[:13], name, mk.hist_bucket(ms))
             self.samples[key] = self.samples.get(key, 0) + sign
 
-    def expand(self, effects: Effects, now: int) -> None:
-        incr = effects.incr
+    def expand(self, effects: Effects) -> None:
+        """Sum the slots per (scope, hour) first, then fan each sum out to its period keys:
+        many slots share a scope (``all``, a platform, a model), so most fan-out is done once."""
+        by_scope: dict[tuple[str, str], dict[str, int]] = {}
         for (dims, hour), values in self.values.items():
-            for scope, period in _targets(dims, hour):
-                key = mk.counters_key(scope, period)
+            for scope in _scopes(dims):
+                acc = by_scope.get((scope, hour))
+                if acc is None:
+                    acc = by_scope[(scope, hour)] = defaultdict(int)
+                for name, value in values.items():
+                    if value:
+                        acc[name] += value
+        incr = effects.incr
+        for (scope, hour), values in by_scope.items():
+            for key in _counter_keys(scope, hour):
                 for name, value in values.items():
                     if value:
                         incr[(key, name)] += value
+        hist: dict[tuple[str, str, str, str], int] = defaultdict(int)
         for (dims, hour, name, bucket), count in self.samples.items():
             if count:
-                field_name = str(bucket)
-                for scope, period in _targets(dims, hour):
+                for scope in _scopes(dims):
+                    hist[(scope, hour, name, str(bucket))] += count
+        for (scope, hour, name, field_name), count in hist.items():
+            if count:
+                for period in _periods(scope, hour):
                     incr[(mk.histogram_key(scope, period, name), field_name)] += count
-        for (dims, unix), values in self.series.items():
-            scopes = ["all"] + [mk.scope(d, v) for d, v in dims]
-            for res, retention, chunk in mk.RETENTION_LADDER:
-                chunk_start = unix - unix % chunk
-                expires = chunk_start + chunk + retention
-                if expires <= now:
-                    continue  # older than this resolution keeps: nothing to add (or to undo)
-                bucket = unix - unix % res
-                for scope in scopes:
-                    for name, value in values.items():
-                        if not value:
-                            continue
-                        series = mk.series_name(scope, name)
-                        if effects.rts:
-                            slot = (mk.rts_key(series, res), bucket * 1000, retention * 1000)
-                            effects.tsadd[slot] += value
-                            continue
-                        key = mk.series_chunk_key(series, res, chunk_start)
-                        incr[(key, str(bucket))] += value
-                        effects.expire[key] = expires
 
 
-_SERIES_NAMES = frozenset(mk.SERIES_COUNTERS)
+@lru_cache(maxsize=4096)
+def _scopes(dims: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The scopes a contribution with these dimensions counts in."""
+    return tuple(scopes_of(dict(dims)))
+
+
+@lru_cache(maxsize=4096)
+def _periods(scope: str, hour: str) -> tuple[str, ...]:
+    """The periods a contribution of this scope in this UTC hour (``YYYY-MM-DDTHH``) counts in."""
+    return periods_for(scope, hour + ":00:00.000Z")
+
+
+@lru_cache(maxsize=4096)
+def _counter_keys(scope: str, hour: str) -> tuple[str, ...]:
+    return tuple(mk.counters_key(scope, period) for period in _periods(scope, hour))
 
 
 @lru_cache(maxsize=4096)
 def _targets(dims: tuple[tuple[str, str], ...], hour: str) -> tuple[tuple[str, str], ...]:
     """(scope, period) pairs a contribution with these dimensions in this hour goes to."""
-    timestamp = hour + ":00:00.000Z"
-    return tuple(
-        (scope, period)
-        for scope in scopes_of(dict(dims))
-        for period in periods_for(scope, timestamp)
-    )
+    return tuple((scope, period) for scope in _scopes(dims) for period in _periods(scope, hour))
 
 
-def add_fact(effects: Effects, fact: Fact, sign: int, now: int) -> None:
+def add_fact(effects: Effects, fact: Fact, sign: int) -> None:
     """Add (sign 1) or undo (sign -1) one fact's contribution (a one-fact batch)."""
     totals = _Totals()
     totals.add(fact, sign)
-    totals.expand(effects, now)
+    totals.expand(effects)
 
 
 def prepare(events: dict[int, dict[str, Any]], prices: PriceTable) -> dict[int, list[Fact]]:
@@ -167,8 +161,6 @@ def build(
     events: dict[int, dict[str, Any]],
     fact_states: dict[str, bytes | None],
     prices: PriceTable,
-    now: int | None = None,
-    rts: bool = False,
     facts: dict[int, list[Fact]] | None = None,
     load: Callable[[set[int]], dict[int, dict[str, Any]]] | None = None,
 ) -> Effects:
@@ -178,9 +170,8 @@ def build(
     ``facts`` is :func:`prepare`'s result when the caller already has it; ``load`` reads stored
     events by sequence (to recompute the facts whose state is stored, so they can be undone).
     """
-    now = int(time.time()) if now is None else now
     facts = facts if facts is not None else prepare(events, prices)
-    effects = Effects(seqs=sorted(events), rts=rts)
+    effects = Effects(seqs=sorted(events))
     totals = _Totals()
     by_key: dict[str, list[Fact]] = defaultdict(list)
     for seq in sorted(events):
@@ -189,7 +180,8 @@ def build(
                 totals.add(fact, 1)
             else:
                 by_key[fact.key].append(fact)
-        _event_marks(effects, events[seq])
+        group = facts[seq]  # facts_of puts the event's own count (with its dims) first
+        _event_marks(effects, events[seq], group[0].dims if group else dims_of(events[seq]))
     current_of = _restore(fact_states, events, facts, prices, load)
     for key, candidates in by_key.items():
         stored = fact_states.get(key)
@@ -205,7 +197,7 @@ def build(
         totals.add(winner, 1)
         expected = stored.decode() if stored is not None else ""
         effects.facts.append((key, expected, orjson.dumps(winner.state()).decode()))
-    totals.expand(effects, now)
+    totals.expand(effects)
     return effects
 
 
@@ -245,27 +237,50 @@ def keyed_facts(facts: dict[int, list[Fact]]) -> set[str]:
     return {f.key for group in facts.values() for f in group if f.key is not None}
 
 
-def _event_marks(effects: Effects, event: dict[str, Any]) -> None:
-    """Distinct sessions, dimension indexes, activity, commits and compactions of one event."""
-    dims = dims_of(event)
+_INDEX_KEYS = {dim: mk.index_key(dim) for dim in mk.DIMENSIONS}
+
+
+@lru_cache(maxsize=1024)
+def _minute_start(minute: str) -> int:
+    """Unix seconds of a ``YYYY-MM-DDTHH:MM`` UTC minute (parsed once per minute, not per event)."""
+    return mk.unix_seconds(minute + ":00.000Z")
+
+
+def _unix(timestamp: str) -> int:
+    """Unix seconds of an envelope timestamp (``2026-11-23T18:04:05.123Z``), truncated."""
+    if len(timestamp) >= 19 and timestamp[16] == ":" and timestamp[-1] == "Z":
+        return _minute_start(timestamp[:16]) + int(timestamp[17:19])
+    return mk.unix_seconds(timestamp)
+
+
+def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) -> None:
+    """Distinct sessions, dimension indexes, activity, commits and compactions of one event
+    (``dims``: its dimensions, as :func:`facts.dims_of` gave them to its facts)."""
     ts = event["timestamp"]
-    unix = mk.unix_seconds(ts)
+    unix = _unix(ts)
     session = event["session_id"]
+    zmax = effects.zmax
     for dim, value in dims.items():
-        key = (mk.index_key(dim), value)
-        effects.zmax[key] = max(effects.zmax.get(key, 0), unix)
+        key = (_INDEX_KEYS[dim], value)
+        if zmax.get(key, 0) < unix:
+            zmax[key] = unix
     if event["platform"] == "git":
         _commit_marks(effects, event, dims, unix)
         return
     distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
     effects.sadd.update(_distinct_marks(distinct, session, ts[:13]))
-    prefixes = _active_prefixes(event["platform"], session)
-    effects.active[(mk.active_key(session), unix)] = prefixes
+    zkey = mk.active_key(session)
+    active = effects.active.get(zkey)
+    if active is None:
+        active = effects.active[zkey] = (set(), _active_prefixes(event["platform"], session))
+    active[0].add(unix)
     workspace = dims.get("workspace")
     if workspace and is_agent_activity(event):
-        effects.wsact.add(
-            (mk.workspace_activity_key(workspace), mk.workspace_commits_key(workspace), unix)
-        )
+        act = mk.workspace_activity_key(workspace)
+        agent = effects.wsact.get(act)
+        if agent is None:
+            agent = effects.wsact[act] = (mk.workspace_commits_key(workspace), set())
+        agent[1].add(unix)
 
 
 @lru_cache(maxsize=4096)

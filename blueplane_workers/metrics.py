@@ -1,4 +1,4 @@
-"""The metrics worker: CDC entries -> counters, histograms and time series in Redis.
+"""The metrics worker: CDC entries -> counters and histograms in Redis.
 
 ``python -m blueplane_workers.metrics [--consumer NAME] [--burst]``; one consumer of the
 ``metrics`` group, scaled with supervisord ``numprocs``. For each batch it reads the events by
@@ -19,7 +19,7 @@ from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.stored_events import StoredEvents
-from blueplane_workers import metric_effects, timeseries
+from blueplane_workers import metric_effects
 from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.loop import CdcWorker, Settings, main_for
 from blueplane_workers.metrics_store import MetricsStore
@@ -31,13 +31,10 @@ MAX_ATTEMPTS = 8
 class MetricsApplier:
     """Applies events' effects exactly once; shared by the live worker and ``rebuild metrics``."""
 
-    def __init__(
-        self, store: MetricsStore, raw: StoredEvents, prices: pricing.PriceTable, rts: bool = False
-    ) -> None:
+    def __init__(self, store: MetricsStore, raw: StoredEvents, prices: pricing.PriceTable) -> None:
         self.store = store
         self.raw = raw
         self.prices = prices
-        self.rts = rts  # write time series with RedisTimeSeries instead of plain hashes
 
     def apply(
         self,
@@ -59,7 +56,7 @@ class MetricsApplier:
             facts = {s: prepared[s] for s in events}
             states = self.store.fact_states(sorted(metric_effects.keyed_facts(facts)))
             effects = metric_effects.build(
-                events, states, self.prices, rts=self.rts, facts=facts, load=self.raw.by_sequence
+                events, states, self.prices, facts=facts, load=self.raw.by_sequence
             )
             effects.dead = dead
             refused = self.store.apply(effects, acks, stream)
@@ -107,13 +104,20 @@ def build_worker(
     settings: Settings | None = None,
 ) -> MetricsWorker:
     prices = pricing.load(cfg["pricing.file"] or None)
-    backend = timeseries.record_backend(client, cfg["workers.timeseries"], prices.version)
+    publish_meta(client, prices.version)
     store = MetricsStore(client, streams.METRICS_GROUP, consumer)
     reader = CdcReader(client, streams.METRICS_GROUP, consumer)
-    rts = backend == timeseries.REDISTIMESERIES
-    applier = MetricsApplier(store, StoredEvents(conn), prices, rts)
+    applier = MetricsApplier(store, StoredEvents(conn), prices)
     settings = settings or Settings.from_config(cfg)
     return MetricsWorker(reader, applier, settings, shutdown, heartbeat)
+
+
+def publish_meta(client: redis.Redis, pricing_version: str) -> None:
+    """Tell readers which key layout and which price table the counters were written with."""
+    client.hset(
+        mk.META_KEY,
+        mapping={"layout_version": mk.LAYOUT_VERSION, "pricing_version": pricing_version},
+    )
 
 
 def _check_prices(cfg: config.Config) -> None:
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     return main_for("metrics", build_worker, argv, _check_prices)
 
 
-__all__ = ["MetricsApplier", "MetricsWorker", "build_worker", "main", "mk"]
+__all__ = ["MetricsApplier", "MetricsWorker", "build_worker", "main", "mk", "publish_meta"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,18 +32,45 @@ from blueplane_workers.metric_effects import Effects
 _APPLY_LUA = """
 local p = cjson.decode(ARGV[2])
 local IDLE = %(idle)d
+local CHUNK = 1000  -- arguments per variadic call (Lua's unpack has a stack limit)
 local refused = {}
-for _, s in ipairs(p.seqs) do
-  if redis.call('GETBIT', KEYS[2], s) == 1 then refused[#refused + 1] = 'seq:' .. s end
+for first = 1, #p.seqs, CHUNK do
+  local args, seqs = {}, {}
+  for i = first, math.min(first + CHUNK - 1, #p.seqs) do
+    local s = p.seqs[i]
+    seqs[#seqs + 1] = s
+    args[#args + 1] = 'GET'; args[#args + 1] = 'u1'; args[#args + 1] = s
+  end
+  local bits = redis.call('BITFIELD_RO', KEYS[2], unpack(args))
+  for i, bit in ipairs(bits) do
+    if bit == 1 then refused[#refused + 1] = 'seq:' .. seqs[i] end
+  end
 end
-for _, f in ipairs(p.facts) do
-  local cur = redis.call('HGET', KEYS[3], f[1])
-  if not cur then cur = '' end
-  if cur ~= f[2] then refused[#refused + 1] = 'fact:' .. f[1] end
+for first = 1, #p.facts, CHUNK do
+  local names = {}
+  for i = first, math.min(first + CHUNK - 1, #p.facts) do names[#names + 1] = p.facts[i][1] end
+  local current = redis.call('HMGET', KEYS[3], unpack(names))
+  for i, name in ipairs(names) do
+    local cur = current[i]
+    if not cur then cur = '' end
+    if cur ~= p.facts[first + i - 1][2] then refused[#refused + 1] = 'fact:' .. name end
+  end
 end
 if #refused > 0 then return refused end
 
+-- Every counter increment of the batch is summed here first, then written once per field.
+local acc = {}
+local function bump(key, field, n)
+  local fields = acc[key]
+  if not fields then fields = {}; acc[key] = fields end
+  fields[field] = (fields[field] or 0) + n
+end
+
+local civil_cache = {}
 local function civil(t)
+  local hour_start = t - t %% 3600
+  local hit = civil_cache[hour_start]
+  if hit then return hit[1], hit[2] end
   local days = math.floor(t / 86400)
   local hour = math.floor((t - days * 86400) / 3600)
   local z = days + 719468
@@ -58,7 +85,9 @@ local function civil(t)
   local m = mp + 3
   if mp >= 10 then m = mp - 9 end
   if m <= 2 then y = y + 1 end
-  return string.format('%%04d-%%02d-%%02d', y, m, d), string.format('%%02d', hour)
+  local day, hh = string.format('%%04d-%%02d-%%02d', y, m, d), string.format('%%02d', hour)
+  civil_cache[hour_start] = {day, hh}
+  return day, hh
 end
 
 local function gap(g)
@@ -66,15 +95,18 @@ local function gap(g)
   return 0
 end
 
-local function add_active(prefixes, t, secs)
-  if secs == 0 then return end
-  local day, hour = civil(t)
-  local ms = secs * 1000
-  for _, pr in ipairs(prefixes) do
-    redis.call('HINCRBY', pr[1] .. 'total', 'active_ms', ms)
-    redis.call('HINCRBY', pr[1] .. 'd' .. day, 'active_ms', ms)
-    if pr[2] == 1 then
-      redis.call('HINCRBY', pr[1] .. 'h' .. day .. 'T' .. hour, 'active_ms', ms)
+-- Active time of a chain of seconds: each gap of at most IDLE belongs to its later second.
+local function chain_active(prefixes, chain, sign)
+  for i = 2, #chain do
+    local g = gap(chain[i] - chain[i - 1])
+    if g > 0 then
+      local day, hour = civil(chain[i])
+      local ms = sign * g * 1000
+      for _, pr in ipairs(prefixes) do
+        bump(pr[1] .. 'total', 'active_ms', ms)
+        bump(pr[1] .. 'd' .. day, 'active_ms', ms)
+        if pr[2] == 1 then bump(pr[1] .. 'h' .. day .. 'T' .. hour, 'active_ms', ms) end
+      end
     end
   end
 end
@@ -86,32 +118,93 @@ local function mark_assisted(c)
   end
 end
 
-for _, s in ipairs(p.seqs) do redis.call('SETBIT', KEYS[2], s, 1) end
-for _, f in ipairs(p.facts) do redis.call('HSET', KEYS[3], f[1], f[3]) end
-for _, c in ipairs(p.incr) do redis.call('HINCRBY', c[1], c[2], c[3]) end
+for first = 1, #p.seqs, CHUNK do
+  local args = {}
+  for i = first, math.min(first + CHUNK - 1, #p.seqs) do
+    args[#args + 1] = 'SET'; args[#args + 1] = 'u1'; args[#args + 1] = p.seqs[i]
+    args[#args + 1] = 1
+  end
+  redis.call('BITFIELD', KEYS[2], unpack(args))
+end
+for first = 1, #p.facts, CHUNK do
+  local args = {}
+  for i = first, math.min(first + CHUNK - 1, #p.facts) do
+    args[#args + 1] = p.facts[i][1]; args[#args + 1] = p.facts[i][3]
+  end
+  redis.call('HSET', KEYS[3], unpack(args))
+end
+for _, c in ipairs(p.incr) do
+  local key, fv = c[1], c[2]
+  for i = 1, #fv, 2 do bump(key, fv[i], tonumber(fv[i + 1])) end
+end
 for _, e in ipairs(p.expire) do redis.call('EXPIREAT', e[1], e[2]) end
 for _, a in ipairs(p.sadd) do
-  if redis.call('SADD', a[1], a[2]) == 1 then redis.call('HINCRBY', a[3], a[4], 1) end
+  if redis.call('SADD', a[1], a[2]) == 1 then bump(a[3], a[4], 1) end
 end
 for _, z in ipairs(p.zmax) do redis.call('ZADD', z[1], 'GT', z[3], z[2]) end
+-- A session's new seconds merge into its stored ones: only the stored seconds between the
+-- first and last new one, and one neighbour on each side, can change (3 reads per session).
 for _, a in ipairs(p.active) do
-  local key, t, prefixes = a[1], a[2], a[3]
-  if not redis.call('ZSCORE', key, t) then
-    local before = redis.call('ZREVRANGEBYSCORE', key, '(' .. t, '-inf', 'LIMIT', 0, 1)
-    local after = redis.call('ZRANGEBYSCORE', key, '(' .. t, '+inf', 'LIMIT', 0, 1)
-    local pv = before[1] and tonumber(before[1])
-    local sv = after[1] and tonumber(after[1])
-    if pv and sv then add_active(prefixes, sv, -gap(sv - pv)) end
-    if pv then add_active(prefixes, t, gap(t - pv)) end
-    if sv then add_active(prefixes, sv, gap(sv - t)) end
-    redis.call('ZADD', key, t, t)
+  local key, times, prefixes = a[1], a[2], a[3]
+  local lo, hi = times[1], times[#times]
+  local before = redis.call('ZREVRANGEBYSCORE', key, '(' .. lo, '-inf', 'LIMIT', 0, 1)
+  local after = redis.call('ZRANGEBYSCORE', key, '(' .. hi, '+inf', 'LIMIT', 0, 1)
+  local inside = redis.call('ZRANGEBYSCORE', key, lo, hi)
+  local old, stored = {}, {}
+  if before[1] then old[#old + 1] = tonumber(before[1]) end
+  for _, v in ipairs(inside) do
+    local t = tonumber(v)
+    old[#old + 1] = t
+    stored[t] = true
+  end
+  if after[1] then old[#old + 1] = tonumber(after[1]) end
+  local fresh, args = {}, {}
+  for _, t in ipairs(times) do
+    if not stored[t] then
+      fresh[#fresh + 1] = t
+      args[#args + 1] = t; args[#args + 1] = t
+    end
+  end
+  if #fresh > 0 then
+    local new, i, j = {}, 1, 1
+    while i <= #old or j <= #fresh do
+      if j > #fresh or (i <= #old and old[i] < fresh[j]) then
+        new[#new + 1] = old[i]; i = i + 1
+      else
+        new[#new + 1] = fresh[j]; j = j + 1
+      end
+    end
+    chain_active(prefixes, old, -1)
+    chain_active(prefixes, new, 1)
+    for first = 1, #args, 2 * CHUNK do
+      redis.call('ZADD', key, unpack(args, first, math.min(first + 2 * CHUNK - 1, #args)))
+    end
   end
 end
+-- A workspace's new seconds of agent activity: a commit within IDLE after one is assisted.
 for _, w in ipairs(p.wsact) do
-  local act, commits, t = w[1], w[2], w[3]
-  if not redis.call('ZSCORE', act, t) then
-    redis.call('ZADD', act, t, t)
-    for _, c in ipairs(redis.call('ZRANGEBYSCORE', commits, t, t + IDLE)) do mark_assisted(c) end
+  local act, commits, times = w[1], w[2], w[3]
+  for first = 1, #times, CHUNK do
+    local part = {unpack(times, first, math.min(first + CHUNK - 1, #times))}
+    local seen = redis.call('ZMSCORE', act, unpack(part))
+    local fresh, args = {}, {}
+    for i, t in ipairs(part) do
+      if not seen[i] then
+        fresh[#fresh + 1] = t
+        args[#args + 1] = t; args[#args + 1] = t
+      end
+    end
+    if #fresh > 0 then
+      redis.call('ZADD', act, unpack(args))
+      local found = redis.call('ZRANGEBYSCORE', commits, fresh[1], fresh[#fresh] + IDLE,
+                               'WITHSCORES')
+      local k = 1
+      for i = 1, #found, 2 do
+        local tc = tonumber(found[i + 1])
+        while k <= #fresh and fresh[k] < tc - IDLE do k = k + 1 end
+        if k <= #fresh and fresh[k] <= tc then mark_assisted(found[i]) end
+      end
+    end
   end
 end
 for _, c in ipairs(p.commits) do
@@ -121,8 +214,10 @@ for _, c in ipairs(p.commits) do
   end
   if redis.call('ZCOUNT', act, t - IDLE, t) > 0 then mark_assisted(id) end
 end
-for _, t in ipairs(p.tsadd) do
-  redis.call('TS.ADD', t[1], t[2], t[4], 'RETENTION', t[3], 'ON_DUPLICATE', 'SUM')
+for key, fields in pairs(acc) do
+  for field, n in pairs(fields) do
+    if n ~= 0 then redis.call('HINCRBY', key, field, string.format('%%d', n)) end
+  end
 end
 for _, d in ipairs(p.dead) do
   redis.call('XADD', KEYS[4], '*', '%(reason)s', d[1], '%(original)s', d[2], '%(id)s', d[3],

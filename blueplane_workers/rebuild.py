@@ -44,7 +44,6 @@ def rebuild_metrics(
     client: redis.Redis,
     prices: pricing.PriceTable,
     order: Iterable[int] | None = None,
-    rts: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Recompute every metric from every stored event (raw_traces and the archive); returns the
@@ -56,7 +55,7 @@ def rebuild_metrics(
     delete_metrics(client)
     store = MetricsStore(client, streams.METRICS_GROUP, "rebuild")
     stored = StoredEvents(conn)
-    applier = MetricsApplier(store, stored, prices, rts)
+    applier = MetricsApplier(store, stored, prices)
     if order is None:
         order = stored.sequences()
     sequences = list(order)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 import redis
@@ -11,9 +10,7 @@ import redis
 from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.emit import Emitter
-from blueplane_core.events import format_timestamp, make_event
 from blueplane_core.lifecycle import Shutdown
-from blueplane_workers import timeseries
 from blueplane_workers.cdc import CdcReader
 from blueplane_workers.loop import Settings
 from blueplane_workers.metrics import build_worker
@@ -124,51 +121,6 @@ def test_latency_percentiles_are_readable_per_tool_and_session(mixed_metrics):
     assert sum(resp.values()) == 2 and 3000 <= mk.percentile(resp, 95) <= 3300
 
 
-def recent_requests(n: int) -> tuple[list[dict], int]:
-    now = int(time.time()) - 5
-    return [
-        make_event(
-            event_type="api_request",
-            platform="claude_code",
-            source="otlp",
-            session_id="ts-session",
-            payload={"request_id": f"ts{i}", "input_tokens": 10},
-            metadata={"model": OPUS},
-            timestamp=format_timestamp(now - i),
-        )
-        for i in range(n)
-    ], now
-
-
-def test_time_series_follow_the_retention_ladder_in_plain_redis(cfg, redis_client, writer_conn):
-    batch, now = recent_requests(3)
-    Emitter(redis_client).emit_many(batch)
-    ingest_all()
-    run_metrics(cfg, writer_conn, redis_client)
-    assert redis_client.hget(mk.META_KEY, "timeseries") == b"plain"
-    for res, retention, _chunk in mk.RETENTION_LADDER:
-        series = mk.series_name(mk.scope("model", OPUS), "requests")
-        keys = mk.series_keys(series, res, now - 10, now)
-        points = {int(f): int(v) for k in keys for f, v in redis_client.hgetall(k).items()}
-        assert sum(points.values()) == 3, res
-        assert all(b % res == 0 for b in points)
-        assert 0 < redis_client.ttl(keys[-1]) <= retention + 86400
-    assert mk.resolution_for(600) == 1 and mk.resolution_for(3 * 86400) == 300
-
-
-def test_time_series_use_redistimeseries_when_the_module_is_loaded(cfg, redis_client, writer_conn):
-    if not timeseries.module_loaded(redis_client):
-        pytest.skip("RedisTimeSeries is not installed here (no apt package or module on PyPI)")
-    batch, _now = recent_requests(3)
-    Emitter(redis_client).emit_many(batch)
-    ingest_all()
-    run_metrics(cfg, writer_conn, redis_client)
-    assert redis_client.hget(mk.META_KEY, "timeseries") == b"redistimeseries"
-    key = mk.rts_key(mk.series_name("all", "requests"), 1)
-    points = redis_client.execute_command("TS.RANGE", key, "-", "+")
-    assert sum(float(v) for _t, v in points) == 3
-
-
 def test_redelivered_and_duplicate_entries_change_nothing(cfg, redis_client, writer_conn):
     Emitter(redis_client).emit_many(mixed())
     ingest_all()
@@ -276,3 +228,15 @@ def test_rebuild_commands_recompute_metrics_and_conversations(cfg, redis_client,
     result = CliRunner().invoke(rebuild_app, ["conversations"])
     assert result.exit_code == 0, result.output
     assert writer_conn.execute("SELECT count(*) FROM conversations").fetchone()[0] == 2
+
+
+def test_event_seconds_parse_like_the_envelope_clock() -> None:
+    from blueplane_workers.metric_effects import _unix
+
+    for stamp in (
+        "2026-11-23T18:04:05.123Z",
+        "2026-11-23T23:59:59.999Z",
+        "2024-02-29T00:00:00Z",
+        "2026-11-23T18:04:05.123+00:00",
+    ):
+        assert _unix(stamp) == mk.unix_seconds(stamp), stamp
