@@ -52,7 +52,14 @@ RESCAN_EVERY_S = 30.0
 #: an assistant reply still being generated is held back this long at most
 PENDING_MAX_MS = 10 * 60 * 1000
 _SEEN_CAP = 5000
-_ITEM_KEYS = ("aiService.prompts", "aiService.generations", "composer.composerData")
+#: ItemTable keys read: workspace ``aiService.generations`` (times) and
+#: ``composer.composerData`` (which composers a workspace has), global
+#: ``composer.composerHeaders`` (composers listed only there, with their workspace).
+#: ``aiService.prompts`` is not read: no id, no time, no composer, nothing a bubble lacks.
+_ITEM_KEYS = ("aiService.generations", "composer.composerData", "composer.composerHeaders")
+_GENERATIONS_CAP = 5000
+#: how many following bubbles are looked at for a user bubble's missing requestId
+_LOOKAHEAD = 3
 
 
 def default_user_dirs() -> list[Path]:
@@ -68,7 +75,8 @@ def default_user_dirs() -> list[Path]:
 
 def find_databases(user_dirs: list[Path]) -> list[tuple[Path, str]]:
     """(state.vscdb, workspace folder or "") for every workspace database, then the global one
-    (workspaces first: they tell which workspace each global composer belongs to)."""
+    (workspaces first: they tell which workspace each global composer belongs to). A
+    workspace database's folder name is the ``workspaceIdentifier.id`` of global headers."""
     found = []
     for user_dir in user_dirs:
         storage = user_dir / "workspaceStorage"
@@ -177,7 +185,12 @@ class State:
 
     def __init__(self, file: Path | None = None) -> None:
         self.file = file or paths.state_dir() / "cursor_db.json"
-        self.data: dict[str, Any] = {"files": {}, "composers": {}, "workspace_of": {}}
+        self.data: dict[str, Any] = {
+            "files": {},
+            "composers": {},
+            "workspace_of": {},
+            "generations": {},
+        }
         try:
             loaded = orjson.loads(self.file.read_bytes())
             if isinstance(loaded, dict):
@@ -216,12 +229,22 @@ class Monitor:
         self.state = state or State()
         self.secret = secret or privacy.load_secret()
         self.counters = Counters()
+        #: workspace hash -> folder, and workspaceStorage id -> hash: rebuilt every scan, in
+        #: memory only (a folder is a path: it never goes into the state file)
+        self.folders: dict[str, str] = {}
+        self.storage: dict[str, str] = {}
 
     def scan_once(self) -> int:
         """Read what changed in every database and emit it; returns events handed to Redis."""
         self.counters.scans += 1
         sent = 0
-        for path, folder in find_databases(self.user_dirs):
+        databases = find_databases(self.user_dirs)
+        for path, folder in databases:
+            if folder:
+                workspace = privacy.keyed_hash(self.secret, folder, "workspace")
+                self.folders[workspace] = folder
+                self.storage[path.parent.name] = workspace
+        for path, folder in databases:
             workspace = privacy.keyed_hash(self.secret, folder, "workspace") if folder else ""
             shown = paths.for_log(path, self.user_dirs)
             try:
@@ -273,26 +296,28 @@ class Monitor:
     def _scan_items(self, reader: Reader, memory: dict[str, Any], workspace: str) -> int:
         items = reader.items(_ITEM_KEYS)
         hashes = memory.setdefault("item_hashes", {})
-        batch: list[dict[str, Any]] = []
         for key, raw in items.items():
             digest = hashlib.sha256(raw).hexdigest()[:24]
             if hashes.get(key) == digest:
                 continue
+            hashes[key] = digest
             value = self._json(raw, f"{reader.path}:ItemTable[{key}]")
             if value is None:
-                hashes[key] = digest
                 continue
-            seen = set(memory.get(f"seen:{key}", []))
-            if key == "aiService.prompts":
-                batch += records.prompt_events(value, workspace, seen, int(time.time() * 1000))
-            elif key == "aiService.generations":
-                batch += records.generation_events(value, workspace, seen)
-            else:
+            if key == "aiService.generations":
+                known = self.state.data["generations"]
+                known.update(records.generation_times(value))
+                while len(known) > _GENERATIONS_CAP:
+                    del known[next(iter(known))]
+            elif key == "composer.composerData" and workspace:
                 for composer in records.workspace_composers(value):
-                    self.state.data["workspace_of"][composer["composerId"]] = workspace
-            memory[f"seen:{key}"] = _bounded(seen)
-            hashes[key] = digest
-        return self._emit(batch)
+                    self.state.data["workspace_of"][composer] = workspace
+            elif key == "composer.composerHeaders":
+                mapping = self.state.data["workspace_of"]
+                for composer, storage_id in records.header_workspaces(value).items():
+                    if not mapping.get(composer) and self.storage.get(storage_id):
+                        mapping[composer] = self.storage[storage_id]
+        return 0
 
     def _scan_kv(self, reader: Reader, memory: dict[str, Any], workspace: str) -> int:
         high = reader.max_rowid()
@@ -305,7 +330,8 @@ class Monitor:
         # composers first, so a reply's composer status is known when the reply is read
         for prefix in ("composerData:", "bubbleId:"):
             for rowid, key, raw in reader.kv_after(prefix, marks.get(prefix, 0)):
-                batch += self._kv_row(key, raw, pending, f"{reader.path}:cursorDiskKV[{key}]")
+                where = f"{reader.path}:cursorDiskKV[{key}]"
+                batch += self._kv_row(reader, key, raw, pending, where)
                 marks[prefix] = rowid
                 if len(batch) >= BATCH_ROWS:
                     sent += self._emit(batch)
@@ -317,41 +343,98 @@ class Monitor:
                 del pending[key]
                 continue
             late = now - first_seen > PENDING_MAX_MS
-            batch += self._kv_row(key, current, pending, key, force=late)
+            batch += self._kv_row(reader, key, current, pending, key, force=late)
         return sent + self._emit(batch)
 
+    def _view(self, composer: str) -> records.Composer:
+        """The composer as far as the monitor knows it (its memory is updated in place)."""
+        memory = self.state.data["composers"].setdefault(composer, {})
+        workspace = self.state.data["workspace_of"].get(composer, "")
+        return records.Composer(
+            composer,
+            workspace,
+            self.folders.get(workspace, ""),
+            memory.get("model", ""),
+            memory.get("status", ""),
+            memory.get("created"),
+            memory.setdefault("order", []),
+            memory.setdefault("tools", {}),
+        )
+
+    def _generation_ms(self, request: Any) -> int | None:
+        return self.state.data["generations"].get(request) if isinstance(request, str) else None
+
     def _kv_row(
-        self, key: str, raw: bytes, pending: dict[str, int], where: str, force: bool = False
+        self,
+        reader: Reader,
+        key: str,
+        raw: bytes,
+        pending: dict[str, int],
+        where: str,
+        force: bool = False,
     ) -> list[dict[str, Any]]:
         value = self._json(raw, where)
         if not isinstance(value, dict):
             return []
-        composers = self.state.data["composers"]
         if key.startswith("composerData:"):
-            composer = key.split(":", 1)[1]
-            value.setdefault("composerId", composer)
-            memory = composers.setdefault(composer, {})
-            memory["status"] = value.get("status") if isinstance(value.get("status"), str) else ""
-            workspace = self.state.data["workspace_of"].get(composer, "")
-            built = records.composer_events(value, workspace, memory, self.secret)
-            # a composer row is rewritten on every update: send each derived fact once
-            sent = set(memory.get("sent", []))
-            fresh = [event for event in built if event["event_id"] not in sent]
-            memory["sent"] = [*memory.get("sent", []), *(e["event_id"] for e in fresh)][-500:]
-            return fresh
+            return self._composer_row(key.split(":", 1)[1], value)
         parts = key.split(":")
         if len(parts) != 3:
             return []
         _, composer, bubble_id = parts
-        status = composers.get(composer, {}).get("status", "")
-        if value.get("type") == 2 and not force and not records.bubble_finished(value, status):
+        view = self._view(composer)
+        request = ""
+        if value.get("type") == 1 and not value.get("requestId"):
+            request = self._next_request(reader, view, bubble_id)
+        unresolved = value.get("type") == 1 and not value.get("requestId") and not request
+        unfinished = value.get("type") == 2 and not records.bubble_finished(value, view.status)
+        if not force and (unfinished or (unresolved and view.status == "generating")):
             pending.setdefault(key, int(time.time() * 1000))
             return []
         pending.pop(key, None)
-        event = records.bubble_event(
-            composer, bubble_id, value, self.state.data["workspace_of"].get(composer, "")
-        )
-        return [event] if event else []
+        generation = self._generation_ms(value.get("requestId") or request)
+        return records.bubble_events(view, bubble_id, value, self.secret, generation, request)
+
+    def _composer_row(self, composer: str, value: dict[str, Any]) -> list[dict[str, Any]]:
+        memory = self.state.data["composers"].setdefault(composer, {})
+        memory["status"] = value.get("status") if isinstance(value.get("status"), str) else ""
+        model = records._obj(value.get("modelConfig")).get("modelName")
+        memory["model"] = model[:128] if isinstance(model, str) else ""
+        memory["created"] = records.epoch_ms(value.get("createdAt"))
+        memory["order"] = records.bubble_ids(value)
+        view = self._view(composer)
+        built = records.composer_events(value, view, self.secret)
+        inline = records.inline_bubbles(value)
+        for index, bubble in enumerate(inline):
+            bubble_id = records._str(bubble.get("bubbleId"), 256) or f"inline-{index}"
+            if bubble.get("type") == 2 and not records.bubble_finished(bubble, view.status):
+                continue  # still being written: read again when the composer row changes
+            request = ""
+            if bubble.get("type") == 1 and not bubble.get("requestId"):
+                following = (b.get("requestId") for b in inline[index + 1 :][:_LOOKAHEAD])
+                request = next((r for r in following if isinstance(r, str) and r), "")
+            generation = self._generation_ms(bubble.get("requestId") or request)
+            built += records.bubble_events(
+                view, bubble_id, bubble, self.secret, generation, request
+            )
+        # a composer row is rewritten on every update: send each derived fact once
+        sent = set(memory.get("sent", []))
+        fresh = [event for event in built if event["event_id"] not in sent]
+        memory["sent"] = [*memory.get("sent", []), *(e["event_id"] for e in fresh)][-2000:]
+        return fresh
+
+    def _next_request(self, reader: Reader, view: records.Composer, bubble_id: str) -> str:
+        """A user bubble's generation when it has no ``requestId``: the next bubbles' one."""
+        if bubble_id not in view.order:
+            return ""
+        start = view.order.index(bubble_id) + 1
+        for following in view.order[start : start + _LOOKAHEAD]:
+            raw = reader.kv_get(f"bubbleId:{view.composer_id}:{following}")
+            value = self._json(raw, "bubble") if raw else None
+            request = value.get("requestId") if isinstance(value, dict) else None
+            if isinstance(request, str) and request:
+                return request[:128]
+        return ""
 
     def run(
         self,

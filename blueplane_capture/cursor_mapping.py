@@ -9,7 +9,16 @@ error). Field names used, all from formats.md 4: common ``conversation_id``, ``g
 ``output``, ``duration``, ``tool_name``, ``tool_input``, ``url``, ``result_json``, ``file_path``,
 ``content``, ``edits[{old_string,new_string}]``, ``text``, ``duration_ms``, ``status``,
 ``loop_count``, ``tool_use_id``, ``tool_output``, ``failure_type``, ``subagent_id``,
-``subagent_type``, ``subagent_model``, ``reason``.
+``subagent_type``, ``subagent_model``, ``reason``; and from newer clients (formats.md 4,
+public captures) ``session_id``, ``model_id``, ``final_status`` and the ``stop`` token counts
+``input_tokens``/``output_tokens``/``cache_read_tokens``/``cache_write_tokens``.
+
+One fact, one count with the database monitor (``cursor_ids``): a prompt is keyed by its
+generation, a ``stop`` with tokens is the turn's request (``token_usage`` keyed by the
+generation, as the bubble that holds the turn's ``tokenCount`` is), and every shell, MCP, read
+and edit hook is a tool call keyed by its kind, argument and occurrence in the conversation,
+which the database computes the same way for its tool bubbles. Before/after hooks of one call
+share its key, so the pair is one call; ``postToolUseFailure`` ends the call it failed.
 
 The hook process imports this module, so it uses only ``hooks.primitives`` (C modules).
 """
@@ -18,6 +27,8 @@ from __future__ import annotations
 
 import os
 
+from blueplane_capture import cursor_ids as ids
+from blueplane_capture.hooks import cursor_state
 from blueplane_capture.hooks.primitives import (
     file_extension,
     format_timestamp,
@@ -148,12 +159,69 @@ def _tool_input_facts(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
     return out
 
 
-def _event(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, Any]]:
+def _tokens(p: dict[str, Any]) -> dict[str, int]:
+    """Token counts a ``stop`` payload carries (cursor-agent, Cursor >= 3.10; formats.md 4)."""
+    out = {}
+    for source, target in (
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+        ("cache_read_tokens", "cache_read_tokens"),
+        ("cache_write_tokens", "cache_creation_tokens"),
+    ):
+        value = _number(p.get(source))
+        if value is not None and value >= 0:
+            out[target] = value
+    return out
+
+
+class _Calls:
+    """Keys of the tool calls of one fire: ``cursor_ids`` keys, n counted per conversation."""
+
+    def __init__(self, p: dict[str, Any], secret: bytes, home: str | None) -> None:
+        self.p, self.secret, self.home = p, secret, home
+        self.session = _str(p, "conversation_id") or _str(p, "session_id")
+        roots = p.get("workspace_roots")
+        first = roots[0] if isinstance(roots, list) and roots else ""
+        self.root = first if isinstance(first, str) else ""
+
+    def key(self, kind: str, args: Any, phase: str) -> str:
+        """The call's key; ``phase`` "start" (before*, preToolUse) or "end" (the rest)."""
+        argument = ids.tool_argument(kind, args, self.root)
+        if not self.session or not argument:
+            return ""
+        base = ids.tool_base(self.secret, self.session, kind, argument)
+        if self.home is None:
+            return ids.tool_key(base, 1)
+        counter = f"{phase}:{base}"
+        counts = cursor_state.bump(self.home, self.secret, self.session, {counter: 1})
+        return ids.tool_key(base, counts[counter])
+
+    def lines(self, added: int, removed: int) -> dict[str, int]:
+        """The conversation's running line totals after this edit (hooks' view of them)."""
+        if not self.session or self.home is None:
+            return {"session_lines_added": added, "session_lines_removed": removed}
+        totals = cursor_state.bump(
+            self.home, self.secret, self.session, {"lines_added": added, "lines_removed": removed}
+        )
+        return {
+            "session_lines_added": totals["lines_added"],
+            "session_lines_removed": totals["lines_removed"],
+        }
+
+
+#: the one name each joinable kind of call is shown under (hooks and database alike).
+TOOL_NAMES = {ids.SHELL: "Shell", ids.READ: "Read", ids.EDIT: "Edit"}
+
+
+def _event(
+    name: str, p: dict[str, Any], secret: bytes, home: str | None
+) -> tuple[str, dict[str, Any]]:
     """(event_type, payload) for one Cursor hook event."""
     out: dict[str, Any] = {}
+    calls = _Calls(p, secret, home)
     generation = _str(p, "generation_id")
     if generation:
-        out["generation_id"] = generation
+        out["generation_id"] = generation[:128]
     tool_name = _str(p, "tool_name")
     if tool_name:
         out["tool_name"] = tool_name[:128]
@@ -164,6 +232,7 @@ def _event(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, 
         out["duration_ms"] = duration
 
     if name == "beforeSubmitPrompt":
+        out["prompt_id"] = ids.prompt_key(secret, generation[:128], p.get("prompt"))
         out["prompt_length"] = _length(p.get("prompt"))
         out.update(_attachments(p))
         return "user_prompt", out
@@ -180,29 +249,56 @@ def _event(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, 
             out["status"] = _str(p, "status")[:32]
         if _number(p.get("loop_count")) is not None:
             out["loop_count"] = _number(p.get("loop_count"))
-        return "assistant_response", out
+        tokens = _tokens(p)
+        if not tokens:  # older clients: the turn's end, its tokens are the database's to tell
+            return "assistant_response", out
+        # One agent turn is one Cursor request: keyed by its generation, like the bubbles'.
+        out.update(tokens)
+        if generation:  # the turn's request, and the prompt that started it
+            out["request_id"] = out["prompt_id"] = generation[:128]
+        if _str(p, "model"):
+            out["model"] = _str(p, "model")[:128]
+        out["usage_final"] = True
+        return "token_usage", out
     if name in ("beforeShellExecution", "afterShellExecution"):
+        start = name == "beforeShellExecution"
         out["tool_name"] = "Shell"
         out["program"] = program_name(_str(p, "command"))
-        if name == "beforeShellExecution":
+        key = calls.key(ids.SHELL, {"command": _str(p, "command")}, "start" if start else "end")
+        if key:
+            out["tool_use_id"] = key
+        if start:
             return "tool_use", out
+        out["success"] = True
         out["output_length"] = _length(p.get("output"))
-        return "shell", out
+        return "tool_result", out
     if name in ("beforeMCPExecution", "afterMCPExecution"):
+        start = name == "beforeMCPExecution"
         server = _str(p, "url") or _str(p, "command")
         if server:
             out["mcp_server_hash"] = keyed_hash(secret, server, "mcp_server")
         out["input_length"] = _length(p.get("tool_input"))
-        if name == "beforeMCPExecution":
+        key = calls.key(ids.MCP, {"tool_name": tool_name}, "start" if start else "end")
+        if key:
+            out["tool_use_id"] = key
+        if start:
             return "tool_use", out
+        out["success"] = True
         out["result_length"] = _length(p.get("result_json"))
-        return "mcp_call", out
-    if name in ("beforeReadFile", "beforeTabFileRead"):
+        return "tool_result", out
+    if name == "beforeReadFile":
         out.update(_file_facts(_str(p, "file_path"), secret))
         out["content_length"] = _length(p.get("content"))
         out.update(_attachments(p))
-        if name == "beforeTabFileRead":
-            out["is_tab"] = True
+        key = calls.key(ids.READ, {"file_path": _str(p, "file_path")}, "end")
+        if key:  # the agent read a file: one call of its read tool
+            out.update(tool_name="Read", tool_use_id=key, success=True)
+            return "tool_result", out
+        return "file_read", out
+    if name == "beforeTabFileRead":
+        out.update(_file_facts(_str(p, "file_path"), secret))
+        out["content_length"] = _length(p.get("content"))
+        out["is_tab"] = True
         return "file_read", out
     if name in ("afterFileEdit", "afterTabFileEdit"):
         out.update(_file_facts(_str(p, "file_path"), secret))
@@ -212,15 +308,30 @@ def _event(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, 
         out["lines_removed"] = sum(_lines(e.get("old_string")) for e in edits)
         if name == "afterTabFileEdit":
             out["is_tab"] = True
+            return "file_edit", out
+        key = calls.key(ids.EDIT, {"file_path": _str(p, "file_path")}, "end")
+        if key:  # the agent's edit, applied: one call of its edit tool
+            out.update(tool_name="Edit", tool_use_id=key, success=True)
+            out.update(calls.lines(out["lines_added"], out["lines_removed"]))
+            return "tool_result", out
         return "file_edit", out
     if name in ("preToolUse", "postToolUse", "postToolUseFailure"):
-        if _str(p, "tool_use_id"):
-            out["tool_use_id"] = _str(p, "tool_use_id")[:128]
+        kind = ids.tool_kind(tool_name)
+        key = ""
+        if kind:
+            key = calls.key(kind, p.get("tool_input"), "start" if name == "preToolUse" else "end")
+            if kind in TOOL_NAMES:
+                out["cursor_tool"] = tool_name[:128]
+                out["tool_name"] = TOOL_NAMES[kind]
+        key = key or _str(p, "tool_use_id")[:128]
+        if key:
+            out["tool_use_id"] = key
         out.update(_tool_input_facts(p, secret))
         if name == "preToolUse":
             return "tool_use", out
         out["success"] = name == "postToolUse"
         if name == "postToolUseFailure":
+            # permission_denied / timeout / error: an error of this call, never a user decision
             out["error_type"] = _str(p, "failure_type")[:64] or "error"
         else:
             out["output_length"] = _length(p.get("tool_output"))
@@ -239,6 +350,8 @@ def _event(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, 
     if name == "sessionEnd":
         if _str(p, "reason"):
             out["reason"] = _str(p, "reason")[:32]
+        elif _str(p, "final_status"):
+            out["reason"] = _str(p, "final_status")[:32]
         return "session_end", out
     if name == "preCompact":
         out["phase"] = "pre"
@@ -267,8 +380,9 @@ def _metadata(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
     project = os.environ.get("CURSOR_PROJECT_DIR") or root
     if project:
         meta["project_hash"] = keyed_hash(secret, project, "project")
-    if _str(p, "model"):
-        meta["model"] = _str(p, "model")[:128]
+    model = _str(p, "model") or _str(p, "model_id")
+    if model:
+        meta["model"] = model[:128]
     version = _str(p, "cursor_version") or os.environ.get("CURSOR_VERSION", "")
     if version:
         meta["client_version"] = version[:64]
@@ -276,11 +390,19 @@ def _metadata(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
 
 
 def map_hook(
-    payload: dict[str, Any], secret: bytes, event_name: str = "", now: float | None = None
+    payload: dict[str, Any],
+    secret: bytes,
+    event_name: str = "",
+    now: float | None = None,
+    home: str | None = None,
 ) -> dict[str, Any]:
-    """The sanitized envelope of one Cursor hook fire (any event, known or not)."""
+    """The sanitized envelope of one Cursor hook fire (any event, known or not).
+
+    ``home`` is the data folder whose ``state/cursor-hooks`` counts tool calls per
+    conversation; None counts nothing (every call is the first of its kind).
+    """
     name = _str(payload, "hook_event_name") or event_name
-    kind, body = _event(name, payload, secret)
+    kind, body = _event(name, payload, secret, home)
     session = _str(payload, "conversation_id") or _str(payload, "session_id") or "unknown"
     return {
         "schema": 1,

@@ -35,6 +35,11 @@ _DATE_SUFFIX = re.compile(r"-\d{8}$")
 _BRACKET_SUFFIX = re.compile(r"\[[^\]]*\]$")
 _PROVIDER_PREFIX = re.compile(r"^(?:[a-z]{2}\.)?(?:anthropic[./]|openai/)")
 _BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+#: Cursor names Anthropic models version-first (``claude-4.5-sonnet``, ``claude-4-opus``) and
+#: adds mode suffixes (``-thinking``, ``-high``, ...) that bill the same tokens at the same
+#: rates; Cursor's own models (``composer-1``, ``auto``, ``default``) have no public price.
+_CURSOR_CLAUDE = re.compile(r"^claude-(\d+(?:\.\d+)?)-(opus|sonnet|haiku)$")
+_CURSOR_MODES = re.compile(r"(?:-(?:thinking|high|low|medium))+$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,16 @@ class PriceTable:
         name = _BRACKET_SUFFIX.sub("", name)  # OTel reports e.g. claude-opus-4-8[1m]
         name = _PROVIDER_PREFIX.sub("", name)
         name = _BEDROCK_VERSION.sub("", name)
-        for candidate in (name, _DATE_SUFFIX.sub("", name), name.removesuffix("-latest")):
+        cursor = _CURSOR_MODES.sub("", name)
+        cursor = _CURSOR_CLAUDE.sub(
+            lambda m: f"claude-{m.group(2)}-{m.group(1).replace('.', '-')}", cursor
+        )
+        for candidate in (
+            name,
+            _DATE_SUFFIX.sub("", name),
+            name.removesuffix("-latest"),
+            cursor,
+        ):
             price = self.models.get(candidate)
             if price is not None:
                 return price

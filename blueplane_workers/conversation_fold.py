@@ -351,6 +351,8 @@ def _change(
         kind in ("tool_use", "tool_result") and file_tool
     ):
         return
+    if payload.get("scope") == "composer":
+        return  # a session's line totals (Cursor's composer), not one change
     tool_use_id = payload.get("tool_use_id")
     key = tool_use_id if isinstance(tool_use_id, str) and tool_use_id else f"seq:{seq:012d}"
     row = changes.get(key)
@@ -384,6 +386,10 @@ def _change(
     for name in ("file_hash", "file_extension"):
         if isinstance(payload.get(name), str) and not row[name]:
             row[name] = payload[name]
+    if kind == "tool_result" and "session_lines_added" in payload:
+        # Cursor: the call's own lines (the facts count the session's running total instead)
+        row["lines_added"] = payload.get("lines_added") or 0
+        row["lines_removed"] = payload.get("lines_removed") or 0
     if kind == "tool_use":
         row["_proposed_at"] = event["timestamp"]
     elif kind in ("tool_result", "edit_decision"):

@@ -23,6 +23,11 @@ from blueplane_core.pricing import PriceTable, Usage
 #: tools that propose file edits (acceptance rate counts their decisions).
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "edit_file", "write"})
 
+#: platforms that record the user's edit decisions themselves (Cursor's ``codeBlockData``): a
+#: failed edit call there is an error of that call (a hook's ``permission_denied``, a timeout),
+#: never a rejected edit.
+OWN_DECISIONS = frozenset({"cursor"})
+
 #: compaction reports of one session within one such window are one compaction.
 COMPACTION_WINDOW_S = 120
 
@@ -159,9 +164,18 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
         keyed(f"apierr:{request_id}" if request_id else None, 1).values["api_errors"] = 1
     elif kind in ("tool_use", "tool_result", "mcp_call", "edit_decision"):
         _tool_facts(event, keyed, tool_use_id)
-    elif kind == "file_edit":
+    elif kind == "file_edit" and not _session_lines(payload):
         fact = keyed(f"lines:{tool_use_id}" if tool_use_id else None, 1)
         fact.values.update(_lines(payload))
+    if _session_lines(payload):
+        # A running total of the session's lines (Cursor's composer totals, the Cursor hooks'
+        # running sums): one key per session, the most complete view wins, never a sum.
+        added, removed = (
+            _int(payload.get("session_lines_added")),
+            _int(payload.get("session_lines_removed")),
+        )
+        fact = keyed(f"lines:session:{session}", 1, added + removed)
+        fact.values.update({"lines_added": added, "lines_removed": removed})
     elif kind == "compaction" and payload.get("phase") != "pre":
         # No shared id: the sources that report a finished compaction (PostCompact hook, the
         # transcript's compact_boundary, OTel) agree on its session and, within seconds, its time.
@@ -196,6 +210,7 @@ def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
         kind == "tool_result"
         and success is not False
         and ("lines_added" in payload or "lines_removed" in payload)
+        and not _session_lines(payload)
     ):
         keyed(f"lines:{tool_use_id}" if tool_use_id else None, 2).values.update(_lines(payload))
     # Acceptance: the client's own decision beats a result, which beats an unanswered proposal.
@@ -208,6 +223,8 @@ def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
         if duration:
             fact.samples["decision_ms"] = duration
     elif is_edit and tool_use_id and kind in ("tool_use", "tool_result"):
+        if success is False and event["platform"] in OWN_DECISIONS:
+            return
         if kind == "tool_use":
             keyed(f"decision:{tool_use_id}", 1).values["edits_rejected"] = 1
         else:
@@ -215,6 +232,10 @@ def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
             keyed(f"decision:{tool_use_id}", 2).values[
                 "edits_accepted" if accepted else "edits_rejected"
             ] = 1
+
+
+def _session_lines(payload: dict[str, Any]) -> bool:
+    return "session_lines_added" in payload or "session_lines_removed" in payload
 
 
 def _lines(payload: dict[str, Any]) -> dict[str, int]:

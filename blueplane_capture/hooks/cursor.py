@@ -51,7 +51,7 @@ def handle(raw: bytes, event_name: str = "", stop_reason: str = "") -> dict | No
         except ValueError:
             payload = None
         if isinstance(payload, dict):
-            event = mapping.map_hook(payload, primitives.load_secret(), event_name)
+            event = mapping.map_hook(payload, primitives.load_secret(), event_name, home=home)
         else:
             stop_reason = "invalid_json"
     if event is None:

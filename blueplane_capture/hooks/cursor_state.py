@@ -1,0 +1,61 @@
+"""What a Cursor hook remembers about its conversation between fires: occurrence counters.
+
+Cursor's shell, MCP, read and edit hooks carry no call id, so a call is keyed by "the n-th call
+of this kind on this argument in this conversation" (``cursor_ids``); n is counted here, in one
+small JSON file per conversation under ``<home>/state/cursor-hooks/``, named by a keyed hash.
+The file holds keyed hashes and integers only. Cursor may fire hooks in parallel, so every
+update is one read-modify-write under an exclusive ``flock``. Anything failing here yields
+occurrence 1 (the event is still captured). C modules only, like the rest of ``hooks``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from blueplane_capture.hooks.primitives import dumps, ensure_private_dir, keyed_hash, loads
+
+#: a conversation's file stops growing at this many counters (oldest first out).
+MAX_COUNTERS = 2000
+
+
+def _file(home: str, secret: bytes, session: str) -> str:
+    folder = ensure_private_dir(os.path.join(home, "state", "cursor-hooks"))
+    return os.path.join(folder, keyed_hash(secret, session, "cursor_session") + ".json")
+
+
+def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict[str, int]:
+    """Add each delta to its counter of ``session``; returns the new values. On any failure
+    the values are the deltas themselves (as if it were the first call)."""
+    import fcntl
+
+    try:
+        fd = os.open(_file(home, secret, session), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return dict(deltas)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = b""
+        while chunk := os.read(fd, 1 << 16):
+            raw += chunk
+        try:
+            counters = loads(raw.decode()) if raw else {}
+        except ValueError:
+            counters = {}
+        if not isinstance(counters, dict):
+            counters = {}
+        values = {}
+        for counter, delta in deltas.items():
+            previous = counters.pop(counter, 0)
+            values[counter] = (previous if isinstance(previous, int) else 0) + delta
+            counters[counter] = values[counter]  # re-inserted last: recent counters at the end
+        while len(counters) > MAX_COUNTERS:
+            del counters[next(iter(counters))]
+        data = dumps(counters)
+        os.lseek(fd, 0, 0)
+        os.ftruncate(fd, 0)
+        os.write(fd, data)
+        return values
+    except (OSError, ValueError, TypeError):
+        return dict(deltas)
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,101 @@
+"""One Cursor session counts once, equal to its hand-derived numbers, whether the hooks, the
+database or both saw it: real hook processes, the real monitor on stores built by
+``tests/cursor_stores.py``, a real ingester and workers, and ``bp-query`` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from blueplane_capture import cursor_db
+from blueplane_capture.hooks import cursor as cursor_hook
+from blueplane_core import db, paths
+from blueplane_core.emit import Emitter
+from blueplane_core.raw_traces import RawEvents
+from tests import cursor_stores as cs
+from tests.conftest import PYTHON, python_env
+from tests.helpers import ingest_all
+from tests.query_data import run_workers
+
+SCRIPT = Path(cursor_hook.__file__).resolve()
+
+
+def fire(payload: dict[str, Any]) -> None:
+    """Run the hook exactly as hooks.json runs it (event name on the command line)."""
+    name = payload["hook_event_name"]
+    done = subprocess.run(
+        [PYTHON, "-I", "-S", str(SCRIPT), name],
+        input=json.dumps(payload).encode(),
+        capture_output=True,
+        timeout=30,
+        env=python_env(),
+    )
+    assert done.returncode == 0 and done.stdout.strip() in (b"{}", b'{"continue":true}'), done
+
+
+def query(*args: str) -> Any:
+    done = subprocess.run(
+        [PYTHON, "-m", "blueplane_query.cli", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def stored() -> list[dict[str, Any]]:
+    conn = db.connect_writer(paths.database())
+    try:
+        return [event for _, event in RawEvents(conn).iterate()]
+    finally:
+        conn.close()
+
+
+def capture(seen_by: str, user: Path, client: redis.Redis, newer: bool = True) -> None:
+    base = int(time.time() * 1000) - 3_600_000
+    if seen_by in ("database", "both"):
+        cs.build(user, base)
+        cursor_db.Monitor(Emitter(client), [user]).scan_once()
+    if seen_by in ("hooks", "both"):
+        for payload in cs.hook_events(newer=newer):
+            fire(payload)
+    ingest_all()
+    run_workers()
+
+
+@pytest.mark.parametrize("seen_by", ["hooks", "database", "both"])
+def test_one_cursor_session_counts_once_whoever_saw_it(
+    seen_by: str, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    capture(seen_by, tmp_path / "Cursor" / "User", redis_client)
+    detail = query("session", cs.SESSION)
+    session = detail["session"]
+    # By hand (tests/cursor_stores.py): 2 prompts, 2 requests (one per turn),
+    # 52,130 + 23,148 = 75,278 input and 6,021 + 1,867 = 7,888 output tokens, +7/-2 lines,
+    # 1 accepted edit, 2 tool calls (1 shell + 1 edit).
+    assert session["prompts"] == 2
+    assert session["requests"] == 2
+    assert (session["input_tokens"], session["output_tokens"]) == (75_278, 7_888)
+    assert (session["lines_added"], session["lines_removed"]) == (7, 2)
+    assert (session["edits_accepted"], session["edits_rejected"]) == (1, 0)
+    assert session["tool_calls"] == 2 and session["tool_errors"] == 0
+    assert session["platform"] == "cursor"
+    assert [t["kind"] for t in detail["timeline"] if t["kind"] != "preamble"] == ["prompt"] * 2
+    # composer-1 has no public price: the session's cost is unknown, never $0
+    assert session["cost_usd"] is None and session["unpriced_requests"] == 1
+    tools = {t["tool"]: t for t in query("tools", "--platform", "cursor")["tools"]}
+    assert tools["Shell"]["calls"] == 1 and tools["Edit"]["calls"] == 1
+    sessions = query("sessions", "--platform", "cursor", "--limit", "100")["sessions"]
+    assert not [s for s in sessions if s["session_id"].startswith("workspace:")]
+    blob = orjson.dumps(stored())
+    for private in (b"secret", b"/home/dev", b"example.com", b"npm test"):
+        assert private not in blob, private
