@@ -286,6 +286,8 @@ class Monitor:
         return sent
 
     def _json(self, raw: bytes, where: str) -> Any:
+        if not raw:
+            return None  # a NULL value (seen in real stores): nothing to read, nothing wrong
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -122,7 +122,9 @@ def session_bubbles(base: int) -> list[tuple[str, dict[str, Any]]]:
             "clientEndTime": end,
         }
 
-    edit_args = json.dumps({"target_file": "src/app.ts", "instructions": "secret", "code_edit": NEW})
+    edit_args = json.dumps(
+        {"target_file": "src/app.ts", "instructions": "secret", "code_edit": NEW}
+    )
     return [
         bubble("u-1", 1, base, text=PROMPT_1, requestId=G1, richText='{"root":"secret"}'),
         bubble(
@@ -209,7 +211,11 @@ def session_composer(base: int, status: str = "completed") -> dict[str, Any]:
         "forceMode": "edit",
         "modelConfig": {"modelName": "default", "maxMode": False},
         "fullConversationHeadersOnly": [
-            {"bubbleId": bid, "type": b["type"], **({"serverBubbleId": "srv"} if b["type"] == 2 else {})}
+            {
+                "bubbleId": bid,
+                "type": b["type"],
+                **({"serverBubbleId": "srv"} if b["type"] == 2 else {}),
+            }
             for bid, b in bubbles
         ],
         "conversationMap": {},

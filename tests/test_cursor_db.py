@@ -1,5 +1,6 @@
-"""capture-cursor on realistic state.vscdb files built from the documented schema (formats.md 5):
-healthy, locked by another connection, truncated; end to end to raw_traces."""
+"""capture-cursor on state.vscdb stores of every shape formats.md 5 describes, built by
+``tests/cursor_stores.py``: what each record becomes, robustness (locked, truncated, foreign,
+not-JSON values), incremental reading, restarts; end to end to raw_traces."""
 
 from __future__ import annotations
 
@@ -17,167 +18,21 @@ import pytest
 import redis
 
 from blueplane_capture import cursor_db
-from blueplane_core import db, lifecycle, paths, streams
+from blueplane_core import db, lifecycle, paths, privacy, streams
 from blueplane_core.emit import Emitter
 from blueplane_core.raw_traces import RawEvents
+from tests import cursor_stores as cs
 from tests.conftest import PYTHON, python_env
 from tests.helpers import ingest_all, wait_for
 
-T0 = 1795300000000  # unix ms
-FILE_URI = "file:///home/dev/secret-project/src/app.ts"
-
-
-def create_db(path: Path, wal: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    if wal:
-        conn.execute("PRAGMA journal_mode=WAL")
-    for table in ("ItemTable", "cursorDiskKV"):
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)"
-        )
-    conn.commit()
-    conn.close()
-
-
-def put(path: Path, table: str, key: str, value: Any) -> None:
-    conn = sqlite3.connect(path, timeout=5)
-    conn.execute(
-        f"INSERT INTO {table} (key, value) VALUES (?, ?)", (key, json.dumps(value).encode())
-    )
-    conn.commit()
-    conn.close()
-
-
-def composer(cid: str, status: str = "completed", added: int = 12, removed: int = 3) -> dict:
-    return {
-        "_v": 10,
-        "composerId": cid,
-        "name": "secret composer name",
-        "createdAt": T0,
-        "lastUpdatedAt": T0 + 60_000 + added,
-        "status": status,
-        "isAgentic": True,
-        "unifiedMode": "agent",
-        "forceMode": "edit",
-        "modelConfig": {"modelName": "claude-4.5-sonnet", "maxMode": False},
-        "fullConversationHeadersOnly": [
-            {"bubbleId": "b-1", "type": 1},
-            {"bubbleId": "b-2", "type": 2},
-        ],
-        "codeBlockData": {
-            FILE_URI: [
-                {
-                    "bubbleId": "b-2",
-                    "codeBlockIdx": 0,
-                    "status": "accepted",
-                    "diffId": "d-1",
-                    "languageId": "typescript",
-                },
-                {
-                    "bubbleId": "b-2",
-                    "codeBlockIdx": 1,
-                    "status": "rejected",
-                    "diffId": "d-2",
-                    "languageId": "typescript",
-                },
-                {"bubbleId": "b-2", "codeBlockIdx": 2, "status": "none"},
-            ]
-        },
-        "usageData": {"claude-4.5-sonnet": {"costInCents": 4, "amount": 1}},
-        "context": {"fileSelections": [{"uri": FILE_URI}]},
-        "totalLinesAdded": added,
-        "totalLinesRemoved": removed,
-    }
-
-
-def user_bubble(bid: str) -> dict:
-    return {
-        "_v": 3,
-        "bubbleId": bid,
-        "type": 1,
-        "text": "secret question about billing",
-        "richText": json.dumps({"root": {"children": [{"text": "secret"}]}}),
-        "createdAt": "2026-11-20T10:00:00.000Z",
-    }
-
-
-def reply_bubble(bid: str, finished: bool = True) -> dict:
-    timing = {"clientStartTime": T0 + 1000, "clientRpcSendTime": T0 + 1100}
-    if finished:
-        timing["clientEndTime"] = T0 + 4000
-    return {
-        "_v": 3,
-        "bubbleId": bid,
-        "type": 2,
-        "text": "secret answer with code",
-        "createdAt": "2026-11-20T10:00:02.000Z",
-        "requestId": "req-cursor-1",
-        "tokenCount": {"inputTokens": 1200, "outputTokens": 300},
-        "modelInfo": {"modelName": "claude-4.5-sonnet"},
-        "timingInfo": timing,
-        "thinking": {"text": "secret thoughts", "signature": "sig"},
-        "toolFormerData": {
-            "name": "edit_file",
-            "rawArgs": '{"secret": 1}',
-            "result": "secret result",
-            "status": "completed",
-        },
-    }
+BASE = 1795300000000  # unix ms (2026-11-21)
+DAY = 86_400_000
 
 
 @pytest.fixture
 def cursor_home(tmp_path: Path) -> Path:
-    """A Cursor ``User`` folder: one global and one workspace database."""
     user = tmp_path / "Cursor" / "User"
-    global_db = user / "globalStorage" / "state.vscdb"
-    workspace = user / "workspaceStorage" / "6f1e9c0d2a"
-    create_db(global_db)
-    create_db(workspace / "state.vscdb")
-    (workspace / "workspace.json").write_text(
-        json.dumps({"folder": "file:///home/dev/secret-project"})
-    )
-    ws_db = workspace / "state.vscdb"
-    put(
-        ws_db,
-        "ItemTable",
-        "aiService.prompts",
-        [
-            {"text": "secret prompt one", "commandType": 4},
-            {"text": "secret prompt two", "commandType": 4},
-            {"text": "secret prompt one", "commandType": 4},  # the same text again: a new prompt
-        ],
-    )
-    put(
-        ws_db,
-        "ItemTable",
-        "aiService.generations",
-        [
-            {
-                "unixMs": T0 + 500,
-                "generationUUID": "gen-1",
-                "type": "composer",
-                "textDescription": "secret description",
-            },
-            {"unixMs": T0 + 900, "generationUUID": "gen-2", "type": "cmdk"},
-        ],
-    )
-    put(
-        ws_db,
-        "ItemTable",
-        "composer.composerData",
-        {
-            "allComposers": [
-                {"type": "head", "composerId": "c-1", "createdAt": T0, "unifiedMode": "agent"}
-            ],
-            "selectedComposerIds": ["c-1"],
-        },
-    )
-    put(ws_db, "ItemTable", "workbench.panel.unrelated", {"x": 1})
-    put(global_db, "cursorDiskKV", "composerData:c-1", composer("c-1"))
-    put(global_db, "cursorDiskKV", "bubbleId:c-1:b-1", user_bubble("b-1"))
-    put(global_db, "cursorDiskKV", "bubbleId:c-1:b-2", reply_bubble("b-2"))
-    put(global_db, "cursorDiskKV", "checkpointId:c-1:x", {"secret": "ignored"})
+    cs.build(user, BASE)
     return user
 
 
@@ -193,43 +48,95 @@ def stored() -> list[dict[str, Any]]:
         conn.close()
 
 
-def by_type(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        out.setdefault(event["event_type"], []).append(event)
-    return out
+def of(events: list[dict[str, Any]], session: str, kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["session_id"] == session and e["event_type"] == kind]
 
 
-def test_cursor_databases_become_sanitized_events(
-    cursor_home: Path, redis_client: redis.Redis
-) -> None:
+def ms(event: dict[str, Any]) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(event["timestamp"]).timestamp() * 1000)
+
+
+def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: redis.Redis) -> None:
     assert monitor(redis_client, cursor_home).scan_once() > 0
     ingest_all()
+    assert redis_client.xlen(streams.DLQ_STREAM) == 0
     events = stored()
-    kinds = by_type(events)
-    history = [e for e in kinds["user_prompt"] if e["hook_type"] == "aiService.prompts"]
-    assert sorted(e["payload"]["prompt_length"] for e in history) == [17, 17, 17]
-    generations = [e for e in kinds["assistant_response"] if e["payload"].get("generation_id")]
-    assert {e["payload"]["generation_id"] for e in generations} == {"gen-1", "gen-2"}
-    assert generations[0]["timestamp"].startswith("2026-11-21")  # the data's own time
-    (start,) = kinds["session_start"]
-    assert start["session_id"] == "c-1" and start["payload"]["mode"] == "agent"
-    assert start["metadata"]["model"] == "claude-4.5-sonnet"
-    decisions = sorted(e["payload"]["decision"] for e in kinds["edit_decision"])
-    assert decisions == ["accept", "reject"]
-    assert kinds["edit_decision"][0]["payload"]["file_extension"] == ".ts"
-    (lines,) = kinds["file_edit"]
-    assert (lines["payload"]["lines_added"], lines["payload"]["lines_removed"]) == (12, 3)
-    (question,) = [e for e in kinds["user_prompt"] if e["hook_type"] == "bubble"]
-    assert question["payload"]["prompt_length"] == len("secret question about billing")
-    (reply,) = [e for e in kinds["assistant_response"] if e["hook_type"] == "bubble"]
-    assert reply["payload"]["input_tokens"] == 1200 and reply["payload"]["duration_ms"] == 3000
-    assert reply["payload"]["tool_name"] == "edit_file"
-    # the workspace of a composer comes from workspace.json, hashed; it is the same hash
-    assert reply["metadata"]["workspace_hash"] == history[0]["metadata"]["workspace_hash"]
+    s = cs.SESSION
+    # composer _v 10, bubbles _v 3 (values stored as TEXT)
+    prompts = of(events, s, "user_prompt")
+    assert sorted(p["payload"]["prompt_id"] for p in prompts) == sorted([cs.G1, cs.G2])
+    assert sorted(p["payload"]["prompt_length"] for p in prompts) == sorted(
+        [len(cs.PROMPT_1), len(cs.PROMPT_2)]
+    )
+    (thought,) = of(events, s, "agent_thought")  # capabilityType 30: thinking time, no reply
+    assert thought["payload"]["duration_ms"] == cs.THINK_MS
+    calls = {e["payload"]["tool_name"]: e["payload"] for e in of(events, s, "tool_result")}
+    assert sorted(calls) == ["Edit", "Shell"]  # capabilityType 15: tool calls, no reply
+    assert calls["Shell"]["program"] == "npm" and calls["Shell"]["success"] is True
+    assert calls["Edit"]["file_extension"] == ".ts" and calls["Edit"]["user_decision"] == "accepted"
+    replies = of(events, s, "assistant_response")
+    assert len(replies) == 2  # 2 text replies; 7 bubbles are not 7 responses
+    # a-1: rpc sent at base+1,000, ended at base+12,500 (clientStartTime is a performance-clock
+    # value and is not used): 11,500 ms
+    assert sorted(r["payload"]["duration_ms"] for r in replies) == [3_900, 11_500]
+    usage = {e["payload"]["model"]: e["payload"] for e in of(events, s, "token_usage")}
+    assert (
+        usage["claude-4.5-sonnet"]["input_tokens"],
+        usage["claude-4.5-sonnet"]["output_tokens"],
+    ) == (52_130, 6_021)
+    assert (usage["composer-1"]["input_tokens"], usage["composer-1"]["output_tokens"]) == (
+        23_148,
+        1_867,
+    )
+    assert usage["composer-1"]["request_id"] == cs.G2
+    (decision,) = of(events, s, "edit_decision")  # the dict form of codeBlockData
+    assert decision["payload"]["decision"] == "accept"
+    assert decision["payload"]["tool_use_id"] == calls["Edit"]["tool_use_id"]
+    (lines,) = of(events, s, "file_edit")
+    assert (lines["payload"]["session_lines_added"], lines["payload"]["session_lines_removed"]) == (
+        7,
+        2,
+    )
+    session_times = [ms(e) for e in events if e["session_id"] == s]
+    assert min(session_times) == BASE - 5_000 and max(session_times) <= BASE + 65_000
+    workspace = privacy.keyed_hash(privacy.load_secret(), cs.ROOT, "workspace")
+    assert {e["metadata"].get("workspace_hash") for e in events if e["session_id"] == s} == {
+        workspace
+    }
+
+    # composer _v 3, bubbles _v 2 without createdAt, codeBlockData as a list, bare tokenCount
+    old = cs.LEGACY
+    legacy_base = BASE - DAY
+    (question,) = of(events, old, "user_prompt")
+    assert ms(question) == legacy_base  # no time of its own: the composer's, not capture time
+    answers = sorted(of(events, old, "assistant_response"), key=ms)
+    # la-1: the earliest epoch value of its timingInfo (clientStartTime is epoch in old stores)
+    assert [ms(a) for a in answers] == [legacy_base + 100, legacy_base + 3_000]
+    (request,) = of(events, old, "token_usage")  # the bare integer count is not a request
+    assert (request["payload"]["input_tokens"], request["payload"]["output_tokens"]) == (1_000, 200)
+    assert request["payload"]["model"] == "gpt-4o"  # from the composer's modelConfig
+    assert [d["payload"]["decision"] for d in of(events, old, "edit_decision")] == ["reject"]
+
+    # legacy inline conversation[]
+    assert len(of(events, cs.INLINE, "user_prompt")) == 2
+    assert len(of(events, cs.INLINE, "assistant_response")) == 1
+    (inline,) = of(events, cs.INLINE, "token_usage")
+    assert (inline["payload"]["input_tokens"], inline["payload"]["output_tokens"]) == (500, 50)
+
+    # a composer listed only in composer.composerHeaders, in a remote workspace
+    remote = privacy.keyed_hash(privacy.load_secret(), cs.REMOTE_ROOT, "workspace")
+    (start,) = of(events, cs.HEADERS_ONLY, "session_start")
+    assert start["metadata"]["workspace_hash"] == remote
+
+    # empty drafts and NULL rows are no sessions; aiService rows make no session of their own
+    sessions = {e["session_id"] for e in events}
+    assert sessions == {cs.SESSION, cs.LEGACY, cs.INLINE, cs.HEADERS_ONLY}
+    assert not [e for e in events if str(e["hook_type"]).startswith("aiService")]
     blob = orjson.dumps(events)
-    for private in (b"secret", b"/home/dev", b"billing"):
-        assert private not in blob
+    for private in (b"secret", b"/home/dev", b"/srv/", b"npm test", b"buildhost"):
+        assert private not in blob, private
 
 
 def test_rescans_and_restarts_add_nothing(cursor_home: Path, redis_client: redis.Redis) -> None:
@@ -245,6 +152,34 @@ def test_rescans_and_restarts_add_nothing(cursor_home: Path, redis_client: redis
     monitor(redis_client, cursor_home).scan_once()
     ingest_all()
     assert len(stored()) == count  # ... derived ids store nothing twice
+    state = (paths.state_dir() / "cursor_db.json").read_bytes()
+    for private in (b"secret", b"/home/dev", b"/srv/"):
+        assert private not in state  # the state file keeps ids and hashes, never paths
+
+
+def add_turn(user: Path, status: str = "completed", finished: bool = True) -> None:
+    """A third turn on SESSION: prompt u-3 and reply a-3 (900 in / 90 out), lines now 9/2."""
+    global_db = user / "globalStorage" / "state.vscdb"
+    composer = cs.session_composer(BASE, status)
+    composer["fullConversationHeadersOnly"] += [
+        {"bubbleId": "u-3", "type": 1},
+        {"bubbleId": "a-3", "type": 2},
+    ]
+    composer["totalLinesAdded"] = 9
+    cs.put(global_db, "cursorDiskKV", f"composerData:{cs.SESSION}", composer)
+    cs.put(global_db, "cursorDiskKV", f"bubbleId:{cs.SESSION}:u-3", {
+        "_v": 3, "type": 1, "bubbleId": "u-3", "text": "secret third", "requestId": "g-3",
+        "createdAt": cs.iso(BASE + 70_000),
+    })  # fmt: skip
+    timing = {"clientRpcSendTime": BASE + 70_100} | (
+        {"clientEndTime": BASE + 71_000} if finished else {}
+    )
+    cs.put(global_db, "cursorDiskKV", f"bubbleId:{cs.SESSION}:a-3", {
+        "_v": 3, "type": 2, "bubbleId": "a-3", "text": "secret partial" if not finished
+        else "secret final longer answer", "requestId": "g-3", "createdAt": cs.iso(BASE + 70_050),
+        "timingInfo": timing,
+        "tokenCount": {"inputTokens": 900 if finished else 0, "outputTokens": 90 if finished else 0},
+    })  # fmt: skip
 
 
 def test_new_and_replaced_rows_are_read_incrementally(
@@ -252,54 +187,48 @@ def test_new_and_replaced_rows_are_read_incrementally(
 ) -> None:
     watcher = monitor(redis_client, cursor_home)
     watcher.scan_once()
-    global_db = cursor_home / "globalStorage" / "state.vscdb"
-    put(global_db, "cursorDiskKV", "composerData:c-1", composer("c-1", added=20, removed=5))
-    put(global_db, "cursorDiskKV", "bubbleId:c-1:b-4", user_bubble("b-4"))
     before = redis_client.xlen(streams.EVENTS_STREAM)
+    add_turn(cursor_home)
     watcher.scan_once()
+    # exactly: the new prompt, the new reply, its request, the new line totals; nothing resent
+    assert redis_client.xlen(streams.EVENTS_STREAM) - before == 4
     ingest_all()
-    edits = [e["payload"] for e in stored() if e["event_type"] == "file_edit"]
-    assert sorted((p["lines_added"], p["lines_removed"]) for p in edits) == [(8, 2), (12, 3)]
-    assert sum(p["lines_added"] for p in edits) == 20  # increments sum to Cursor's total
-    assert redis_client.xlen(streams.EVENTS_STREAM) - before == 2  # lines + b-4, nothing resent
+    totals = of(stored(), cs.SESSION, "file_edit")
+    assert sorted(e["payload"]["session_lines_added"] for e in totals) == [7, 9]
 
 
-def test_reply_is_held_back_until_its_composer_stops_generating(
+def test_reply_is_held_back_until_it_is_finished(
     cursor_home: Path, redis_client: redis.Redis
 ) -> None:
-    global_db = cursor_home / "globalStorage" / "state.vscdb"
-    put(global_db, "cursorDiskKV", "composerData:c-2", composer("c-2", status="generating"))
-    put(global_db, "cursorDiskKV", "bubbleId:c-2:b-9", reply_bubble("b-9", finished=False))
     watcher = monitor(redis_client, cursor_home)
     watcher.scan_once()
-    ingest_all()
-    assert not [e for e in stored() if e["payload"].get("bubble_id") == "b-9"]
-    final = reply_bubble("b-9", finished=False) | {"text": "secret final longer answer text"}
-    put(global_db, "cursorDiskKV", "composerData:c-2", composer("c-2", status="completed"))
-    conn = sqlite3.connect(global_db)  # the reply row itself is not rewritten again
-    conn.execute(
-        "UPDATE cursorDiskKV SET value = ? WHERE key = 'bubbleId:c-2:b-9'",
-        (json.dumps(final).encode(),),
-    )
-    conn.commit()
-    conn.close()
+    add_turn(cursor_home, status="generating", finished=False)
     watcher.scan_once()
     ingest_all()
-    (reply,) = [e for e in stored() if e["payload"].get("bubble_id") == "b-9"]
-    assert reply["payload"]["response_length"] == len("secret final longer answer text")
+    assert not [e for e in stored() if e["payload"].get("bubble_id") == "a-3"]
+    add_turn(cursor_home, status="completed", finished=True)
+    watcher.scan_once()
+    ingest_all()
+    (reply,) = [
+        e for e in stored() if e["payload"].get("bubble_id") == "a-3"
+        and e["event_type"] == "assistant_response"
+    ]  # fmt: skip
+    assert reply["payload"]["response_length"] == len("secret final longer answer")
+    (usage,) = [
+        e for e in of(stored(), cs.SESSION, "token_usage") if e["payload"]["request_id"] == "g-3"
+    ]
+    assert usage["payload"]["input_tokens"] == 900
 
 
 def test_database_under_an_exclusive_lock_is_retried_and_never_blocks_its_writer(
-    cursor_home: Path, redis_client: redis.Redis, tmp_path: Path
+    cursor_home: Path, redis_client: redis.Redis
 ) -> None:
     locked_ws = cursor_home / "workspaceStorage" / "0locked"
-    create_db(locked_ws / "state.vscdb", wal=False)  # rollback journal: a lock blocks readers
-    put(
-        locked_ws / "state.vscdb",
-        "ItemTable",
-        "aiService.generations",
-        [{"unixMs": T0, "generationUUID": "gen-locked", "type": "composer"}],
-    )
+    cs.create(locked_ws / "state.vscdb", wal=False)  # rollback journal: a lock blocks readers
+    (locked_ws / "workspace.json").write_text(json.dumps({"folder": "file:///home/dev/locked"}))
+    cs.put(locked_ws / "state.vscdb", "ItemTable", "composer.composerData", {
+        "allComposers": [{"type": "head", "composerId": "c-locked"}]
+    })  # fmt: skip
     holder = sqlite3.connect(locked_ws / "state.vscdb", timeout=0, isolation_level=None)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
@@ -309,14 +238,19 @@ def test_database_under_an_exclusive_lock_is_retried_and_never_blocks_its_writer
     watcher.scan_once()
     assert time.monotonic() - started < 5  # bounded: a busy file is skipped, not waited for
     assert watcher.counters.locked == 1
-    holder.execute("COMMIT")  # "Cursor" could commit while we were scanning around it
+    holder.execute("COMMIT")
     holder.close()
     ingest_all()
-    assert not [e for e in stored() if e["payload"].get("generation_id") == "gen-locked"]
-    assert [e for e in stored() if e["payload"].get("generation_id") == "gen-1"]  # others went on
-    watcher.scan_once()
+    assert of(stored(), cs.SESSION, "user_prompt")  # the other files went on
+    global_db = cursor_home / "globalStorage" / "state.vscdb"
+    cs.put(global_db, "cursorDiskKV", "composerData:c-locked", cs.headers_only_composer(BASE) | {
+        "composerId": "c-locked"
+    })  # fmt: skip
+    watcher.scan_once()  # the locked file is read now: its composer gets its workspace
     ingest_all()
-    assert [e for e in stored() if e["payload"].get("generation_id") == "gen-locked"]
+    (start,) = of(stored(), "c-locked", "session_start")
+    locked = privacy.keyed_hash(privacy.load_secret(), "/home/dev/locked", "workspace")
+    assert start["metadata"]["workspace_hash"] == locked
     writer = sqlite3.connect(locked_ws / "state.vscdb", timeout=0)  # no wait allowed
     writer.execute("INSERT INTO ItemTable VALUES ('after', 'scan')")
     writer.commit()  # we hold no lock once a scan returns
@@ -327,16 +261,11 @@ def test_truncated_and_foreign_files_are_counted_and_the_rest_goes_on(
     cursor_home: Path, redis_client: redis.Redis
 ) -> None:
     broken = cursor_home / "workspaceStorage" / "1broken" / "state.vscdb"
-    create_db(broken, wal=False)
-    put(
-        broken,
-        "ItemTable",
-        "aiService.generations",
-        [
-            {"unixMs": T0, "generationUUID": f"gen-{i}-" + "x" * 200, "type": "cmdk"}
-            for i in range(200)
-        ],
-    )
+    cs.create(broken, wal=False)
+    cs.put(broken, "ItemTable", "aiService.generations", [
+        {"unixMs": BASE, "generationUUID": f"gen-{i}-" + "x" * 200, "type": "cmdk"}
+        for i in range(200)
+    ])  # fmt: skip
     data = broken.read_bytes()
     broken.write_bytes(data[: len(data) // 2])  # half-written
     garbage = cursor_home / "workspaceStorage" / "2garbage" / "state.vscdb"
@@ -346,7 +275,7 @@ def test_truncated_and_foreign_files_are_counted_and_the_rest_goes_on(
     watcher.scan_once()
     assert watcher.counters.corrupt == 2
     ingest_all()
-    assert [e for e in stored() if e["payload"].get("generation_id") == "gen-1"]
+    assert of(stored(), cs.SESSION, "user_prompt")
 
 
 def test_value_that_is_not_json_is_skipped_alone(
@@ -354,15 +283,14 @@ def test_value_that_is_not_json_is_skipped_alone(
 ) -> None:
     global_db = cursor_home / "globalStorage" / "state.vscdb"
     conn = sqlite3.connect(global_db)
-    conn.execute("INSERT INTO cursorDiskKV VALUES ('bubbleId:c-1:bad', x'00ff7b7b')")
+    conn.execute(f"INSERT INTO cursorDiskKV VALUES ('bubbleId:{cs.SESSION}:bad', x'00ff7b7b')")
     conn.commit()
     conn.close()
-    put(global_db, "cursorDiskKV", "bubbleId:c-1:b-5", user_bubble("b-5"))
     watcher = monitor(redis_client, cursor_home)
     watcher.scan_once()
     assert watcher.counters.bad_values == 1
     ingest_all()
-    assert [e for e in stored() if e["payload"].get("bubble_id") == "b-5"]
+    assert len(of(stored(), cs.SESSION, "user_prompt")) == 2
 
 
 def test_watch_loop_notices_a_write(cursor_home: Path, redis_client: redis.Redis) -> None:
@@ -375,16 +303,11 @@ def test_watch_loop_notices_a_write(cursor_home: Path, redis_client: redis.Redis
     try:
         wait_for(lambda: watcher.counters.scans >= 1, 10, what="first scan")
         before = redis_client.xlen(streams.EVENTS_STREAM)
-        put(
-            cursor_home / "globalStorage" / "state.vscdb",
-            "cursorDiskKV",
-            "bubbleId:c-1:b-7",
-            user_bubble("b-7"),
-        )
+        add_turn(cursor_home)
         wait_for(
             lambda: redis_client.xlen(streams.EVENTS_STREAM) > before,
             15,
-            what="the watcher to pick up the new bubble",
+            what="the watcher to pick up the new bubbles",
         )
     finally:
         shutdown.request()

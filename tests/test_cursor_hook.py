@@ -20,6 +20,7 @@ from blueplane_capture.installers import cursor as cursor_installer
 from blueplane_core import db, events, paths, streams
 from blueplane_core.emit import Emitter
 from blueplane_core.raw_traces import RawEvents
+from tests import cursor_stores as cs
 from tests.conftest import PYTHON, python_env
 from tests.helpers import ingest_all
 
@@ -87,11 +88,11 @@ EXPECTED_TYPES = {
     "afterAgentResponse": "assistant_response",
     "afterAgentThought": "agent_thought",
     "beforeShellExecution": "tool_use",
-    "afterShellExecution": "shell",
+    "afterShellExecution": "tool_result",
     "beforeMCPExecution": "tool_use",
-    "afterMCPExecution": "mcp_call",
-    "beforeReadFile": "file_read",
-    "afterFileEdit": "file_edit",
+    "afterMCPExecution": "tool_result",
+    "beforeReadFile": "tool_result",
+    "afterFileEdit": "tool_result",
     "stop": "assistant_response",
     "sessionStart": "session_start",
     "sessionEnd": "session_end",
@@ -239,9 +240,109 @@ def test_installed_command_runs_through_a_shell(tmp_path: Path, redis_client: re
     assert (done.returncode, done.stdout.strip()) == (0, b"{}")
     ingest_all()
     (event,) = stored()
-    assert event["event_type"] == "file_edit" and event["hook_type"] == "afterFileEdit"
+    assert event["event_type"] == "tool_result" and event["hook_type"] == "afterFileEdit"
 
 
 @pytest.mark.parametrize("name", ["beforeSubmitPrompt", "stop", "afterFileEdit"])
 def test_answer_is_valid_json_for_every_event(name: str) -> None:
     assert isinstance(json.loads(cursor_mapping.answer(name)), dict)
+
+
+# ------------------------------------------------------- every event, older and newer clients
+
+#: what each documented hook becomes (tests/cursor_stores.EVERY_HOOK)
+EVERY_TYPE = {
+    "sessionStart": "session_start",
+    "sessionEnd": "session_end",
+    "beforeSubmitPrompt": "user_prompt",
+    "preToolUse": "tool_use",
+    "postToolUse": "tool_result",
+    "postToolUseFailure": "tool_result",
+    "subagentStart": "subagent_start",
+    "subagentStop": "subagent_stop",
+    "beforeShellExecution": "tool_use",
+    "afterShellExecution": "tool_result",
+    "beforeMCPExecution": "tool_use",
+    "afterMCPExecution": "tool_result",
+    "beforeReadFile": "tool_result",
+    "afterFileEdit": "tool_result",
+    "afterAgentResponse": "assistant_response",
+    "afterAgentThought": "agent_thought",
+    "preCompact": "compaction",
+    "stop": "assistant_response",
+    "beforeTabFileRead": "file_read",
+    "afterTabFileEdit": "file_edit",
+}
+
+
+@pytest.mark.parametrize("newer", [False, True], ids=["cursor-1.7", "cursor-3.x"])
+def test_every_hook_event_with_and_without_the_newer_fields(newer: bool, tmp_path: Path) -> None:
+    checker = Emitter(redis.Redis())  # check() only: validation + privacy, no I/O
+    assert set(EVERY_TYPE) == set(cs.EVERY_HOOK)
+    for name in cs.EVERY_HOOK:
+        event = cursor_mapping.map_hook(cs.every_hook(name, newer), b"k" * 32, home=str(tmp_path))
+        checker.check(event)
+        assert event["event_type"] == EVERY_TYPE[name], name
+        assert event["session_id"] == cs.SESSION and event["hook_type"] == name
+        assert event["metadata"]["model"] == "claude-4.5-sonnet"
+        assert event["metadata"]["client_version"] == ("3.10.17" if newer else "1.7.52")
+        blob = orjson.dumps(event)
+        for private in (b"secret", b"example.com", b"/home/dev", b"API_KEY", b"git push"):
+            assert private not in blob, (name, private)
+    state = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*.json"))
+    assert state and b"secret" not in state and b"/home" not in state  # keyed hashes only
+
+
+def test_shell_hooks_pair_into_one_call_per_run(tmp_path: Path) -> None:
+    """before/afterShellExecution of one run share a key; running the same command again in
+    the conversation is a second call (the hooks count occurrences per conversation)."""
+    home = str(tmp_path)
+
+    def key(name: str) -> str:
+        event = cursor_mapping.map_hook(cs.every_hook(name, True) | {"command": "make"}, b"k" * 32,
+                                        home=home)  # fmt: skip
+        return event["payload"]["tool_use_id"]
+
+    first = (key("beforeShellExecution"), key("afterShellExecution"))
+    second = (key("beforeShellExecution"), key("afterShellExecution"))
+    assert first[0] == first[1] and second[0] == second[1] and first[0] != second[0]
+    assert first[0].endswith(":1") and second[0].endswith(":2")
+
+
+def test_stop_carries_the_turns_tokens_when_the_client_reports_them() -> None:
+    newer = cursor_mapping.map_hook(
+        cs.every_hook("stop", True)
+        | {"input_tokens": 100, "output_tokens": 20, "cache_read_tokens": 5000,
+           "cache_write_tokens": 300},
+        b"k" * 32,
+    )  # fmt: skip
+    assert newer["event_type"] == "token_usage"
+    body = newer["payload"]
+    assert (body["request_id"], body["prompt_id"]) == ("gen-every", "gen-every")
+    assert (body["input_tokens"], body["output_tokens"]) == (100, 20)
+    assert (body["cache_read_tokens"], body["cache_creation_tokens"]) == (5000, 300)
+    older = cursor_mapping.map_hook(cs.every_hook("stop", False), b"k" * 32)
+    assert older["event_type"] == "assistant_response"  # no tokens: never a request of 0 tokens
+
+
+def test_a_denied_write_is_an_error_of_that_call_not_a_rejected_edit(
+    redis_client: redis.Redis,
+) -> None:
+    from tests.query_data import run_workers
+
+    for name in ("postToolUseFailure",):
+        done, _ = fire(name, json.dumps(cs.every_hook(name, True)).encode())
+        assert done.returncode == 0
+    ingest_all()
+    (event,) = stored()
+    assert event["payload"]["error_type"] == "permission_denied"
+    assert event["payload"]["success"] is False
+    run_workers()
+    conn = db.connect_writer(paths.database())
+    try:
+        row = conn.execute(
+            "SELECT tool_calls, tool_errors, edits_accepted, edits_rejected FROM conversations"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert tuple(row) == (1, 1, 0, 0)
