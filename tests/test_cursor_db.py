@@ -178,7 +178,7 @@ def add_turn(user: Path, status: str = "completed", finished: bool = True) -> No
         "_v": 3, "type": 2, "bubbleId": "a-3", "text": "secret partial" if not finished
         else "secret final longer answer", "requestId": "g-3", "createdAt": cs.iso(BASE + 70_050),
         "timingInfo": timing,
-        "tokenCount": {"inputTokens": 900 if finished else 0, "outputTokens": 90 if finished else 0},
+        "tokenCount": {"inputTokens": 900 * finished, "outputTokens": 90 * finished},
     })  # fmt: skip
 
 
