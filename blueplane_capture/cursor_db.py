@@ -395,7 +395,26 @@ class Monitor:
             return []
         pending.pop(key, None)
         generation = self._generation_ms(value.get("requestId") or request)
-        return records.bubble_events(view, bubble_id, value, self.secret, generation, request)
+        built = records.bubble_events(view, bubble_id, value, self.secret, generation, request)
+        return [self._official_cost(composer, event) for event in built]
+
+    def _official_cost(self, composer: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Put Cursor's own cost on a request when its ``usageData`` says it unambiguously.
+
+        ``usageData`` counts a composer's requests and cents per model. When it counts exactly
+        one request more than were already billed, the new request's cost is the difference
+        (``cost_usd``, official); otherwise the request is left to the price table.
+        """
+        model = event["payload"].get("model")
+        if event["event_type"] != "token_usage" or not isinstance(model, str):
+            return event
+        memory = self.state.data["composers"].setdefault(composer, {})
+        usage = memory.get("usage", {}).get(model)
+        billed = memory.setdefault("billed", {}).setdefault(model, [0, 0])
+        if usage and usage[1] == billed[1] + 1 and usage[0] >= billed[0]:
+            event["payload"]["cost_usd"] = (usage[0] - billed[0]) / 100
+            billed[0], billed[1] = usage[0], usage[1]
+        return event
 
     def _composer_row(self, composer: str, value: dict[str, Any]) -> list[dict[str, Any]]:
         memory = self.state.data["composers"].setdefault(composer, {})
@@ -404,6 +423,7 @@ class Monitor:
         memory["model"] = model[:128] if isinstance(model, str) else ""
         memory["created"] = records.epoch_ms(value.get("createdAt"))
         memory["order"] = records.bubble_ids(value)
+        memory["usage"] = records.composer_usage(value)
         view = self._view(composer)
         built = records.composer_events(value, view, self.secret)
         inline = records.inline_bubbles(value)

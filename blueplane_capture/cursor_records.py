@@ -282,6 +282,16 @@ def composer_events(data: dict[str, Any], view: Composer, secret: bytes) -> list
     return out
 
 
+def composer_usage(data: dict[str, Any]) -> dict[str, list[int]]:
+    """``usageData``: model -> [costInCents, amount] (Cursor's own accounting of the composer)."""
+    out = {}
+    for model, entry in _obj(data.get("usageData")).items():
+        cents, amount = _int(_obj(entry).get("costInCents")), _int(_obj(entry).get("amount"))
+        if isinstance(model, str) and cents is not None and amount:
+            out[model[:128]] = [cents, amount]
+    return out
+
+
 def _code_blocks(blocks: Any) -> list[tuple[str, list[dict[str, Any]]]]:
     """``codeBlockData`` in either form as (file uri, entries in order)."""
     out = []

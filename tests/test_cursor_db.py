@@ -117,6 +117,9 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
     (request,) = of(events, old, "token_usage")  # the bare integer count is not a request
     assert (request["payload"]["input_tokens"], request["payload"]["output_tokens"]) == (1_000, 200)
     assert request["payload"]["model"] == "gpt-4o"  # from the composer's modelConfig
+    # usageData {gpt-4o: 7 cents, 1 request} and one gpt-4o request: Cursor's own cost of it
+    assert request["payload"]["cost_usd"] == 0.07
+    assert "cost_usd" not in usage["composer-1"]  # usageData {} : the price table decides
     assert [d["payload"]["decision"] for d in of(events, old, "edit_decision")] == ["reject"]
 
     # legacy inline conversation[]

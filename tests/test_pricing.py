@@ -182,3 +182,17 @@ def test_config_override_file_replaces_and_adds_models(tmp_path):
     bad.write_text('{"models": {"x": {"input": "1"}}}')
     with pytest.raises(ValueError, match="bad price entry"):
         pricing.load(bad)
+
+
+def test_cursor_model_names_find_the_vendors_price_and_cursors_own_stay_unpriced() -> None:
+    table = pricing.load()
+    sonnet = table.lookup("claude-sonnet-4-5")
+    assert sonnet is not None
+    # Cursor spells Anthropic models version-first and adds effort/thinking modes
+    for name in ("claude-4.5-sonnet", "claude-4.5-sonnet-thinking", "claude-4.5-sonnet-high"):
+        assert table.lookup(name) == sonnet, name
+    assert table.lookup("claude-4-opus") == table.lookup("claude-opus-4")
+    # Cursor's own models have no public price: unpriced, never $0
+    for name in ("composer-1", "composer-2", "auto", "default", "claude-4.5-sonnet-max"):
+        assert table.lookup(name) is None, name
+        assert table.cost_nusd(name, pricing.Usage(input_tokens=1000)) is None
