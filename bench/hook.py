@@ -2,9 +2,10 @@
 
 Runs the exact command the installer writes (``<resolved python> -I -S .../hooks/claude_code.py``)
 with a real PostToolUse payload on stdin. Targets (architecture contract): median <= 15 ms,
-P95 <= 25 ms, in both cases.
+P95 <= 25 ms, in both cases. ``--cursor`` also times bp-cursor-hook on ``afterShellExecution``
+(the heaviest Cursor event: it counts the call's occurrence in its per-conversation state file).
 
-    python bench/hook.py --runs 200
+    python bench/hook.py --runs 200 [--cursor]
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson
+
 from bench._harness import REPO, percentile, private_pipeline_home
 from blueplane_capture.installers import claude_code
 
@@ -26,13 +29,15 @@ PAYLOAD = REPO / "tests/fixtures/real/claude_code_live/hooks/B_tools/09_PostTool
 TARGET_MEDIAN_MS, TARGET_P95_MS = 15.0, 25.0
 
 
-def time_runs(command: list[str], stdin: bytes, env: dict[str, str], runs: int) -> list[float]:
+def time_runs(
+    command: list[str], stdin: bytes, env: dict[str, str], runs: int, answer: bytes = b""
+) -> list[float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         done = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, env=env, check=False)
         times.append((time.perf_counter() - started) * 1000)
-        if done.returncode != 0 or done.stdout:
+        if done.returncode != 0 or done.stdout.strip() != answer:
             raise SystemExit(f"hook broke its contract: exit {done.returncode}, {done.stdout!r}")
     return times
 
@@ -49,6 +54,7 @@ def report(label: str, times: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="fires per case (default 30)")
+    parser.add_argument("--cursor", action="store_true", help="also time the Cursor hook")
     args = parser.parse_args()
     command = [claude_code.interpreter(), "-I", "-S", str(claude_code.hook_script())]
     stdin = PAYLOAD.read_bytes()
@@ -63,6 +69,24 @@ def main() -> None:
         report("Redis down (spools)", time_runs(command, stdin, down, args.runs))
         spooled = len(list((home / "spool").glob("*.json")))
         print(f"spooled files: {spooled} (one per distinct event id)")
+        if args.cursor:
+            cursor = [command[0], "-I", "-S", str(REPO / "blueplane_capture/hooks/cursor.py")]
+            cursor.append("afterShellExecution")
+            shell = orjson.dumps(
+                {
+                    "hook_event_name": "afterShellExecution",
+                    "conversation_id": "bench-conversation",
+                    "generation_id": "bench-generation",
+                    "workspace_roots": ["/tmp/bench-project"],
+                    "command": "npm test",
+                    "output": "ok",
+                    "duration": 1200,
+                }
+            )
+            times = time_runs(cursor, shell, env, args.runs, b"{}")
+            report("Cursor shell, Redis up", times)
+            ratio = statistics.median(times) / statistics.median(baseline)
+            print(f"Cursor shell median / interpreter-only median = {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -255,10 +255,10 @@ def legacy_composer(base: int) -> tuple[dict[str, Any], list[tuple[str, dict[str
     By hand: 1 prompt; 1 request of gpt-4o, 1,000 in / 200 out; Cursor's own cost 7 cents;
     lines +3/-1; 1 rejected edit (list-form ``codeBlockData``). The second assistant bubble's
     ``tokenCount`` is a bare integer (older stores): it cannot be split and is not a request.
+    The user bubble has no ``requestId``: its turn is the next bubble's (``lg-1``).
     """
     bubbles = [
-        ("lu-1", {"_v": 2, "bubbleId": "lu-1", "type": 1, "text": "secret old question",
-                  "requestId": "lg-1"}),
+        ("lu-1", {"_v": 2, "bubbleId": "lu-1", "type": 1, "text": "secret old question"}),
         ("la-1", {"_v": 2, "bubbleId": "la-1", "type": 2, "text": "secret old answer",
                   "requestId": "lg-1",
                   "timingInfo": {"clientStartTime": base + 100, "clientRpcSendTime": base + 150,
@@ -304,7 +304,7 @@ def inline_composer(base: int) -> dict[str, Any]:
             {"bubbleId": "ia-1", "type": 2, "text": "secret inline answer", "requestId": "ig-1",
              "timingInfo": {"clientRpcSendTime": base + 1_000, "clientEndTime": base + 2_000},
              "tokenCount": {"inputTokens": 500, "outputTokens": 50}},
-            {"bubbleId": "iu-2", "type": 1, "text": "secret inline two", "requestId": "ig-2"},
+            {"bubbleId": "iu-2", "type": 1, "text": "secret inline two"},  # no id at all
         ],
     }  # fmt: skip
 

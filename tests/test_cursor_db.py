@@ -111,6 +111,7 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
     legacy_base = BASE - DAY
     (question,) = of(events, old, "user_prompt")
     assert ms(question) == legacy_base  # no time of its own: the composer's, not capture time
+    assert question["payload"]["prompt_id"] == "lg-1"  # no requestId: the next bubble's
     answers = sorted(of(events, old, "assistant_response"), key=ms)
     # la-1: the earliest epoch value of its timingInfo (clientStartTime is epoch in old stores)
     assert [ms(a) for a in answers] == [legacy_base + 100, legacy_base + 3_000]
@@ -123,7 +124,8 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
     assert [d["payload"]["decision"] for d in of(events, old, "edit_decision")] == ["reject"]
 
     # legacy inline conversation[]
-    assert len(of(events, cs.INLINE, "user_prompt")) == 2
+    inline_prompts = of(events, cs.INLINE, "user_prompt")
+    assert sorted(p["payload"]["prompt_id"][:5] for p in inline_prompts) == ["ig-1", "text:"]
     assert len(of(events, cs.INLINE, "assistant_response")) == 1
     (inline,) = of(events, cs.INLINE, "token_usage")
     assert (inline["payload"]["input_tokens"], inline["payload"]["output_tokens"]) == (500, 50)

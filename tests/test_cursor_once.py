@@ -72,11 +72,16 @@ def capture(seen_by: str, user: Path, client: redis.Redis, newer: bool = True) -
     run_workers()
 
 
-@pytest.mark.parametrize("seen_by", ["hooks", "database", "both"])
+@pytest.mark.parametrize(
+    ("seen_by", "newer"),
+    [("hooks", True), ("database", True), ("both", True), ("both", False)],
+    ids=["hooks", "database", "both", "both-older-hooks"],
+)
 def test_one_cursor_session_counts_once_whoever_saw_it(
-    seen_by: str, tmp_path: Path, redis_client: redis.Redis
+    seen_by: str, newer: bool, tmp_path: Path, redis_client: redis.Redis
 ) -> None:
-    capture(seen_by, tmp_path / "Cursor" / "User", redis_client)
+    """``both-older-hooks``: Cursor 1.7 hooks (no session_id, no tokens in ``stop``) + database."""
+    capture(seen_by, tmp_path / "Cursor" / "User", redis_client, newer)
     detail = query("session", cs.SESSION)
     session = detail["session"]
     # By hand (tests/cursor_stores.py): 2 prompts, 2 requests (one per turn),
