@@ -9,6 +9,7 @@ Layout (all keys start with ``streams.METRICS_PREFIX`` = ``{bp}:metrics:``)::
     {bp}:metrics:c:<scope>:<period>            HASH   counter name -> integer
     {bp}:metrics:hist:<scope>:<period>:<name>  HASH   histogram bucket index -> count
     {bp}:metrics:idx:<dimension>               ZSET   dimension value -> last seen (unix s)
+    {bp}:metrics:min:<scope>:<hour start>      HASH   "<minute start>|<counter>" -> value
     {bp}:metrics:meta                          HASH   layout version, pricing version
 
 ``scope`` is ``all`` or ``<dimension>=<value>`` with dimension one of :data:`DIMENSIONS`
@@ -31,8 +32,9 @@ are named here too so that ``rebuild`` can delete every metric key.
 
 Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 1 (2026-11-23): first layout.
-  * 2 (2026-11-28): no time-series ladder (``ts:``/``rts:`` keys): nothing read it, and it was
-    most of the worker's writes. Per-hour counters serve charts; the request ledger serves costs.
+  * 2 (2026-11-28): the four-rung time-series ladder (``ts:``/``rts:`` keys, most of the
+    worker's writes) is replaced by one per-minute series of the last day (``min:`` keys) for
+    scope all and per platform, which the live 5-hour block reads.
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ HISTOGRAMS: dict[str, str] = {
     "response_ms": "API request duration (response latency)",
     "decision_ms": "time from an edit proposal to its decision",
 }
+
+#: counters kept per minute (scope ``all`` and per platform) for :data:`MINUTE_RETENTION_S`: the
+#: live 5-hour block finds where it started and its burn rate from them.
+MINUTE_COUNTERS: tuple[str, ...] = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "cost_nusd",
+)
+#: dimensions (besides scope ``all``) that have a per-minute series.
+MINUTE_DIMENSIONS: tuple[str, ...] = ("platform",)
+#: how long a minute is kept (a day: the live block looks back that far), and the chunk size.
+MINUTE_RETENTION_S = 86400
+MINUTE_CHUNK_S = 3600
 
 #: an event gap longer than this is idle time (active-time and agent-assisted-commit windows).
 IDLE_GAP_S = 300
@@ -133,6 +151,29 @@ def histogram_key(scope_: str, period: str, name: str) -> str:
 def index_key(dimension: str) -> str:
     """ZSET of the values seen for a dimension, scored by last-seen unix seconds."""
     return f"{PREFIX}idx:{dimension}"
+
+
+def minute_chunk_key(scope_: str, hour_start: int) -> str:
+    """HASH of a scope's per-minute counters in one hour: ``<minute start>|<counter>`` -> value.
+    It expires :data:`MINUTE_RETENTION_S` after the hour ends."""
+    return f"{PREFIX}min:{scope_}:{hour_start}"
+
+
+def minute_chunk_keys(scope_: str, start_s: int, end_s: int) -> list[str]:
+    """The chunk keys covering ``[start_s, end_s]`` (read each with HGETALL)."""
+    first = start_s - start_s % MINUTE_CHUNK_S
+    return [minute_chunk_key(scope_, h) for h in range(first, end_s + 1, MINUTE_CHUNK_S)]
+
+
+def minute_field(minute_start: int, counter: str) -> str:
+    return f"{minute_start}|{counter}"
+
+
+def parse_minute_field(field: bytes | str) -> tuple[int, str]:
+    """(minute start, counter) of a field of a ``min:`` hash."""
+    text = field.decode() if isinstance(field, bytes) else field
+    minute, _, counter = text.partition("|")
+    return int(minute), counter
 
 
 META_KEY = f"{PREFIX}meta"

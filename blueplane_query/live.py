@@ -63,7 +63,7 @@ def indexed(reader: RedisReader, dimension: str) -> list[str]:
 #: day). A chain of blocks longer than that (a day of requests without a five-hour pause) could
 #: start the current block at another hour than ``bp-query costs --by block`` says.
 BLOCK_LOOKBACK_S = 24 * 3600
-#: the series the live block sums, per minute (``metric_keys.SERIES_COUNTERS``).
+#: the series the live block sums, per minute (``metric_keys.MINUTE_COUNTERS``).
 BLOCK_SERIES = (
     "requests",
     "input_tokens",
@@ -102,38 +102,16 @@ def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> d
 
 def minute_requests(reader: RedisReader, scope: str, now: float) -> list[dict[str, Any]]:
     """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums), oldest
-    first, from the metrics worker's 1-minute time series (plain hashes, or RedisTimeSeries when
-    the worker uses it: ``metric_keys.META_KEY``)."""
+    first, from the metrics worker's per-minute series (``metric_keys.minute_chunk_key``)."""
     end = int(now)
     start = end - BLOCK_LOOKBACK_S
-    backend = reader.hget(metric_keys.META_KEY, "timeseries")
+    keys = metric_keys.minute_chunk_keys(scope, start, end)
     minutes: dict[int, dict[str, int]] = {}
-    commands: list[tuple[Any, ...]]
-    if backend == b"redistimeseries":
-        commands = [
-            (
-                "TS.RANGE",
-                metric_keys.rts_key(metric_keys.series_name(scope, n), 60),
-                start * 1000,
-                end * 1000,
-            )
-            for n in BLOCK_SERIES
-        ]
-        for name, reply in zip(BLOCK_SERIES, reader.pipeline(commands), strict=True):
-            for ts, value in reply if isinstance(reply, list) else []:
-                minutes.setdefault(int(ts) // 1000, {})[name] = int(float(value))
-    else:
-        commands = []
-        names: list[str] = []
-        for n in BLOCK_SERIES:
-            for key in metric_keys.series_keys(metric_keys.series_name(scope, n), 60, start, end):
-                commands.append(("HGETALL", key))
-                names.append(n)
-        for name, reply in zip(names, reader.pipeline(commands), strict=True):
-            for bucket, value in _pairs(reply if isinstance(reply, list) else []).items():
-                at = int(bucket)
-                if start <= at <= end:
-                    minutes.setdefault(at, {})[name] = int(value)
+    for reply in reader.pipeline([("HGETALL", key) for key in keys]):
+        for field, value in _pairs(reply if isinstance(reply, list) else []).items():
+            at, name = metric_keys.parse_minute_field(field)
+            if start <= at <= end and name in BLOCK_SERIES:
+                minutes.setdefault(at, {})[name] = int(value)
     return [
         {"at": datetime.fromtimestamp(at, UTC), **{n: v.get(n, 0) for n in BLOCK_SERIES}}
         for at, v in sorted(minutes.items())

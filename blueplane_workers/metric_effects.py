@@ -9,6 +9,7 @@ the live worker and ``rebuild metrics`` compute exactly the same effects.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class _Totals:
     def __init__(self) -> None:
         self.values: dict[tuple[tuple[tuple[str, str], ...], str], dict[str, int]] = {}
         self.samples: dict[tuple[tuple[tuple[str, str], ...], str, str, int], int] = {}
+        #: (scope, minute start) -> counter -> value, for the per-minute series
+        self.minutes: dict[tuple[str, int], dict[str, int]] = {}
 
     def add(self, fact: Fact, sign: int) -> None:
         dims = tuple(sorted(fact.dims.items()))
@@ -92,8 +95,19 @@ class _Totals:
         for name, ms in fact.samples.items():
             key = (dims, fact.timestamp[:13], name, mk.hist_bucket(ms))
             self.samples[key] = self.samples.get(key, 0) + sign
+        if any(fact.values.get(name) for name in mk.MINUTE_COUNTERS):
+            unix = _unix(fact.timestamp)
+            minute = unix - unix % 60
+            for scope in _minute_scopes(dims):
+                acc = self.minutes.get((scope, minute))
+                if acc is None:
+                    acc = self.minutes[(scope, minute)] = defaultdict(int)
+                for name in mk.MINUTE_COUNTERS:
+                    amount = fact.values.get(name)
+                    if amount:
+                        acc[name] += sign * amount
 
-    def expand(self, effects: Effects) -> None:
+    def expand(self, effects: Effects, now: int) -> None:
         """Sum the slots per (scope, hour) first, then fan each sum out to its period keys:
         many slots share a scope (``all``, a platform, a model), so most fan-out is done once."""
         by_scope: dict[tuple[str, str], dict[str, int]] = {}
@@ -120,12 +134,28 @@ class _Totals:
             if count:
                 for period in _periods(scope, hour):
                     incr[(mk.histogram_key(scope, period, name), field_name)] += count
+        for (scope, minute), values in self.minutes.items():
+            hour_start = minute - minute % mk.MINUTE_CHUNK_S
+            expires = hour_start + mk.MINUTE_CHUNK_S + mk.MINUTE_RETENTION_S
+            if expires <= now:
+                continue  # older than the series keeps: nothing to add (or to undo)
+            key = mk.minute_chunk_key(scope, hour_start)
+            for name, value in values.items():
+                if value:
+                    incr[(key, mk.minute_field(minute, name))] += value
+            effects.expire[key] = expires
 
 
 @lru_cache(maxsize=4096)
 def _scopes(dims: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     """The scopes a contribution with these dimensions counts in."""
     return tuple(scopes_of(dict(dims)))
+
+
+@lru_cache(maxsize=1024)
+def _minute_scopes(dims: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The scopes with a per-minute series that a contribution with these dimensions counts in."""
+    return ("all", *(mk.scope(d, v) for d, v in dims if d in mk.MINUTE_DIMENSIONS))
 
 
 @lru_cache(maxsize=4096)
@@ -145,11 +175,11 @@ def _targets(dims: tuple[tuple[str, str], ...], hour: str) -> tuple[tuple[str, s
     return tuple((scope, period) for scope in _scopes(dims) for period in _periods(scope, hour))
 
 
-def add_fact(effects: Effects, fact: Fact, sign: int) -> None:
+def add_fact(effects: Effects, fact: Fact, sign: int, now: int | None = None) -> None:
     """Add (sign 1) or undo (sign -1) one fact's contribution (a one-fact batch)."""
     totals = _Totals()
     totals.add(fact, sign)
-    totals.expand(effects)
+    totals.expand(effects, int(time.time()) if now is None else now)
 
 
 def prepare(events: dict[int, dict[str, Any]], prices: PriceTable) -> dict[int, list[Fact]]:
@@ -161,6 +191,7 @@ def build(
     events: dict[int, dict[str, Any]],
     fact_states: dict[str, bytes | None],
     prices: PriceTable,
+    now: int | None = None,
     facts: dict[int, list[Fact]] | None = None,
     load: Callable[[set[int]], dict[int, dict[str, Any]]] | None = None,
 ) -> Effects:
@@ -197,7 +228,7 @@ def build(
         totals.add(winner, 1)
         expected = stored.decode() if stored is not None else ""
         effects.facts.append((key, expected, orjson.dumps(winner.state()).decode()))
-    totals.expand(effects)
+    totals.expand(effects, int(time.time()) if now is None else now)
     return effects
 
 

@@ -137,7 +137,6 @@ for _, c in ipairs(p.incr) do
   local key, fv = c[1], c[2]
   for i = 1, #fv, 2 do bump(key, fv[i], tonumber(fv[i + 1])) end
 end
-for _, e in ipairs(p.expire) do redis.call('EXPIREAT', e[1], e[2]) end
 for _, a in ipairs(p.sadd) do
   if redis.call('SADD', a[1], a[2]) == 1 then bump(a[3], a[4], 1) end
 end
@@ -219,6 +218,8 @@ for key, fields in pairs(acc) do
     if n ~= 0 then redis.call('HINCRBY', key, field, string.format('%%d', n)) end
   end
 end
+-- after the increments, which create the keys that expire
+for _, e in ipairs(p.expire) do redis.call('EXPIREAT', e[1], e[2]) end
 for _, d in ipairs(p.dead) do
   redis.call('XADD', KEYS[4], '*', '%(reason)s', d[1], '%(original)s', d[2], '%(id)s', d[3],
              '%(consumer)s', ARGV[3], '%(deliveries)s', d[4], '%(stream)s', KEYS[1])

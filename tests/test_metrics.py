@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 import redis
@@ -10,6 +11,7 @@ import redis
 from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.emit import Emitter
+from blueplane_core.events import format_timestamp, make_event
 from blueplane_core.lifecycle import Shutdown
 from blueplane_workers.cdc import CdcReader
 from blueplane_workers.loop import Settings
@@ -34,7 +36,7 @@ def snapshot(client: redis.Redis) -> dict[bytes, object]:
     """Every metric a reader can see (counters, histograms, indexes, series), as plain values."""
     out: dict[bytes, object] = {}
     for key in client.scan_iter(match=mk.PREFIX + "*"):
-        for kind in (b":c:", b":hist:", b":ts:"):
+        for kind in (b":c:", b":hist:", b":min:"):
             if kind in key:
                 out[key] = {f: int(v) for f, v in client.hgetall(key).items() if int(v)}
         if b":idx:" in key:
@@ -240,3 +242,36 @@ def test_event_seconds_parse_like_the_envelope_clock() -> None:
         "2026-11-23T18:04:05.123+00:00",
     ):
         assert _unix(stamp) == mk.unix_seconds(stamp), stamp
+
+
+def test_recent_requests_are_kept_per_minute_for_the_live_block(cfg, redis_client, writer_conn):
+    now = int(time.time())
+    minute = now - now % 60 - 120  # two minutes ago: inside the day the series keeps
+    old = now - 3 * 86400  # older than the series keeps: counted, but not per minute
+    batch = [
+        make_event(
+            event_type="api_request",
+            platform="claude_code",
+            source="otlp",
+            session_id="minute-session",
+            payload={"request_id": f"min{i}", "input_tokens": 10 * (i + 1), "output_tokens": 5},
+            metadata={"model": OPUS},
+            timestamp=format_timestamp(at),
+        )
+        for i, at in enumerate((minute + 1, minute + 30, minute + 59, old))
+    ]
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    hour = minute - minute % mk.MINUTE_CHUNK_S
+    for scope in ("all", mk.scope("platform", "claude_code")):
+        key = mk.minute_chunk_key(scope, hour)
+        fields = {mk.parse_minute_field(f): int(v) for f, v in redis_client.hgetall(key).items()}
+        # three requests in one minute: 10 + 20 + 30 input tokens, 3 x 5 output tokens
+        assert fields[(minute, "requests")] == 3
+        assert fields[(minute, "input_tokens")] == 60 and fields[(minute, "output_tokens")] == 15
+        assert {m for m, _ in fields} == {minute}
+        ttl = redis_client.ttl(key)
+        assert 0 < ttl <= mk.MINUTE_CHUNK_S + mk.MINUTE_RETENTION_S
+    assert not list(redis_client.scan_iter(match=mk.PREFIX + "min:model*"))
+    assert counters(redis_client)["requests"] == 4
