@@ -95,9 +95,8 @@ def down() -> None:
     """Stop every process (each finishes its batch) and supervisord."""
     from blueplane import supervisor
 
-    cfg = load_config()
     try:
-        stopped = supervisor.stop(cfg)
+        stopped = supervisor.stop()
     except supervisor.SupervisorError as exc:
         raise fail(str(exc)) from None
     out.print("stopped" if stopped else "Blueplane was not running")
@@ -195,7 +194,7 @@ def demo(
     cfg = load_config()
     if clean:
         try:
-            stopped = supervisor.stop(cfg)
+            stopped = supervisor.stop()
             removed = demo_module.remove(home)
         except (supervisor.SupervisorError, demo_module.DemoError) as exc:
             raise fail(str(exc)) from None
@@ -247,7 +246,7 @@ def demo(
         client.close()
         if not keep_running:
             try:
-                supervisor.stop(cfg)
+                supervisor.stop()
             except supervisor.SupervisorError as exc:
                 err.print(f"[yellow]the demo's pipeline did not stop:[/yellow] {exc}")
     out.print(

@@ -23,7 +23,6 @@ from blueplane_core.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF = REPO_ROOT / "supervisord.conf"
-GROUP = "blueplane"
 
 
 class SupervisorError(RuntimeError):
@@ -114,7 +113,7 @@ def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF, *, capture: boo
     if running():
         ctl(cfg, "update", conf=conf)
         if capture:
-            ctl(cfg, "start", f"{GROUP}:*", conf=conf)
+            ctl(cfg, "start", "all", conf=conf)
         return
     result = subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
@@ -136,13 +135,22 @@ def start(cfg: Config, timeout: float = 30.0, conf: Path = CONF, *, capture: boo
         time.sleep(0.1)
 
 
-def stop(cfg: Config, timeout: float = 60.0, conf: Path = CONF) -> bool:
-    """Stop every program (each finishes its batch) and supervisord; False if none ran."""
+def stop(timeout: float = 60.0) -> bool:
+    """Stop every program (each finishes its batch; Redis last, see supervisord.conf) and
+    supervisord; False if none ran. Needs no configuration: it talks to the socket of this data
+    folder, so a config file broken since ``up`` cannot keep the pipeline running."""
     if not running():
         return False
     pid_file = paths.run_dir() / "supervisord.pid"
-    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    ctl(cfg, "shutdown", conf=conf)
+    try:
+        pid: int | None = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    try:
+        with rpc() as server:
+            server.supervisor.shutdown()
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError) as exc:
+        raise SupervisorError(f"supervisord did not accept the shutdown: {exc}") from None
     deadline = time.monotonic() + timeout
     while pid is not None and _alive(pid):
         if time.monotonic() > deadline:
