@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from blueplane_core import paths, redis_conn, streams, supervision
+from blueplane_core import losses, paths, redis_conn, streams, supervision
 from blueplane_core.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +61,7 @@ def prepare_folders() -> None:
         paths.state_dir(),
     ):
         paths.ensure_private_dir(folder)
+    losses.prepare(str(paths.home()))  # while there is room: counting losses needs no new block
 
 
 @contextmanager

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from blueplane_core import config, db, migrations, paths, redis_conn
+from blueplane_core.backoff import Backoff, until_done
 from blueplane_core.consumer import consumer_name
 from blueplane_core.lifecycle import (
     EXIT_OK,
@@ -28,10 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     log = setup_logging(name)
     shutdown = Shutdown().install()
     client = redis_conn.connect(cfg)
-    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
-    applied = migrations.migrate(conn)
-    if applied:
-        log.info("database migrated to version %d", applied[-1])
+
+    def open_database() -> sqlite3.Connection:
+        conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+        try:
+            applied = migrations.migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if applied:
+            log.info("database migrated to version %d", applied[-1])
+        return conn
+
+    # a full disk at start-up is waited out like one met later (one log line a minute)
+    conn = until_done(open_database, Backoff(log, shutdown), "opening the database")
+    if conn is None:
+        return EXIT_OK
     ingester = Ingester(
         IngestBus(client, name),
         BatchWriter(conn, db.write_lock_for(conn)),

@@ -1,6 +1,8 @@
 """The durable half of a batch: SQLite commit, then CDC entries + dead letters + XACK.
 
-Nothing is acknowledged before its rows are committed.
+Nothing is acknowledged before its rows are committed. A write the disk or Redis cannot take
+right now (full disk, read-only Redis: ``blueplane_core.backoff``) is retried with the same batch
+after a pause, never row by row and never re-read (re-reading would count towards the DLQ).
 
 Measured and rejected: committing on a second thread while the next batch is parsed. Even with
 the multi-row INSERT running in one GIL-free SQLite step, the GIL hand-offs between the two
@@ -16,14 +18,18 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from blueplane_core import events
+from blueplane_core.backoff import is_transient
 from blueplane_core.consumer import Delivery
 from blueplane_ingest.bus import IngestBus, Outcome
 from blueplane_ingest.writer import BatchWriter, Stored
 
 log = logging.getLogger("blueplane.ingest")
+T = TypeVar("T")
+#: called after a transient failure with (error, what was being done); False: stop retrying.
+Retry = Callable[[BaseException, str], bool]
 
 
 @dataclass
@@ -69,8 +75,12 @@ class Committer:
         self._on_left_pending = on_left_pending
         self._next_dictionary_check = time.monotonic() + DICTIONARY_CHECK_S
 
-    def commit(self, batch: Prepared) -> None:
-        """Commit the batch's rows, then send its CDC entries and dead letters and acknowledge."""
+    def commit(self, batch: Prepared, retry: Retry | None = None) -> None:
+        """Commit the batch's rows, then send its CDC entries and dead letters and acknowledge.
+
+        With ``retry``, a transient failure of either step waits (``retry`` pauses and logs) and
+        repeats that step; when ``retry`` says stop (shutdown), the error is raised and the
+        entries stay pending."""
         now = time.monotonic()
         if now >= self._next_dictionary_check:
             self._next_dictionary_check = now + DICTIONARY_CHECK_S
@@ -79,7 +89,7 @@ class Committer:
         outcome = batch.outcome
         if batch.events:
             started = time.perf_counter()
-            stored, committed = self._store(batch)
+            stored, committed = _until_done(lambda: self._store(batch), retry, "storing events")
             self.tally.record_latency((time.perf_counter() - started) * 1000)
             self.tally.batches += 1
             for entry, event, where in committed_with(committed, stored):
@@ -103,7 +113,7 @@ class Committer:
                 else:
                     self.tally.duplicates += 1
         if outcome.ack or outcome.dead:
-            self.bus.finish(outcome)
+            _until_done(lambda: self.bus.finish(outcome), retry, "acknowledging stored events")
         self.tally.dead += len(outcome.dead)
         for entry, reason in outcome.dead:
             log.warning("dead-lettered %s: %s", entry.id.decode(), reason)
@@ -113,6 +123,8 @@ class Committer:
             stored = self.writer.store(batch.events, batch.rows)
             return stored, list(zip(batch.entries, batch.events, strict=True))
         except sqlite3.Error as exc:
+            if is_transient(exc):
+                raise  # the disk, not an event: the whole batch waits
             log.warning(
                 "batch write failed (%s); writing its %d events one by one", exc, len(batch.events)
             )
@@ -122,11 +134,22 @@ class Committer:
                 stored += self.writer.store([event], [row])
                 committed.append((entry, event))
             except sqlite3.Error as exc:
+                if is_transient(exc):
+                    raise
                 # Left pending: read again later; the delivery count bounds the retries.
                 log.warning("event %s not stored: %s", entry.id.decode(), exc)
                 self.tally.left_pending += 1
                 self._on_left_pending()
         return stored, committed
+
+
+def _until_done(step: Callable[[], T], retry: Retry | None, doing: str) -> T:
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            if retry is None or not is_transient(exc) or not retry(exc, doing):
+                raise
 
 
 def committed_with(

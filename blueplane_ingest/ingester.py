@@ -13,6 +13,10 @@ A kill before 3 commits loses nothing (entries stay pending and are read again);
 3 and 4 means the rows exist and the entries are redelivered: the insert ignores them and their
 CDC entries are sent then. An entry delivered more than ``max_deliveries`` times is dead-lettered
 without being processed again, so one poison entry cannot stall the stream.
+
+Redis down, loading its data or refusing writes, and a full disk are waited out
+(``blueplane_core.backoff``): one log line a minute, the batch kept and tried again, work resuming
+by itself; the process never exits for them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import orjson
 import redis
 
 from blueplane_core import events, streams
+from blueplane_core.backoff import Backoff, is_transient
 from blueplane_core.consumer import BatchCollector, BatchPolicy, Delivery
 from blueplane_core.lifecycle import Heartbeat, Shutdown, publish_stats
 from blueplane_ingest.bus import EVENT_FIELD, IngestBus
@@ -33,7 +38,7 @@ from blueplane_ingest.writer import BatchWriter
 
 log = logging.getLogger("blueplane.ingest")
 
-#: bound of the back-off while Redis is unreachable.
+#: bound of the back-off while Redis or the disk cannot take writes.
 MAX_BACKOFF_S = 5.0
 
 
@@ -64,6 +69,9 @@ class Ingester:
         self.heartbeat = heartbeat
         self.committer = Committer(writer, bus, self._left_pending)
         self.collector = BatchCollector(bus, settings, self.shutdown, log)
+        self.backoff = Backoff(
+            log, self.shutdown, max_s=MAX_BACKOFF_S, on_wait=heartbeat.beat if heartbeat else None
+        )
         self._next_stats = 0.0
 
     # -- the loop -----------------------------------------------------------------------------
@@ -73,26 +81,30 @@ class Ingester:
 
         Returns the counters (see :meth:`counters`).
         """
-        self.bus.setup()
-        backoff = 0.1
+        if not self._setup():
+            return self.counters()
         log.info("consumer %s started", self.bus.consumer)
         while not self.shutdown.requested:
             try:
                 handled = self.step()
-                backoff = 0.1
-            except redis.ConnectionError as exc:
-                # Whatever was committed but not acknowledged stays pending: read it again.
-                log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self.collector.own_pending = True
-                self.shutdown.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-                continue
+                self.backoff.succeeded()
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if "NOGROUP" not in str(exc) and not is_transient(exc):
                     raise
-                # The stream or group vanished (a FLUSHALL, a new Redis): recreate, go on.
-                log.warning("consumer group missing (%s); recreating it", exc)
-                self.bus.setup()
+                if "NOGROUP" in str(exc):
+                    # The stream or group vanished (a FLUSHALL, a new Redis): recreate, go on.
+                    log.warning("consumer group missing (%s); recreating it", exc)
+                    self._setup()
+                    continue
+                self.collector.own_pending = True
+                self.backoff.wait(exc, "reading the events stream")
+                continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # Whatever was committed but not acknowledged stays pending: read it again.
+                self.collector.own_pending = True
+                self.backoff.wait(exc, "reading the events stream")
                 continue
             if burst and not handled and not self.collector.own_pending:
                 break
@@ -102,6 +114,20 @@ class Ingester:
         counters = self.counters()
         log.info("consumer %s stopped: %s", self.bus.consumer, counters)
         return counters
+
+    def _setup(self) -> bool:
+        """Create the groups, waiting while Redis is down or still loading its data (a restart
+        replaying a long append-only file answers LOADING for a while); False on shutdown."""
+        while not self.shutdown.requested:
+            try:
+                self.bus.setup()
+                self.backoff.succeeded()
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self.backoff.wait(exc, "starting")
+        return False
 
     def step(self) -> int:
         """Collect and process one batch; returns how many entries it read."""
@@ -152,7 +178,7 @@ class Ingester:
 
     def process(self, entries: list[Delivery]) -> None:
         """Prepare one batch, then commit and acknowledge it."""
-        self.committer.commit(self.prepare(entries))
+        self.committer.commit(self.prepare(entries), retry=self.backoff.wait)
 
     def counters(self) -> dict[str, float]:
         tally = self.committer.tally
@@ -163,6 +189,7 @@ class Ingester:
             "duplicates": tally.duplicates,
             "dead": tally.dead,
             "left_pending": tally.left_pending,
+            "waits": self.backoff.total,
             "batch_p50_ms": _percentile(ordered, 0.50),
             "batch_p95_ms": _percentile(ordered, 0.95),
             "batch_p99_ms": _percentile(ordered, 0.99),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from blueplane_core import config as bp_config
-from blueplane_core import paths, streams, supervision
+from blueplane_core import losses, paths, streams, supervision
 from blueplane_query.errors import EXIT_UNHEALTHY, NoDatabase, QueryError, RedisUnavailable
 from blueplane_query.redis_reader import RedisReader, ReplyError
 
@@ -36,6 +36,8 @@ LAG_WARNING = 10_000
 #: a running process whose heartbeat is older than this is stuck or crash-looping (every
 #: process beats at least every few seconds while it works or waits).
 STALE_AFTER_S = 60.0
+#: hook losses (events neither XADDed nor spooled) are a problem for a day after the last one.
+LOSS_PROBLEM_S = 24 * 3600.0
 #: entries after a group's last delivered id are counted up to this many (Redis's own ``lag``
 #: can be wrong after a restart); past it, Redis's figure bounded by the stream's length is shown.
 COUNT_CAP = 200
@@ -76,8 +78,15 @@ def pipeline_health(
                 problems.append(
                     f"{beat['name']}: last heartbeat {beat['age_s']:.0f}s ago (stopped or stuck)"
                 )
+    lost, last_loss = losses.read(str(paths.home()))
+    if lost and now - last_loss < LOSS_PROBLEM_S:
+        problems.append(
+            f"hooks lost {lost} event(s), the last {(now - last_loss) / 60:.0f} min ago: Redis "
+            "refused them and the spool could not be written (disk full?); see logs/hooks.log"
+        )
     database = _database_health(db_path or paths.database(), problems)
     return {
+        "hook_losses": {"events": lost, "last_unix": last_loss or None},
         "healthy": not problems,
         "problems": problems,
         "checked_at": round(now, 3),
@@ -341,6 +350,9 @@ def render(health: dict[str, Any]) -> Any:
                 p["reason"][:60],
             )
         parts.append(table)
+    lost = health.get("hook_losses") or {}
+    if lost.get("events"):
+        parts.append(Text(f"hooks lost {lost['events']} event(s) (disk full?)", style="red"))
     redis_info = health["redis"]
     parts.append(Text(f"Redis {redis_info['url']}: {'up' if redis_info['reachable'] else 'DOWN'}"))
     if health["processes"]:

@@ -6,6 +6,10 @@ Inside a batch entries are handled in priority order (1 first). The worker kind'
 :meth:`CdcWorker.handle` makes the batch's effects durable and acknowledges the entries in the
 same step; an exception leaves them pending, to be delivered again (the delivery count bounds
 the retries: past ``max_deliveries`` an entry is dead-lettered instead of handled).
+
+Redis down, loading or refusing writes, and a full or read-only disk are not the entries' fault:
+the same batch is handled again after a pause (``blueplane_core.backoff``: one log line a minute),
+without re-reading it, so waiting never pushes good entries towards the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from blueplane_core import config, db, migrations, paths, redis_conn, streams
+from blueplane_core.backoff import Backoff, is_transient, until_done
 from blueplane_core.config import Config
 from blueplane_core.consumer import BatchCollector, BatchPolicy, consumer_name
 from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, publish_stats, setup_logging
@@ -95,6 +98,12 @@ class CdcWorker:
         self.counters = Counters()
         self.log = logging.getLogger(f"blueplane.workers.{self.kind}")
         self.collector = BatchCollector(reader, settings, self.shutdown, self.log)
+        self.backoff = Backoff(
+            self.log,
+            self.shutdown,
+            max_s=MAX_BACKOFF_S,
+            on_wait=heartbeat.beat if heartbeat else None,
+        )
         self._next_stats = 0.0
 
     # -- to implement --------------------------------------------------------------------------
@@ -110,17 +119,24 @@ class CdcWorker:
 
     def run(self, burst: bool = False) -> Counters:
         """Process until shutdown (or, with ``burst``, until nothing is left to read)."""
-        self.reader.setup()
-        backoff = 0.1
+        while not self.shutdown.requested:  # Redis may be down or still loading its data
+            try:
+                self.reader.setup()
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self.backoff.wait(exc, "starting")
         self.log.info("consumer %s started", self.reader.consumer)
         while not self.shutdown.requested:
             try:
                 handled = self.step()
-                backoff = 0.1
-            except redis.ConnectionError as exc:
-                self.log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self.shutdown.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                self.backoff.succeeded()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self.collector.own_pending = True  # whatever was read stays pending
+                self.backoff.wait(exc, "reading the CDC stream")
                 continue
             if not handled:
                 self.idle()
@@ -141,10 +157,12 @@ class CdcWorker:
             return 0
         entries.sort(key=lambda e: (e.priority, e.id))
         try:
-            self.handle(entries)
-        except (redis.ConnectionError, KeyboardInterrupt):
+            self._handle_until_done(entries)
+        except KeyboardInterrupt:
             raise
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # shutting down while waiting: the entries stay pending
             # Left pending: delivered again later; the delivery count dead-letters a poison batch.
             self.counters.errors += 1
             self.log.exception("batch of %d entries failed; left pending", len(entries))
@@ -154,6 +172,16 @@ class CdcWorker:
         self.counters.batches += 1
         self.counters.entries += len(entries)
         return len(entries)
+
+    def _handle_until_done(self, entries: list[CdcEntry]) -> None:
+        """``handle``, repeated on the same entries while Redis or the disk cannot take it."""
+        while True:
+            try:
+                self.handle(entries)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or not self.backoff.wait(exc, "applying a batch"):
+                    raise
 
     def collect(self) -> list[CdcEntry]:
         return [cdc_entry(d) for d in self.collector.collect()]
@@ -240,9 +268,29 @@ def main_for(
     setup_logging(name)
     shutdown = Shutdown().install()
     client = redis_conn.connect(cfg)
-    conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
-    ensure_schema(conn)
-    worker = build(cfg, name, conn, client, shutdown, Heartbeat(client, name))
+
+    def open_database() -> sqlite3.Connection:
+        conn = db.connect_writer(paths.database(), cache_size_mb=cfg["storage.cache_size_mb"])
+        try:
+            ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    log = logging.getLogger(f"blueplane.workers.{kind}")
+    conn = until_done(open_database, Backoff(log, shutdown), "opening the database")
+    if conn is None:
+        return EXIT_OK
+    # building may ask Redis (the time-series backend): wait while it loads its data
+    worker = until_done(
+        lambda: build(cfg, name, conn, client, shutdown, Heartbeat(client, name)),
+        Backoff(log, shutdown),
+        "starting",
+    )
+    if worker is None:
+        conn.close()
+        return EXIT_OK
     worker.run(burst=args.burst)
     conn.close()
     return EXIT_OK

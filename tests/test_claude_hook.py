@@ -421,5 +421,5 @@ def test_a_failing_spool_still_exits_zero_and_logs_no_content(blueplane_home: Pa
     )
     assert done.returncode == 0 and done.stdout == b""
     log = (blueplane_home / "logs" / "hooks.log").read_text()
-    assert "error NotADirectoryError at spool_file.py:" in log
+    assert "LOST" in log and "spool could not be written (NotADirectoryError)" in log
     assert "SCENARIO" not in log and "/tmp/ccdemo" not in log

@@ -210,7 +210,21 @@ def deliver(home: str, url: str, timeout_s: float, event: dict, label: str) -> N
     except resp.HandoffFailed as exc:
         from blueplane_capture.hooks import spool_file  # only on this path: imports cost ms
 
-        spool_file.write(event["event_id"], data)
+        try:
+            spool_file.write(event["event_id"], data)
+        except OSError as spool_exc:
+            # Nowhere to put it (a full or read-only disk): the event is lost. Count it where
+            # `blueplane status` shows it, in a fixed-size file that needs no new disk block.
+            from blueplane_core import losses
+
+            counted = losses.record(home)
+            log(
+                home,
+                f"{label} LOST {event['event_id']}: Redis refused ({exc}) and the spool "
+                f"could not be written ({type(spool_exc).__name__}); "
+                f"{'counted' if counted else 'not even counted'}",
+            )
+            return
         log(home, f"{label} spooled {event['event_id']} ({exc})")
 
 

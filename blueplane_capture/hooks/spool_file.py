@@ -36,10 +36,17 @@ def write(event_id: str, data: bytes) -> str:
     tmp = os.path.join(folder, f".{event_id}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.rename(tmp, final)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(tmp, final)
+    except OSError:
+        try:  # a full disk: leave no empty or partial temporary file behind
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return final
