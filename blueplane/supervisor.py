@@ -197,6 +197,8 @@ def wait_running(cfg: Config, timeout: float = 30.0) -> list[str]:
                 host_key, port_key = supervision.LISTENERS[name]
                 if supervision.listening(str(cfg[host_key]), int(cfg[port_key])):
                     continue
+            if state == "STOPPED" and info.get("description") == "Not started":
+                continue  # not autostarted (the demo's pipeline runs no capture)
             said = str(info.get("spawnerr") or info.get("description") or "").strip()
             last = supervision.last_problem_line(info.get("stdout_logfile") or "")
             line = f"{name} is {state}" + (f" ({said})" if said else "")

@@ -110,9 +110,11 @@ def _program_health(
     rows = []
     for info in programs:
         name = str(info.get("name", "?"))
+        state = str(info.get("statename", "UNKNOWN"))
         if name == "redis" and not cfg.embedded_redis:
             continue  # an external Redis: the embedded one is deliberately not started
-        state = str(info.get("statename", "UNKNOWN"))
+        if state == "STOPPED" and info.get("description") == "Not started":
+            continue  # not autostarted here (the demo's pipeline runs no capture)
         pid = int(info.get("pid") or 0) or None
         uptime = float(info.get("now", 0)) - float(info.get("start", 0)) if pid else None
         beat = by_pid.get(pid) if pid else None

@@ -119,3 +119,24 @@ def test_up_fails_naming_a_taken_port_and_status_says_which_process(
         holder.close()
         down = blueplane("down")
     assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.slow
+def test_down_stops_redis_last_whatever_the_config_holds(blueplane_home: Path) -> None:
+    up = blueplane("up", "--wait", "90")
+    try:
+        assert up.returncode == 0, up.stderr
+    finally:
+        (blueplane_home / "config.toml").write_text("[ingest\nprocesses = 'two'\n")  # broken
+        down = blueplane("down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped" in down.stdout
+    assert not (blueplane_home / "run" / "supervisor.sock").exists()
+    log = (blueplane_home / "logs" / "supervisord.log").read_text().splitlines()
+    stopped = [
+        line.split("stopped: ", 1)[1].split(" ", 1)[0] for line in log if "stopped: " in line
+    ]
+    assert stopped[-1] == "redis", stopped  # every consumer acknowledged before Redis went
+    assert len(stopped) >= 8, stopped
+    for name in blueplane_home.joinpath("logs").glob("*.log"):
+        assert "Traceback" not in name.read_text(), name.name
