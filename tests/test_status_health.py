@@ -14,6 +14,7 @@ import redis
 from blueplane_core import config, streams
 from blueplane_query.health import LAG_WARNING, pipeline_health
 from blueplane_query.redis_reader import RedisReader
+from tests.conftest import _free_port
 from tests.test_up_and_demo import blueplane, bp_query
 
 
@@ -95,6 +96,7 @@ def test_up_fails_naming_a_taken_port_and_status_says_which_process(
     holder = _taken_port()
     port = holder.getsockname()[1]
     monkeypatch.setenv("BLUEPLANE_CAPTURE_OTLP_PORT", str(port))
+    monkeypatch.setenv("BLUEPLANE_QUERY_PORT", str(_free_port()))  # not another test's
     try:
         up = blueplane("up", "--wait", "60")
         assert up.returncode != 0, up.stdout
@@ -122,7 +124,11 @@ def test_up_fails_naming_a_taken_port_and_status_says_which_process(
 
 
 @pytest.mark.slow
-def test_down_stops_redis_last_whatever_the_config_holds(blueplane_home: Path) -> None:
+def test_down_stops_redis_last_whatever_the_config_holds(
+    blueplane_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLUEPLANE_CAPTURE_OTLP_PORT", str(_free_port()))
+    monkeypatch.setenv("BLUEPLANE_QUERY_PORT", str(_free_port()))
     up = blueplane("up", "--wait", "90")
     try:
         assert up.returncode == 0, up.stderr
