@@ -259,7 +259,8 @@ class TranscriptParser:
         request_id = line.get("requestId")
         version = line.get("version")
         if model == "<synthetic>" or line.get("isApiErrorMessage"):
-            return []  # a client-made error line, no API usage
+            # a client-made line, no API usage; an API error line is the failure itself
+            return self._api_error(line, message, timestamp, session, meta, sidechain)
         if version is not None and not (isinstance(version, str) and _SEMVER_RE.match(version)):
             return []
         if "" in (model, message_id, request_id, line.get("sessionId")):
@@ -314,6 +315,49 @@ class TranscriptParser:
         else:
             cursor.pending[key] = best
         return out
+
+    def _api_error(
+        self,
+        line: dict[str, Any],
+        message: dict[str, Any],
+        timestamp: str,
+        session: str,
+        meta: dict[str, Any],
+        sidechain: bool,
+    ) -> list[dict[str, Any]]:
+        """An ``api_error`` for a transcript's API error line (``isApiErrorMessage``, or a
+        ``<synthetic>`` reply whose text starts with "API Error"); the text itself is dropped.
+        Its request id joins it with OTel's ``api_error`` of the same failure."""
+        content = message.get("content")
+        first = content[0] if isinstance(content, list) and content else {}
+        text = first.get("text") if isinstance(first, dict) else content
+        is_error = line.get("isApiErrorMessage") is True or (
+            isinstance(text, str) and text.startswith("API Error")
+        )
+        if not is_error:
+            return []
+        request_id = line.get("requestId")
+        payload: dict[str, Any] = {"success": False, "error_type": "api_error"}
+        status = line.get("apiErrorStatus")
+        if isinstance(status, int) and not isinstance(status, bool):
+            payload["status_code"] = status
+        if isinstance(request_id, str) and request_id:
+            payload["request_id"] = request_id[:128]
+            key = request_id
+        else:
+            key = f"{session}:{line.get('uuid')}:{timestamp}"
+        if sidechain:
+            payload["is_sidechain"] = True
+        return [
+            self._event(
+                "api_error",
+                mapping.shared_event_id("api_error", key),
+                timestamp,
+                session,
+                meta,
+                payload,
+            )
+        ]
 
     def _release(self, cursor: FileCursor, key: str, record: dict[str, Any]) -> dict[str, Any]:
         cursor.done.append(key)

@@ -1,6 +1,7 @@
 """``bp-query export``: processed data to JSON, CSV, Parquet or Markdown, optionally anonymized.
 
-What is exported: the processed tables only (sessions, turns, code changes, commits, insights)
+What is exported: the processed tables only (sessions, turns, the request ledger, API errors,
+code changes, commits, insights)
 within the filter, never raw events. JSON holds every table in one document (the format ``team
 aggregate`` reads); CSV and Parquet write the sessions to the given file and each other table
 beside it as ``<name>.<table>.<ext>``; Markdown writes a readable summary.
@@ -43,6 +44,9 @@ ID_COLUMNS = frozenset(
         "agent_id",
         "linked_session_id",
         "change_key",
+        "request_key",
+        "error_key",
+        "request_id",
     }
 )
 #: columns dropped by --anonymize: free text or details that could point at someone.
@@ -61,6 +65,8 @@ TABLES: dict[str, tuple[str, str, str | None, str | None]] = {
     # name: (table, time column, platform column, project column) -- joined to conversations
     "sessions": ("conversations", "started_at", "platform", "project_hash"),
     "turns": ("conversation_turns", "started_at", None, None),
+    "requests": ("api_requests", "timestamp", "platform", "project_hash"),
+    "api_errors": ("api_errors", "timestamp", "platform", "project_hash"),
     "code_changes": ("code_changes", "timestamp", None, None),
     "commits": ("commits", "timestamp", None, "workspace_hash"),
     "insights": ("insights", "updated_at", None, None),
@@ -82,6 +88,13 @@ def collect(store: Store, flt: Filter) -> dict[str, list[dict[str, Any]]]:
                 " ORDER BY session_id, turn_index",
                 params,
             )
+        for name in ("requests", "api_errors"):
+            table = TABLES[name][0]
+            if store.has(table):
+                out[name] = store.rows(
+                    f"SELECT * FROM {table} WHERE session_id IN ({sub}) ORDER BY session_id, at_ms",
+                    params,
+                )
         if store.has("code_changes"):
             out["code_changes"] = store.rows(
                 f"SELECT * FROM code_changes WHERE session_id IN ({sub})"

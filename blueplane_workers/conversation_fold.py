@@ -10,7 +10,20 @@ Turns: a user prompt (a prompt id not seen before in the session) starts a ``pro
 events before the first prompt form a ``preamble`` turn; a finished compaction is a
 ``compaction`` turn that also holds what follows it until the next prompt; a subagent's events
 (``metadata.agent_id`` or ``payload.is_sidechain``) form one ``subagent`` turn per agent, kept
-visible next to the main thread. A fact belongs to the turn where it was first seen.
+visible next to the main thread, with ``parent_turn_index`` = the turn that launched it.
+Events are taken in time order (then sequence), so turns are ordered by time whatever order the
+sources arrived in. A fact belongs to the turn where it was first seen, except that an API
+request (or error) whose sources name a prompt (OTel ``prompt.id``) belongs to that prompt's turn.
+
+The request ledger (``api_requests``): one row per API-request fact, fields merged across its
+sources (``facts.best`` and :func:`request_row`); a subagent's requests carry ``agent =
+'subagent'`` and the turn that launched the subagent. The session's token and cost totals are
+sums of its ledger rows. Failed requests (``api_errors``) are one row per failure: a ``StopFailure``
+hook (no request id) joins the OTel / transcript error of the same session and prompt within
+:data:`ERROR_JOIN_S`.
+
+A session exists only when it has activity (:data:`ACTIVITY`): start-up-only events, a lone
+``SessionEnd`` or MCP tracking calls make no conversation (:func:`has_activity`).
 """
 
 from __future__ import annotations
@@ -26,6 +39,33 @@ import orjson
 from blueplane_core import metric_keys as mk
 from blueplane_core.pricing import PriceTable
 from blueplane_workers.facts import COMPACTION_WINDOW_S, EDIT_TOOLS, Fact, best, facts_of
+
+#: event types that make a session exist (a prompt, an API request, a tool call or an edit).
+ACTIVITY = frozenset(
+    {
+        "user_prompt",
+        "token_usage",
+        "api_request",
+        "api_error",
+        "tool_use",
+        "tool_result",
+        "mcp_call",
+        "file_edit",
+        "edit_decision",
+    }
+)
+#: a StopFailure (no request id) joins an api_error of the same prompt this close in time.
+ERROR_JOIN_S = 300
+#: sources whose events never make a session on their own (MCP tracking calls, vendor imports).
+_NOT_SESSION_SOURCES = frozenset({"mcp", "import"})
+
+
+def has_activity(events: list[tuple[int, dict[str, Any]]]) -> bool:
+    """A session exists when some source saw it do something (:data:`ACTIVITY`)."""
+    return any(
+        e["event_type"] in ACTIVITY and e["source"] not in _NOT_SESSION_SOURCES for _s, e in events
+    )
+
 
 READ_TOOLS = frozenset({"Read", "read_file", "NotebookRead"})
 DELETE_TOOLS = frozenset({"Delete", "delete_file"})
@@ -59,8 +99,10 @@ class Turn:
     pre_tokens: int | None = None
     post_tokens: int | None = None
     trigger: str | None = None
+    parent: Turn | None = None  # subagent turns: the turn that launched the subagent
     sums: Counter = field(default_factory=Counter)
     tools: Counter = field(default_factory=Counter)
+    models: Counter = field(default_factory=Counter)
     cost_nusd: int = 0
     unpriced: int = 0
 
@@ -76,6 +118,8 @@ class Folded:
     turns: list[dict[str, Any]]
     changes: list[dict[str, Any]]
     calls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _sidechain_agent(event: dict[str, Any]) -> str | None:
@@ -112,7 +156,8 @@ def fold(
     turns: list[Turn] = []
     current: Turn | None = None
     agents: dict[str, Turn] = {}
-    seen_prompts: set[str] = set()
+    launched_in: dict[str, Turn] = {}  # agent id -> the main turn its subagent_start was in
+    prompt_turns: dict[str, Turn] = {}
     seen_compactions: set[str] = set()
     fact_turn: dict[str, Turn] = {}
     keyed: dict[str, list[Fact]] = defaultdict(list)
@@ -120,7 +165,6 @@ def fold(
     changes: dict[str, dict[str, Any]] = {}
     calls: dict[str, dict[str, Any]] = {}
     meta: dict[str, Any] = {}
-    models: Counter = Counter()
     end_reason = None
     timestamps: list[str] = []
 
@@ -129,7 +173,9 @@ def fold(
         turns.append(turn)
         return turn
 
-    for (seq, event), event_facts in zip(events, facts, strict=True):
+    # Time order (then arrival): a transcript read after OTel still puts its lines in place.
+    ordered = sorted(zip(events, facts, strict=True), key=lambda x: (x[0][1]["timestamp"], x[0][0]))
+    for (seq, event), event_facts in ordered:
         ts = event["timestamp"]
         kind = event["event_type"]
         payload = event["payload"]
@@ -153,10 +199,9 @@ def fold(
                     ts,
                     agent_id=agent,
                     agent_type=agent_type if isinstance(agent_type, str) else None,
+                    parent=current,
                 )
-        elif kind == "user_prompt" and (prompt_id is None or prompt_id not in seen_prompts):
-            if prompt_id:
-                seen_prompts.add(prompt_id)
+        elif kind == "user_prompt" and (prompt_id is None or prompt_id not in prompt_turns):
             length = payload.get("prompt_length")
             current = new_turn(
                 "prompt",
@@ -165,6 +210,8 @@ def fold(
                 prompt_id=prompt_id,
                 prompt_length=length if isinstance(length, int) else None,
             )
+            if prompt_id:
+                prompt_turns[prompt_id] = current
             turn = current
         elif kind == "compaction" and payload.get("phase") != "pre":
             window = f"{mk.unix_seconds(ts) // COMPACTION_WINDOW_S}"
@@ -182,6 +229,9 @@ def fold(
             if current is None:
                 current = new_turn("preamble", seq, ts)
             turn = current
+            launched = payload.get("agent_id")
+            if kind == "subagent_start" and isinstance(launched, str) and launched:
+                launched_in.setdefault(launched, turn)
         turn.touch(seq, ts)
         if kind == "assistant_response" and payload.get("phase") != "display":
             length = payload.get("response_length")
@@ -196,10 +246,24 @@ def fold(
         _change(changes, seq, event, turn)
         _call(calls, seq, event, turn)
 
-    winners = [(best(facts), fact_turn[key]) for key, facts in keyed.items()]
+    _launchers(agents, launched_in, prompt_turns, keyed, fact_turn)
+    winners = [(best(group), group, fact_turn[key]) for key, group in keyed.items()]
     totals: Counter = Counter()
-    for fact, turn in [*loose, *winners]:
+    requests: list[dict[str, Any]] = []
+    error_groups: list[tuple[str, list[Fact], Turn]] = []
+    for fact, group, turn in [*((f, [f], t) for f, t in loose), *winners]:
         values = fact.values
+        if values.get("api_errors"):
+            error_groups.append((fact.key or f"seq:{fact.rank[-12:]}", group, turn))
+            continue
+        if values.get("requests"):
+            turn = _request_turn(group, turn, prompt_turns, agents)
+            row = request_row(fact, group, turn, meta)
+            requests.append(row)
+            if row["model"]:
+                turn.models[row["model"]] += 1
+            turn.cost_nusd += values.get("cost_nusd", 0)
+            turn.unpriced += values.get("unpriced_requests", 0)
         for name in _SUMMED:
             if values.get(name):
                 turn.sums[name] += values[name]
@@ -208,14 +272,23 @@ def fold(
                 totals[name] += value
         if values.get("tool_calls") and fact.dims.get("tool"):
             turn.tools[fact.dims["tool"]] += 1
-        if values.get("requests"):
-            turn.cost_nusd += values.get("cost_nusd", 0)
-            turn.unpriced += values.get("unpriced_requests", 0)
-            if fact.dims.get("model"):
-                models[fact.dims["model"]] += 1
+    errors = _error_rows(error_groups, prompt_turns, meta)
     _decide(changes, keyed)
     _settle_calls(calls, keyed)
     started = min(timestamps)
+    # Number turns by time: the order they were opened in (time order) is their index.
+    for index, t in enumerate(turns):
+        t.index = index
+    requests.sort(key=lambda r: (r["at_ms"], r["request_key"]))
+    for row in requests:
+        turn_of = row.pop("_turn")
+        row["turn_index"] = turn_of.index if turn_of is not None else None
+    for row in errors:
+        turn_of = row.pop("_turn")
+        row["turn_index"] = turn_of.index if turn_of is not None else None
+    models = Counter(r["model"] for r in requests if r["model"])
+    unpriced = sum(1 for r in requests if r["cost_nusd"] is None)
+    official = [r["official_cost_nusd"] for r in requests if r["official_cost_nusd"] is not None]
     conversation = {
         "session_id": session_id,
         "platform": meta.get("platform"),
@@ -229,25 +302,30 @@ def fold(
         "end_reason": end_reason,
         "prompts": totals["prompts"],
         "turns": len(turns),
-        "requests": totals["requests"],
+        "requests": len(requests),
         "tool_calls": totals["tool_calls"],
         "tool_errors": totals["tool_errors"],
-        "input_tokens": totals["input_tokens"],
-        "output_tokens": totals["output_tokens"],
-        "cache_write_tokens": totals["cache_write_tokens"],
-        "cache_read_tokens": totals["cache_read_tokens"],
-        "cost_nusd": totals["cost_nusd"] if not totals["unpriced_requests"] else None,
-        "unpriced_requests": totals["unpriced_requests"],
+        # token and cost totals: sums of the session's ledger rows
+        "input_tokens": sum(r["input_tokens"] for r in requests),
+        "output_tokens": sum(r["output_tokens"] for r in requests),
+        "cache_write_tokens": sum(
+            r["cache_write_5m_tokens"] + r["cache_write_1h_tokens"] for r in requests
+        ),
+        "cache_write_1h_tokens": sum(r["cache_write_1h_tokens"] for r in requests),
+        "cache_read_tokens": sum(r["cache_read_tokens"] for r in requests),
+        "cost_nusd": None if unpriced else sum(r["cost_nusd"] or 0 for r in requests),
+        "official_cost_nusd": sum(official) if official else None,
+        "unpriced_requests": unpriced,
         "lines_added": totals["lines_added"],
         "lines_removed": totals["lines_removed"],
         "edits_accepted": totals["edits_accepted"],
         "edits_rejected": totals["edits_rejected"],
         "compactions": totals["compactions"],
         "subagents": totals["subagents"],
-        "api_errors": totals["api_errors"],
+        "api_errors": len(errors),
         "active_ms": active_ms(timestamps),
         "event_count": len(events),
-        "last_sequence": events[-1][0],
+        "last_sequence": max(seq for seq, _e in events),
     }
     turn_rows = [
         {
@@ -258,6 +336,8 @@ def fold(
             "agent_id": t.agent_id,
             "agent_type": t.agent_type,
             "is_sidechain": int(t.kind == "subagent"),
+            "parent_turn_index": t.parent.index if t.parent is not None else None,
+            "model": min(t.models, key=lambda m: (-t.models[m], m)) if t.models else None,
             "started_at": t.started_at,
             "ended_at": t.ended_at,
             "prompt_length": t.prompt_length,
@@ -277,11 +357,175 @@ def fold(
     for row in change_rows:
         row.pop("_proposed_at", None)
         row.pop("_decided_at", None)
+        row["turn_index"] = row.pop("_turn").index
     call_rows = [dict(c, session_id=session_id) for _k, c in sorted(calls.items())]
     for row in call_rows:
         row.pop("_started_at", None)
         row.pop("_ended_at", None)
-    return Folded(conversation, turn_rows, change_rows, call_rows)
+        row["turn_index"] = row.pop("_turn").index
+    for row in [*requests, *errors]:
+        row["session_id"] = session_id
+    return Folded(conversation, turn_rows, change_rows, call_rows, requests, errors)
+
+
+def _launchers(
+    agents: dict[str, Turn],
+    launched_in: dict[str, Turn],
+    prompt_turns: dict[str, Turn],
+    keyed: dict[str, list[Fact]],
+    fact_turn: dict[str, Turn],
+) -> None:
+    """Set each subagent turn's parent: the prompt its requests name (OTel ``prompt.id``), else
+    the turn its ``SubagentStart`` fired in, else the main turn open when it began (by time)."""
+    named: dict[int, str] = {}
+    for key, group in keyed.items():
+        turn = fact_turn[key]
+        if turn.kind != "subagent" or id(turn) in named:
+            continue
+        for fact in group:
+            prompt = fact.info.get("prompt_id", "")
+            if prompt in prompt_turns:
+                named[id(turn)] = prompt
+                break
+    for agent_id, turn in agents.items():
+        if id(turn) in named:
+            turn.parent = prompt_turns[named[id(turn)]]
+        elif agent_id in launched_in:
+            turn.parent = launched_in[agent_id]
+
+
+def _request_turn(
+    group: list[Fact], first_seen: Turn, prompt_turns: dict[str, Turn], agents: dict[str, Turn]
+) -> Turn:
+    """The turn whose sums hold a request: its subagent's turn for subagent work, else the turn
+    of the prompt its sources name, else the turn it was first seen in."""
+    if first_seen.kind == "subagent":
+        return first_seen
+    info = _merged_info(group)
+    if info.get("agent") == "subagent" and info.get("agent_id") in agents:
+        return agents[info["agent_id"]]
+    prompt = info.get("prompt_id", "")
+    return prompt_turns.get(prompt, first_seen)
+
+
+def _merged_info(group: list[Fact]) -> dict[str, str]:
+    """Each info field from the highest-ranked fact that has it."""
+    out: dict[str, str] = {}
+    for fact in sorted(group, key=lambda f: f.rank, reverse=True):
+        for name, value in fact.info.items():
+            out.setdefault(name, value)
+    return out
+
+
+def _unix_ms(timestamp: str) -> int:
+    return mk.unix_seconds(timestamp) * 1000 + int(timestamp[20:23] or 0)
+
+
+def request_row(
+    winner: Fact, group: list[Fact], turn: Turn, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The ledger row of one API-request fact (``winner`` = ``best(group)``).
+
+    Which source wins each field (docs/metrics.md, "The request ledger"): tokens, model and
+    cost from the best source of the request (OTel, else transcript, else others), the 5m/1h
+    cache split from the best source that knows it (``facts.best``), the time from the transcript
+    when it saw the request (the time ccusage and the user's history show), else the winner's;
+    the official cost from the client's own ``cost_usd``; the workspace from the best source
+    that has one, else the session's.
+    """
+    usage = winner.usage
+    assert usage is not None
+    info = _merged_info(group)
+    transcript_times = [f.timestamp for f in group if f.source == "transcript"]
+    at = min(transcript_times) if transcript_times else winner.timestamp
+    reported = [f for f in group if f.values.get("reported_cost_nusd")]
+    official = (
+        max(reported, key=lambda f: f.rank).values["reported_cost_nusd"] if reported else None
+    )
+    subagent = turn.kind == "subagent" or info.get("agent") == "subagent"
+    launched = turn.parent if turn.kind == "subagent" else turn
+    return {
+        "request_key": winner.key or f"seq:{winner.rank[-12:]}",
+        "platform": meta.get("platform") or "",
+        "_turn": launched,
+        "agent": "subagent" if subagent else "main",
+        "agent_id": turn.agent_id or info.get("agent_id") or None,
+        "prompt_id": info.get("prompt_id") or (launched.prompt_id if launched else None),
+        "query_source": info.get("query_source"),
+        "model": winner.dims.get("model"),
+        "at_ms": _unix_ms(at),
+        "timestamp": at,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "fast": int(usage.fast),
+        "cost_nusd": winner.values.get("cost_nusd"),
+        "official_cost_nusd": official,
+        "sources": ",".join(sorted({f.source for f in group})),
+        "workspace_hash": winner.dims.get("workspace") or meta.get("workspace_hash"),
+        "project_hash": meta.get("project_hash"),
+        "sequence": int(winner.rank[-12:]),
+    }
+
+
+def _error_rows(
+    groups: list[tuple[str, list[Fact], Turn]],
+    prompt_turns: dict[str, Turn],
+    meta: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """One row per failed request: a group without a request id (the hook's ``StopFailure``)
+    joins the nearest group of the same prompt that has one, within :data:`ERROR_JOIN_S`."""
+    merged: dict[str, list[Fact]] = {}
+    first_turn: dict[str, Turn] = {}
+    with_request: dict[str, list[str]] = defaultdict(list)  # prompt id -> keys
+    pending: list[tuple[str, list[Fact]]] = []
+    for key, group, turn in sorted(groups, key=lambda g: g[0]):
+        info = _merged_info(group)
+        first_turn[key] = turn
+        if info.get("request_id"):
+            merged[key] = list(group)
+            with_request[info.get("prompt_id", "")].append(key)
+        else:
+            pending.append((key, group))
+    for key, group in pending:
+        prompt = _merged_info(group).get("prompt_id", "")
+        at_ms = min(_unix_ms(f.timestamp) for f in group)
+        near = [
+            (abs(min(_unix_ms(f.timestamp) for f in merged[k]) - at_ms), k)
+            # the same prompt, or a source that did not know the prompt (a transcript line)
+            for k in with_request.get(prompt, []) + with_request.get("", [])
+        ]
+        near = [n for n in near if n[0] <= ERROR_JOIN_S * 1000]
+        if near:
+            merged[min(near)[1]].extend(group)
+        else:
+            merged[key] = list(group)
+    rows = []
+    for key, group in sorted(merged.items()):
+        winner = max(group, key=lambda f: f.rank)
+        info = _merged_info(group)
+        turn = prompt_turns.get(info.get("prompt_id", ""), first_turn[key])
+        at = min(f.timestamp for f in group)
+        status = info.get("status_code")
+        rows.append(
+            {
+                "error_key": key,
+                "platform": meta.get("platform") or "",
+                "_turn": turn.parent if turn.kind == "subagent" and turn.parent else turn,
+                "prompt_id": info.get("prompt_id"),
+                "request_id": info.get("request_id"),
+                "at_ms": _unix_ms(at),
+                "timestamp": at,
+                "status_code": int(status) if status else None,
+                "error_type": info.get("error_type"),
+                "sources": ",".join(sorted({f.source for f in group})),
+                "project_hash": meta.get("project_hash"),
+                "sequence": int(winner.rank[-12:]),
+            }
+        )
+    return rows
 
 
 def _call(calls: dict[str, dict[str, Any]], seq: int, event: dict[str, Any], turn: Turn) -> None:
@@ -299,7 +543,7 @@ def _call(calls: dict[str, dict[str, Any]], seq: int, event: dict[str, Any], tur
     if row is None:
         row = calls[key] = {
             "call_key": key,
-            "turn_index": turn.index,
+            "_turn": turn,
             "sequence": seq,
             "timestamp": event["timestamp"],
             "tool_name": None,
@@ -367,7 +611,7 @@ def _change(
             operation = "edit"
         row = changes[key] = {
             "change_key": key,
-            "turn_index": turn.index,
+            "_turn": turn,
             "sequence": seq,
             "timestamp": event["timestamp"],
             "tool_name": tool,

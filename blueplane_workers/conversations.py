@@ -34,7 +34,7 @@ from blueplane_core import config, db, events, pricing, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.stored_events import StoredEvents
 from blueplane_workers.cdc import CdcEntry, CdcReader
-from blueplane_workers.conversation_fold import Folded, fold
+from blueplane_workers.conversation_fold import Folded, fold, has_activity
 from blueplane_workers.facts import Fact, facts_of
 from blueplane_workers.loop import CdcWorker, Settings, main_for
 
@@ -43,6 +43,24 @@ LINK_WINDOW_S = 3600
 ASSIST_WINDOW_S = 300
 #: sessions whose decoded events a worker keeps in memory (the active ones).
 CACHE_SESSIONS = 256
+
+#: a session's rows, all recomputed together (children first: they reference conversations).
+SESSION_TABLES = (
+    "api_requests",
+    "api_errors",
+    "code_changes",
+    "tool_calls",
+    "conversation_turns",
+    "conversations",
+)
+_COPILOT_NUMBERS = (
+    "suggestions",
+    "acceptances",
+    "lines_suggested",
+    "lines_accepted",
+    "active_users",
+    "chat_turns",
+)
 
 #: event types that are agent activity (as metrics' ``facts.is_agent_activity``).
 _EVENT_TYPES = tuple(t for t in events.EVENT_TYPES if t not in ("commit", "usage_report"))
@@ -110,12 +128,12 @@ class ConversationStore:
     def rebuild_session(self, session_id: str) -> Folded | None:
         events, facts = self.session_events(session_id)
         conn = self.conn
-        conn.execute("DELETE FROM code_changes WHERE session_id = ?", (session_id,))
-        conn.execute("DELETE FROM tool_calls WHERE session_id = ?", (session_id,))
-        conn.execute("DELETE FROM conversation_turns WHERE session_id = ?", (session_id,))
-        conn.execute("DELETE FROM conversations WHERE session_id = ?", (session_id,))
+        for table in SESSION_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
         keep = [i for i, (_s, e) in enumerate(events) if e["platform"] != "git"]
-        if not keep:
+        self._copilot_reports([events[i] for i in keep])
+        if not has_activity([events[i] for i in keep]):
+            # start-up-only events, a lone SessionEnd, MCP tracking calls, vendor reports
             return None
         if len(keep) == len(events):
             folded = fold(session_id, events, self.prices, facts)
@@ -127,7 +145,38 @@ class ConversationStore:
         _insert(conn, "conversation_turns", folded.turns)
         _insert(conn, "code_changes", folded.changes)
         _insert(conn, "tool_calls", folded.calls)
+        _insert(conn, "api_requests", folded.requests)
+        _insert(conn, "api_errors", folded.errors)
         return folded
+
+    def _copilot_reports(self, stored: list[tuple[int, dict[str, Any]]]) -> None:
+        """Copilot daily reports -> ``copilot_usage`` rows (the newest report of a day wins)."""
+        for seq, event in stored:
+            if event["event_type"] != "usage_report":
+                continue
+            p = event["payload"]
+            day = p.get("day")
+            if not isinstance(day, str) or not day:
+                continue
+            numbers = [
+                p.get(k) if isinstance(p.get(k), int) and not isinstance(p.get(k), bool) else 0
+                for k in _COPILOT_NUMBERS
+            ]
+            self.conn.execute(
+                "INSERT INTO copilot_usage (report_kind, org_hash, user_hash, day,"
+                f" {', '.join(_COPILOT_NUMBERS)}, sequence) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (report_kind, org_hash, user_hash, day) DO UPDATE SET"
+                + ", ".join(f" {k} = excluded.{k}" for k in (*_COPILOT_NUMBERS, "sequence"))
+                + " WHERE excluded.sequence >= copilot_usage.sequence",
+                (
+                    str(p.get("report_kind") or ""),
+                    str(p.get("org_hash") or ""),
+                    str(p.get("user_hash") or ""),
+                    day[:10],
+                    *numbers,
+                    seq,
+                ),
+            )
 
     def refresh_commits(self, stored: Iterable[tuple[int, dict[str, Any]]]) -> int:
         """Insert commit rows and recompute agent_assisted / linked session near these events."""

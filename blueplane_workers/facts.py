@@ -14,11 +14,11 @@ docs/metrics.md ("One fact, one count").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from blueplane_core.metric_keys import unix_seconds as mk_unix
-from blueplane_core.pricing import PriceTable, Usage
+from blueplane_core.pricing import Price, PriceTable, Usage, request_cost
 
 #: tools that propose file edits (acceptance rate counts their decisions).
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "edit_file", "write"})
@@ -56,6 +56,14 @@ class Fact:
     samples: dict[str, int] = field(default_factory=dict)  # histogram name -> ms
     #: rank of the event each dimension came from, when not this fact's own rank
     dim_ranks: dict[str, str] = field(default_factory=dict)
+    #: the event's source (``transcript``, ``otlp``, ...)
+    source: str = ""
+    #: API requests only: the tokens as this source saw them, whether it knew the 5m/1h cache
+    #: split, the model's price, and what else it said (prompt id, subagent, query source)
+    usage: Usage | None = None
+    split: bool = False
+    price: Price | None = None
+    info: dict[str, str] = field(default_factory=dict)
 
     def state(self) -> list[Any]:
         """The compact form stored for a keyed fact: its rank and the ranks its dimensions came
@@ -114,7 +122,9 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
     out = [Fact(None, "", ts, dims, {"events": 1})]
 
     def keyed(key: str | None, level: int, completeness: int = 0, fact_dims=None) -> Fact:
-        fact = Fact(key, _rank(level, source, completeness, sequence), ts, fact_dims or dims)
+        fact = Fact(
+            key, _rank(level, source, completeness, sequence), ts, fact_dims or dims, source=source
+        )
         out.append(fact)
         return fact
 
@@ -140,7 +150,11 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
             + usage.cache_read_tokens
         )
         fact = keyed(key, 1, total)
-        cost = prices.cost_nusd(model, usage)
+        fact.usage = usage
+        fact.split = "cache_creation_5m_tokens" in payload or "cache_creation_1h_tokens" in payload
+        fact.price = prices.lookup(model)
+        fact.info = _request_info(event)
+        cost = None if fact.price is None else request_cost(fact.price, usage)
         fact.values.update(
             {
                 "requests": 1,
@@ -160,8 +174,9 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
         if _int(payload.get("duration_ms")):
             fact.samples["response_ms"] = _int(payload.get("duration_ms"))
     elif kind == "api_error":
-        request_id = _str(payload.get("request_id"))
-        keyed(f"apierr:{request_id}" if request_id else None, 1).values["api_errors"] = 1
+        fact = keyed(error_key(event), 1)
+        fact.values["api_errors"] = 1
+        fact.info = _request_info(event)
     elif kind in ("tool_use", "tool_result", "mcp_call", "edit_decision"):
         _tool_facts(event, keyed, tool_use_id)
     elif kind == "file_edit" and not _session_lines(payload):
@@ -188,6 +203,39 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
         commit = _str(payload.get("commit_hash"))
         keyed(f"commit:{commit}" if commit else None, 1).values["commits"] = 1
     return [f for f in out if f.values or f.samples]
+
+
+def error_key(event: dict[str, Any]) -> str | None:
+    """The fact id of a failed API request: its request id when the source knows it (OTel, the
+    transcript's error line), else the session and prompt (the hook's ``StopFailure``); the
+    conversation fold joins the two (``conversation_fold``, one failure = one fact)."""
+    payload = event["payload"]
+    request_id = _str(payload.get("request_id"))
+    if request_id:
+        return f"apierr:{request_id}"
+    prompt_id = _str(payload.get("prompt_id"))
+    return f"apierr:{event['session_id']}:{prompt_id}" if prompt_id else None
+
+
+def _request_info(event: dict[str, Any]) -> dict[str, str]:
+    """What one source says about a request besides its numbers (ids, never text)."""
+    payload = event["payload"]
+    meta = event["metadata"]
+    info = {
+        "prompt_id": _str(payload.get("prompt_id")),
+        "request_id": _str(payload.get("request_id")),
+        "query_source": _str(payload.get("query_source")),
+        "error_type": _str(payload.get("error_type")),
+    }
+    agent = _str(meta.get("agent_id")) or _str(payload.get("agent_id"))
+    query_source = info["query_source"]
+    if agent or payload.get("is_sidechain") is True or query_source.startswith("agent:"):
+        info["agent"] = "subagent"
+        info["agent_id"] = agent
+    status = payload.get("status_code")
+    if isinstance(status, int) and not isinstance(status, bool):
+        info["status_code"] = str(status)
+    return {k: v for k, v in info.items() if v}
 
 
 def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
@@ -265,19 +313,60 @@ def best(facts: list[Fact]) -> Fact:
     dimension from the highest-ranked fact that has it (OTel is the best source of tokens but
     does not know the workspace; the transcript does). A maximum over the set: order-free."""
     winner = max(facts, key=lambda f: f.rank)
+    values, usage, split_rank = _merged_split(winner, facts)
     chosen: dict[str, tuple[str, str]] = {}
     for fact in facts:
         for dim, value in fact.dims.items():
             rank = fact.dim_ranks.get(dim, fact.rank)
             if dim not in chosen or (rank, value) > chosen[dim]:
                 chosen[dim] = (rank, value)
+    dim_ranks = {d: r for d, (r, _v) in sorted(chosen.items()) if r != winner.rank}
+    if split_rank:
+        dim_ranks[SPLIT] = split_rank  # so the stored state names every event it used
     return Fact(
         winner.key,
         winner.rank,
         winner.timestamp,
         {d: v for d, (_r, v) in sorted(chosen.items())},
-        winner.values,
+        values,
         winner.samples,
         # only dimensions that came from another event keep their rank (smaller stored state)
-        {d: r for d, (r, _v) in sorted(chosen.items()) if r != winner.rank},
+        dim_ranks,
+        winner.source,
+        usage,
+        winner.split or bool(split_rank),
+        winner.price,
+        winner.info,
     )
+
+
+#: the pseudo-dimension under which a fact's state records where its cache split came from.
+SPLIT = "~cache_split"
+
+
+def _merged_split(winner: Fact, facts: list[Fact]) -> tuple[dict[str, int], Usage | None, str]:
+    """The winner's values, with the 5m/1h cache-write split of the best source that knows it.
+
+    OpenTelemetry's ``api_request`` (the best source of tokens) reports only the total
+    ``cache_creation_tokens``; the transcript says how much of it was written for one hour, which
+    costs 2x input instead of 1.25x. Without this, a request OTel won was priced as if every
+    cache write were a 5-minute one. Returns (values, usage, rank of the split's source or '').
+    """
+    usage = winner.usage
+    if usage is None or winner.split or usage.cache_write_1h_tokens:
+        return winner.values, usage, ""
+    known = [f for f in facts if f.split and f.usage is not None]
+    if not known:
+        return winner.values, usage, ""
+    source = max(known, key=lambda f: f.rank)
+    assert source.usage is not None
+    total = usage.cache_write_5m_tokens
+    hour = min(source.usage.cache_write_1h_tokens, total)
+    if not hour:
+        return winner.values, usage, ""
+    merged = replace(usage, cache_write_5m_tokens=total - hour, cache_write_1h_tokens=hour)
+    values = dict(winner.values)
+    if winner.price is not None:
+        values["cost_nusd"] = request_cost(winner.price, merged)
+    # a fact that is itself a merge names the event its split came from
+    return values, merged, source.dim_ranks.get(SPLIT, source.rank)

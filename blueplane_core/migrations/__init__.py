@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
-from blueplane_core.migrations import m0001_spine, m0002_workers, m0003_archive
+from blueplane_core.migrations import m0001_spine, m0002_workers, m0003_archive, m0004_ledger
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
 
@@ -20,6 +20,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (1, "spine", m0001_spine.apply),
     (2, "workers", m0002_workers.apply),
     (3, "archive", m0003_archive.apply),
+    (4, "ledger", m0004_ledger.apply),
 )
 
 
