@@ -40,10 +40,12 @@ from blueplane_core import metric_keys as mk
 from blueplane_core.pricing import PriceTable
 from blueplane_workers.facts import COMPACTION_WINDOW_S, EDIT_TOOLS, Fact, best, facts_of
 
-#: event types that make a session exist (a prompt, an API request, a tool call or an edit).
+#: event types that make a session exist (a prompt, an API request, a tool call, an edit, or a
+#: compaction, which is a paid summary request).
 ACTIVITY = frozenset(
     {
         "user_prompt",
+        "compaction",
         "token_usage",
         "api_request",
         "api_error",
