@@ -137,8 +137,7 @@ def current_block(reader: RedisReader, scope: str, now: float) -> dict[str, Any]
     if not active:
         return None
     row = block_row(active[-1])
-    row["requests"] = row.pop("turns")  # here each entry is requests, not turns
-    row.pop("unpriced_turns")  # the minute series hold priced cost only; today says unpriced
+    row.pop("unpriced_requests")  # the minute series hold priced cost only; today says unpriced
     row["remaining_minutes"] = active[-1]["remaining_minutes"]
     return row
 

@@ -262,15 +262,15 @@ def costs(r: dict[str, Any]) -> Any:
         tz = _zone(r)
         table = Table(box=None, pad_edge=False)
         start_col = f"block start ({tz.name})"[:26]
-        for col in (start_col, "turns", "tokens", "cost", "$/h", "tok/min", ""):
+        for col in (start_col, "requests", "tokens", "cost", "$/h", "tok/min", ""):
             table.add_column(col, justify="left" if col == start_col else "right")
         for b in r["rows"][-30:]:
             burn = b["burn_rate"]
             table.add_row(
                 tz.show(b["start"]),
-                _n(b["turns"]),
+                _n(b["requests"]),
                 _n(b["total_tokens"]),
-                _usd(b["cost_usd"], b["unpriced_turns"]),
+                _usd(b["cost_usd"], b["unpriced_requests"]),
                 "—" if burn is None else f"{burn['cost_usd_per_hour']:.2f}",
                 "—" if burn is None else _n(burn["tokens_per_minute"]),
                 Text("ACTIVE", style="green") if b["active"] else "",
@@ -288,7 +288,8 @@ def costs(r: dict[str, Any]) -> Any:
             )
     else:
         table = Table(box=None, pad_edge=False)
-        for col in (r["by"], "sessions", "tokens", "cache read", "cost"):
+        cols = (r["by"], "sessions", "tokens", "cache read", "cost", "reported by client")
+        for col in cols:
             table.add_column(col, justify="left" if col == r["by"] else "right")
         for row in r["rows"][-40:]:
             table.add_row(
@@ -296,7 +297,8 @@ def costs(r: dict[str, Any]) -> Any:
                 _n(row["sessions"]),
                 _n(row["total_tokens"]),
                 _n(row["cache_read_tokens"]),
-                _usd(row["cost_usd"], row["unpriced_sessions"]),
+                _usd(row["cost_usd"], row["unpriced_requests"]),
+                _official(row),
             )
         parts.append(table)
         if r["by"] in ("day", "week", "month") and len(r["rows"]) > 1:
@@ -309,7 +311,16 @@ def costs(r: dict[str, Any]) -> Any:
                 )
             )
     t = r["totals"]
-    unpriced = t.get("unpriced_turns", t.get("unpriced_sessions", 0))
+    unpriced = t.get("unpriced_requests", 0)
+    if t.get("official_cost_usd") is not None:
+        parts.append(
+            Text(
+                f"reported by the client itself (OpenTelemetry cost_usd) for "
+                f"{_n(t['official_requests'])} of {_n(t['requests'])} requests: "
+                f"{_usd(t['official_cost_usd'])}",
+                style="dim",
+            )
+        )
     parts.append(
         Text(
             f"total {_usd(t['cost_usd'], unpriced)}, {_n(t['total_tokens'])} tokens "
@@ -318,6 +329,16 @@ def costs(r: dict[str, Any]) -> Any:
         )
     )
     return Group(*parts)
+
+
+def _official(row: dict[str, Any]) -> str:
+    """The client's own cost beside the computed one ("—" where it reported none)."""
+    if row.get("official_cost_usd") is None:
+        return "—"
+    partial = row["official_requests"] < row["requests"]
+    return _usd(row["official_cost_usd"]) + (
+        f" ({row['official_requests']} req)" if partial else ""
+    )
 
 
 def commits(r: dict[str, Any]) -> Any:

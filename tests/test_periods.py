@@ -75,7 +75,7 @@ def _ccusage_entries() -> list[dict[str, Any]]:
 
 
 def test_blocks_match_ccusage_on_the_live_transcripts() -> None:
-    from blueplane_query.reports.costs import _block_row
+    from blueplane_query.reports.costs import block_row
 
     expected = json.loads((REAL / "ccusage_output" / "live_blocks.json").read_text())["blocks"]
     (want,) = expected
@@ -86,10 +86,10 @@ def test_blocks_match_ccusage_on_the_live_transcripts() -> None:
     )
     found = periods.blocks(_ccusage_entries(), sums=(*TOKEN_KEYS, "cost_nusd"), now=now)
     assert len(found) == 1
-    row = _block_row(found[0])
+    row = block_row(found[0])
     assert row["start"] == want["startTime"] and row["end"] == want["endTime"]
     assert row["last_activity"] == want["actualEndTime"]
-    assert row["turns"] == want["entries"]  # each entry is one request here
+    assert row["requests"] == want["entries"]  # each entry is one request here
     assert row["active"] is want["isActive"]
     assert row["models"] == want["models"]
     counts = want["tokenCounts"]

@@ -203,7 +203,9 @@ def test_costs_by_day_model_and_blocks(filled: dict[str, bool]) -> None:
     assert blocks["rows"] and blocks["rows"][-1]["active"] is True
     assert blocks["rows"][-1]["projection"] is not None
     by_model = as_json("costs", "--by", "model")
-    assert by_model["provenance"]["cost_usd"] == "estimated"
+    # each request under its own model (the ledger), so no longer an estimate
+    assert by_model["provenance"]["cost_usd"] == "derived"
+    assert by_model["source"] == "api_requests"
     bad = bp_query("costs", "--by", "year")
     one_line_error(bad, errors.EXIT_USAGE)
 

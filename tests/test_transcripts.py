@@ -72,6 +72,7 @@ def test_fixture_history_gives_sanitized_events_of_every_kind(redis_client, tmp_
     assert kinds["session_start"] == 7 and kinds["subagent_start"] == 1
     assert kinds["tool_use"] == kinds["tool_result"] == 8
     assert kinds["compaction"] == 1 and kinds["user_prompt"] == 8
+    assert kinds["api_error"] == 1  # run E: the transcript's isApiErrorMessage line
     for e in evts:
         events.validate(e)
         privacy.check_sanitized(e["payload"])

@@ -1,21 +1,24 @@
 """``costs``: cost and tokens by day, ISO week, month, model or project, and 5-hour billing blocks.
 
-Days, weeks, months and blocks come from ``blueplane_query.periods`` (the one bucketing module,
-in the filter's time zone). Groupings read ``conversations`` (one row per session, priced by the
-conversations worker): a session counts on the local day it started. A session with any request
-of unknown price is counted in ``unpriced_sessions`` and its priced part only is in
-``cost_usd``: unknown is never 0 USD. ``model`` is the session's main model (sessions that
-switched models are attributed to it), so ``--by model`` is estimated.
+Every figure is a sum over the request ledger ``api_requests`` (one row per API request, fields
+merged across sources by the conversation worker; docs/metrics.md "The request ledger"): each
+request counts on its own local day, under its own model, in the block of its own time, so a
+session that crosses midnight is split as ccusage splits it and a Haiku title request inside an
+Opus session has its own row. Days, weeks, months and blocks come from
+``blueplane_query.periods`` (the one bucketing module, in the filter's time zone).
 
-Billing blocks read ``conversation_turns`` in time order, each turn an entry of the block rule in
-``periods.blocks`` (ccusage's rule). Burn rate = cost (and tokens) over the time from the block's
-first entry to its last, as ccusage computes it; the active block is projected to its end.
-
-Figures are unrounded here (``--json`` carries them exactly); only the human tables round.
+A request of unknown price is counted in ``unpriced_requests`` and left out of ``cost_usd``:
+unknown is never 0 USD. ``official_cost_usd`` is the sum of the client's own reported costs
+(``cost_usd`` of OTel ``api_request``) over the ``official_requests`` that had one, shown beside
+the computed figure. Billing blocks take the ledger's requests in time order through
+``periods.blocks`` (ccusage's rule). Burn rate = cost (and tokens) over the time from the
+block's first request to its last, as ccusage computes it; the active block is projected to its
+end. Figures are unrounded here (``--json`` carries them exactly); only the human tables round.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +35,33 @@ _KEYS = {
 }
 
 _TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
-_SUMS = ", ".join(f"TOTAL({k}) AS {k}" for k in _TOKENS)
-_ROW_SUMS = ("sessions", "turns", *_TOKENS, "cost_nusd", "unpriced_sessions")
+#: the ledger columns each summed figure comes from.
+LEDGER_SUMS = (
+    "TOTAL(input_tokens) AS input_tokens",
+    "TOTAL(output_tokens) AS output_tokens",
+    "TOTAL(cache_write_5m_tokens + cache_write_1h_tokens) AS cache_write_tokens",
+    "TOTAL(cache_write_1h_tokens) AS cache_write_1h_tokens",
+    "TOTAL(cache_read_tokens) AS cache_read_tokens",
+    "TOTAL(cost_nusd) AS cost_nusd",
+    "TOTAL(cost_nusd IS NULL) AS unpriced_requests",
+    "TOTAL(official_cost_nusd) AS official_cost_nusd",
+    "COUNT(official_cost_nusd) AS official_requests",
+    "COUNT(*) AS requests",
+)
+_SUMMED = (
+    "requests",
+    *_TOKENS,
+    "cache_write_1h_tokens",
+    "cost_nusd",
+    "unpriced_requests",
+    "official_cost_nusd",
+    "official_requests",
+)
+
+
+def ledger_filter(flt: Filter) -> tuple[str, list[Any]]:
+    """The filter over the ledger's own columns (time, platform and project of each request)."""
+    return flt.sql(time="timestamp", platform="platform", project="project_hash")
 
 
 def costs(
@@ -41,74 +69,81 @@ def costs(
 ) -> dict[str, Any]:
     if by not in GROUPINGS:
         raise BadOption(f"--by {by!r}: use one of {', '.join(GROUPINGS)}")
-    unpriced_key = "unpriced_turns" if by == "block" else "unpriced_sessions"
     result: dict[str, Any] = {
         "filter": flt.as_dict(),
         "by": by,
+        "source": "api_requests",
         "rows": [],
         "totals": None,
-        "provenance": {
-            "tokens": prov.DERIVED,
-            "cost_usd": prov.ESTIMATED if by == "model" else prov.DERIVED,
-        },
+        "provenance": {"tokens": prov.DERIVED, "cost_usd": prov.DERIVED},
     }
-    if by == "block" and store.has("conversation_turns") and store.has("conversations"):
-        where, params = flt.sql(
-            time="t.started_at", platform="c.platform", project="c.project_hash"
-        )
-        entries = store.rows(
-            "SELECT t.started_at AS at, c.model AS model, t.requests AS requests,"
-            + ", ".join(f"t.{k} AS {k}" for k in _TOKENS)
-            + ", t.cost_nusd AS cost_nusd"
-            " FROM conversation_turns t JOIN conversations c USING (session_id)"
-            f" WHERE {where} AND t.started_at IS NOT NULL ORDER BY t.started_at",
-            params,
-        )
-        for e in entries:  # a turn without requests has no price to miss
-            if e["cost_nusd"] is None and not e["requests"]:
-                e["cost_nusd"] = 0
-        result["rows"] = [
-            block_row(b) for b in periods.blocks(entries, sums=(*_TOKENS, "cost_nusd"), now=now)
-        ]
-    elif by != "block" and store.has("conversations"):
-        key = "day" if by in periods.CALENDAR_GROUPINGS else by
-        expr = flt.zone.day_sql("started_at") if key == "day" else _KEYS[by]
-        where, params = flt.sql(time="started_at")
-        rows = store.rows(
-            f"SELECT {expr} AS period, COUNT(*) AS sessions, TOTAL(turns) AS turns, {_SUMS},"
-            " TOTAL(cost_nusd) AS cost_nusd, TOTAL(cost_nusd IS NULL) AS unpriced_sessions"
-            f" FROM conversations WHERE {where} GROUP BY period ORDER BY period",
-            params,
-        )
-        if key == "day":
-            rows = periods.roll_up(by, rows, key="period", sums=_ROW_SUMS)
-        result["rows"] = [_row(r) for r in rows]
-        if by in ("model", "project"):
-            result["rows"].sort(key=lambda r: -r["cost_usd"])
-    result["totals"] = _totals(result["rows"], unpriced_key)
-    if result["totals"][unpriced_key]:
+    if store.has("api_requests"):
+        where, params = ledger_filter(flt)
+        if by == "block":
+            entries = store.rows(
+                "SELECT timestamp AS at, model, input_tokens, output_tokens,"
+                " cache_write_5m_tokens + cache_write_1h_tokens AS cache_write_tokens,"
+                " cache_read_tokens, cost_nusd"
+                f" FROM api_requests WHERE {where} ORDER BY at_ms, request_key",
+                params,
+            )
+            sums = (*_TOKENS, "cost_nusd")
+            result["rows"] = [block_row(b) for b in periods.blocks(entries, sums=sums, now=now)]
+        else:
+            result["rows"] = _grouped(store, flt, by, where, params)
+    result["totals"] = _totals(result["rows"])
+    if result["totals"]["unpriced_requests"]:
         result["provenance"]["cost_usd"] = prov.ESTIMATED  # an unknown part is left out
     return result
 
 
-def _row(r: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "period": r["period"],
-        "sessions": int(r["sessions"]),
-        "turns": int(r["turns"]),
-    }
-    for k in _TOKENS:
+def _grouped(
+    store: Store, flt: Filter, by: str, where: str, params: list[Any]
+) -> list[dict[str, Any]]:
+    """Ledger sums per (period, session), folded into periods with distinct session counts."""
+    key = "day" if by in periods.CALENDAR_GROUPINGS else by
+    expr = flt.zone.day_sql("timestamp") if key == "day" else _KEYS[by]
+    parts = store.rows(
+        f"SELECT {expr} AS period, session_id, {', '.join(LEDGER_SUMS)}"
+        f" FROM api_requests WHERE {where} GROUP BY period, session_id",
+        params,
+    )
+    merged: dict[str, dict[str, Any]] = {}
+    sessions: dict[str, set[str]] = defaultdict(set)
+    for part in parts:
+        label = periods.label(by, part["period"]) if key == "day" else part["period"]
+        row = merged.setdefault(label, {"period": label, **{k: 0 for k in _SUMMED}})
+        for k in _SUMMED:
+            row[k] += part[k] or 0
+        sessions[label].add(part["session_id"])
+    rows = [_row(r, len(sessions[label])) for label, r in merged.items()]
+    if by in ("model", "project"):
+        rows.sort(key=lambda r: (-r["cost_usd"], r["period"]))
+    else:
+        rows.sort(key=lambda r: r["period"])
+    return rows
+
+
+def _row(r: dict[str, Any], sessions: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"period": r["period"], "sessions": sessions}
+    out["requests"] = int(r["requests"])
+    for k in (*_TOKENS, "cache_write_1h_tokens"):
         out[k] = int(r[k])
     out["total_tokens"] = sum(out[k] for k in _TOKENS)
     out["cost_usd"] = r["cost_nusd"] / 1e9
-    out["unpriced_sessions"] = int(r["unpriced_sessions"])
+    out["unpriced_requests"] = int(r["unpriced_requests"])
+    out["official_cost_usd"] = r["official_cost_nusd"] / 1e9 if r["official_requests"] else None
+    out["official_requests"] = int(r["official_requests"])
     return out
 
 
-def _totals(rows: list[dict[str, Any]], unpriced_key: str) -> dict[str, Any]:
-    total: dict[str, Any] = {k: sum(r.get(k, 0) for r in rows) for k in (*_TOKENS, "total_tokens")}
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    names = (*_TOKENS, "total_tokens", "requests", "unpriced_requests")
+    total: dict[str, Any] = {k: sum(r.get(k, 0) for r in rows) for k in names}
     total["cost_usd"] = sum(r.get("cost_usd", 0.0) for r in rows)
-    total[unpriced_key] = sum(r.get(unpriced_key, 0) for r in rows)
+    official = [r for r in rows if r.get("official_cost_usd") is not None]
+    total["official_cost_usd"] = sum(r["official_cost_usd"] for r in official) if official else None
+    total["official_requests"] = sum(r.get("official_requests", 0) for r in rows)
     return total
 
 
@@ -130,12 +165,12 @@ def block_row(b: dict[str, Any]) -> dict[str, Any]:
         "first_activity": b["first_activity"],
         "last_activity": b["last_activity"],
         "active": b["active"],
-        "turns": b["requests"],
+        "requests": b["requests"],
         "models": b["models"],
         **{k: int(b[k]) for k in _TOKENS},
         "total_tokens": tokens,
         "cost_usd": cost,
-        "unpriced_turns": b["unpriced"],
+        "unpriced_requests": b["unpriced"],
         "burn_rate": burn,
         "projection": None,
     }
