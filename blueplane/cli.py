@@ -320,7 +320,39 @@ def dlq_drop(
 
 
 def main() -> None:
-    app()
+    """Entry point: every command's unexpected failure becomes one line and its exit code
+    (``blueplane.errors``); usage errors and ``typer.Exit`` keep their own."""
+    import os
+
+    from blueplane import errors
+
+    try:
+        # outside standalone mode click returns a command's exit code instead of exiting
+        returned = app(standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        sys.exit(errors.EXIT_INTERRUPTED)
+    except Exception as exc:
+        usage_code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(usage_code, int):
+            exc.show()  # a usage error (typer's click): its own message and code 2
+            sys.exit(usage_code)
+        if os.environ.get("BLUEPLANE_DEBUG"):
+            raise
+        code, line = errors.explain(exc, _redis_url_for_messages())
+        err.print(f"[red]error:[/red] {line}", highlight=False)
+        sys.exit(code)
+    except KeyboardInterrupt:
+        sys.exit(errors.EXIT_INTERRUPTED)
+    sys.exit(returned if isinstance(returned, int) else 0)
+
+
+def _redis_url_for_messages() -> str:
+    try:
+        return redis_conn.redis_url(config.load())
+    except Exception:
+        return ""
 
 
 if __name__ == "__main__":

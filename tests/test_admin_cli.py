@@ -74,3 +74,34 @@ def test_bad_config_is_one_line_not_a_traceback(redis_client: redis.Redis) -> No
     result = run("status")
     assert result.returncode == 78
     assert "ingest.processes" in result.stderr and "Traceback" not in result.stderr
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr and result.stdout == "", result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("error: "), result.stderr
+    return " ".join(lines)  # rich wraps a long line at 80 columns
+
+
+def test_admin_commands_with_redis_down_say_so_in_one_line(blueplane_home, monkeypatch) -> None:
+    from tests.test_spool import _down_url
+
+    monkeypatch.setenv("BLUEPLANE_REDIS_URL", _down_url())
+    for command in (("dlq", "list"), ("dlq", "retry", "--all"), ("rebuild", "metrics")):
+        result = run(*command)
+        assert result.returncode == 69, (command, result.stderr)  # EX_UNAVAILABLE, README
+        assert "is not reachable" in _one_line_error(result), command
+
+
+def test_an_unusable_data_folder_is_one_line(tmp_path, monkeypatch) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("BLUEPLANE_HOME", str(not_a_folder))
+    result = run("up")
+    assert result.returncode == 73, result.stderr  # EX_CANTCREAT, README
+    assert str(not_a_folder) in _one_line_error(result)
+
+
+def test_usage_errors_keep_their_code() -> None:
+    result = run("no-such-command")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
