@@ -151,6 +151,37 @@ def status(
         raise typer.Exit(EXIT_UNHEALTHY)
 
 
+@app.command("open")
+def open_dashboard(
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="only print the URL")] = False,
+) -> None:
+    """Print the dashboard's URL and open it in a browser where one exists."""
+    import webbrowser
+
+    from blueplane_core import supervision
+
+    cfg = load_config()
+    host, port = str(cfg["query.host"]), int(cfg["query.port"])
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}/"
+    out.print(url, highlight=False, soft_wrap=True)
+    if not supervision.listening(shown, port):
+        err.print(
+            f"[yellow]nothing answers at {url} yet[/yellow]: start it with `blueplane up` "
+            "(`blueplane status` shows the query program)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if no_browser:
+        return
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return  # no browser on this machine (a server, SSH): the URL above is the answer
+    if not browser.open(url):
+        err.print("could not start a browser; open the URL above", highlight=False)
+
+
 @app.command("config")
 def show_config(
     markdown: Annotated[bool, typer.Option("--markdown", help="the reference table")] = False,

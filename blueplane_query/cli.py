@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(the same as `blueplane status`).",
         filters=False,
     )
+    p = sub.add_parser(
+        "statusline",
+        help="One line for Claude Code's status bar (reads its JSON on stdin; never fails).",
+        description="Today's cost, the current 5-hour block (cost, time left, burn rate) and the "
+        "session's cost, for Claude Code's statusLine; `blueplane install statusline` sets it up.",
+    )
+    p.add_argument("--chain", metavar="COMMAND", help="also show this status-line command's line")
     p = command(
         "watch", "A live view of the metrics, refreshed from Redis (--json: one line per refresh)."
     )
@@ -315,6 +322,12 @@ def _answer(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point (``bp-query``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["statusline"] and "-h" not in argv and "--help" not in argv:
+        # Claude Code runs it after every message: no parser, no usage errors, always a line
+        from blueplane_query.statusline import run
+
+        return run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -1,0 +1,155 @@
+"""``bp-query statusline``: one line for Claude Code's status bar, from the live counters.
+
+Claude Code runs the status-line command after each message, passing a JSON object on stdin
+(``session_id``, ``model.display_name``, ``workspace.current_dir``, ``cost.total_cost_usd``,
+...) and showing the first line printed. This prints today's cost, the current 5-hour block's
+cost, time left and burn rate, and the session's cost: the client's own figure (official) when
+it reported one, else Blueplane's computed one. The figures are ``live.snapshot``'s, the view
+``bp-query watch`` and the dashboard show, read from Redis in two round trips.
+
+It never fails: whatever happens (no stdin, bad JSON, Redis down, no configuration) it prints a
+line and exits 0. When Blueplane cannot answer, the line holds the client's own figures.
+
+``--chain COMMAND`` runs the user's previous status-line command with the same stdin and shows
+its first line after ours (``blueplane install statusline`` sets it when one existed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+#: the most stdin read (Claude Code's object is a few hundred bytes).
+MAX_INPUT_BYTES = 64 * 1024
+#: Redis must answer this fast, or the line shows the client's figures (Claude Code waits for us).
+REDIS_TIMEOUT_S = 0.3
+#: the chained command's time limit.
+CHAIN_TIMEOUT_S = 2.0
+SEPARATOR = " │ "
+
+
+def read_input(raw: bytes) -> dict[str, Any]:
+    """The status-line JSON, or {} when it is missing or not an object."""
+    try:
+        data = json.loads(raw.decode("utf-8", "replace")) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)  # type: ignore[assignment]
+    return data
+
+
+def _usd(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def client_figures(data: dict[str, Any]) -> tuple[str | None, float | None]:
+    """(model name, session cost the client reported) from Claude Code's JSON."""
+    model = _get(data, "model", "display_name") or _get(data, "model", "id")
+    cost = _get(data, "cost", "total_cost_usd")
+    ok = isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0
+    return (str(model)[:40] if model else None), (float(cost) if ok else None)
+
+
+def live_figures(session_id: str | None) -> dict[str, Any]:
+    """Today's and the block's figures and the session's computed cost, from Redis."""
+    from blueplane_core import config as bp_config
+    from blueplane_core import metric_keys
+    from blueplane_core.redis_conn import redis_url
+    from blueplane_query.filters import Filter
+    from blueplane_query.live import counters, snapshot
+    from blueplane_query.redis_reader import RedisReader
+
+    with RedisReader(redis_url(bp_config.load()), REDIS_TIMEOUT_S) as reader:
+        snap = snapshot(reader, Filter())
+        session_cost = None
+        if session_id:
+            c = counters(reader, metric_keys.scope("session", session_id[:256]), ["total"])
+            if c["requests"]:
+                session_cost = metric_keys.cost_usd(c)
+    return {"today": snap["today"], "block": snap["block"], "session_cost_usd": session_cost}
+
+
+def compose(data: dict[str, Any], live: dict[str, Any] | None) -> str:
+    """The line: ``Opus · today $4.10 · block $1.20 (2h31m left, $0.80/h) · session $0.42``."""
+    model, reported = client_figures(data)
+    parts = [model] if model else []
+    if live is not None:
+        today = live["today"]
+        parts.append(f"today {_usd(today['cost_usd'])}")
+        block = live["block"]
+        if block:
+            left = round(block["remaining_minutes"] or 0)
+            burn = (block["burn_rate"] or {}).get("cost_usd_per_hour")
+            detail = f"{left // 60}h{left % 60:02d}m left"
+            if burn is not None:
+                detail += f", {_usd(burn)}/h"
+            parts.append(f"block {_usd(block['cost_usd'])} ({detail})")
+        else:
+            parts.append("no active block")
+    if reported is not None:
+        parts.append(f"session {_usd(reported)}")
+    elif live is not None and live["session_cost_usd"] is not None:
+        parts.append(f"session {_usd(live['session_cost_usd'])} (computed)")
+    if live is None:
+        parts.append("Blueplane not running")
+    return " · ".join(parts)
+
+
+def chained(command: str, raw: bytes) -> str:
+    """The first line the user's own status-line command prints for the same input ('' if none)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            command,
+            shell=True,  # it is the user's own status-line command, as Claude Code would run it
+            input=raw,
+            capture_output=True,
+            timeout=CHAIN_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    return lines[0] if lines else ""
+
+
+def run(argv: list[str]) -> int:
+    """Print the line; always exit 0."""
+    chain = None
+    if len(argv) >= 2 and argv[0] == "--chain":
+        chain = argv[1]
+    raw = b""
+    try:
+        if not sys.stdin.isatty():
+            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES)
+    except (OSError, ValueError):
+        raw = b""
+    data = read_input(raw)
+    try:
+        sid = data.get("session_id")
+        live: dict[str, Any] | None = live_figures(sid if isinstance(sid, str) else None)
+    except Exception:  # Redis down, no config, anything: the client's own figures still show
+        live = None
+    try:
+        line = compose(data, live)
+    except Exception:
+        line = "Blueplane"
+    if chain:
+        theirs = chained(chain, raw)
+        if theirs:
+            line = f"{line}{SEPARATOR}{theirs}" if line else theirs
+    try:
+        sys.stdout.write((line or "Blueplane") + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    return 0
