@@ -281,6 +281,9 @@ def test_metrics_feed_pushes_today_and_the_block_when_they_change(
         before = first["today"]["requests"]
         # 4 sample requests, all within the last two hours: one active block holds them all
         assert before == 4 and first["block"]["requests"] == 4
+        # the same block the report finds (one rule): it starts at the same hour
+        report = service.get("/api/v1/costs?by=block")["rows"]
+        assert first["block"]["start"] == [r for r in report if r["active"]][-1]["start"]
         fill(redis_client, [_request("req_live_1")])
         changed = _receive(ws, lambda m: m.get("today", {}).get("requests") == before + 1)
     assert changed["block"]["requests"] == 5
