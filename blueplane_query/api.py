@@ -470,6 +470,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         _health,
         filters=False,
         keys={
+            "hook_losses": "object",
             "healthy": "boolean",
             "problems": "array",
             "supervisor": "boolean",
