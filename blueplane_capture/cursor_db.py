@@ -21,7 +21,6 @@ touch ``state.vscdb-wal``). The loop is ``Monitor.scan_once``; ``main`` adds the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -200,8 +199,14 @@ class State:
         except (OSError, orjson.JSONDecodeError) as exc:
             log.warning("starting from empty state; %s unreadable: %s", self.file, exc)
 
-    def for_file(self, path: Path) -> dict[str, Any]:
-        return self.data["files"].setdefault(str(path), {})
+    def for_file(self, path: Path, secret: bytes) -> dict[str, Any]:
+        """What was read from ``path``, under a keyed hash of the path (the state names no
+        folder); state saved by older versions under the path itself is moved over."""
+        files = self.data["files"]
+        key = privacy.keyed_hash(secret, str(path), "state")
+        if str(path) in files:
+            files[key] = files.pop(str(path))
+        return files.setdefault(key, {})
 
     def save(self) -> None:
         paths.ensure_private_dir(self.file.parent)
@@ -273,7 +278,7 @@ class Monitor:
 
     def _scan_file(self, path: Path, workspace: str) -> int:
         reader = Reader(path)
-        memory = self.state.for_file(path)
+        memory = self.state.for_file(path, self.secret)
         try:
             inode = path.stat().st_ino
         except OSError as exc:
@@ -299,7 +304,7 @@ class Monitor:
         items = reader.items(_ITEM_KEYS)
         hashes = memory.setdefault("item_hashes", {})
         for key, raw in items.items():
-            digest = hashlib.sha256(raw).hexdigest()[:24]
+            digest = privacy.keyed_hash(self.secret, raw.hex(), "cursor_item")
             if hashes.get(key) == digest:
                 continue
             hashes[key] = digest

@@ -158,8 +158,8 @@ def test_rescans_and_restarts_add_nothing(cursor_home: Path, redis_client: redis
     ingest_all()
     assert len(stored()) == count  # ... derived ids store nothing twice
     state = (paths.state_dir() / "cursor_db.json").read_bytes()
-    for private in (b"secret", b"/home/dev", b"/srv/"):
-        assert private not in state  # the state file keeps ids and hashes, never paths
+    for private in (b"secret", b"/home/dev", b"/srv/", str(cursor_home).encode()):
+        assert private not in state  # the state file keeps ids and keyed hashes, never paths
 
 
 def add_turn(user: Path, status: str = "completed", finished: bool = True) -> None:
