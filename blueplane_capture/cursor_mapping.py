@@ -26,6 +26,7 @@ The hook process imports this module, so it uses only ``hooks.primitives`` (C mo
 from __future__ import annotations
 
 import os
+import time
 
 from blueplane_capture import cursor_ids as ids
 from blueplane_capture.hooks import cursor_state
@@ -346,6 +347,8 @@ def _event(
                 out[target] = _str(p, source)[:128]
         return ("subagent_start" if name == "subagentStart" else "subagent_stop"), out
     if name == "sessionStart":
+        if home is not None:
+            cursor_state.prune(home, time.time())
         return "session_start", out
     if name == "sessionEnd":
         if _str(p, "reason"):

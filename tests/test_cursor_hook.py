@@ -346,3 +346,21 @@ def test_a_denied_write_is_an_error_of_that_call_not_a_rejected_edit(
     finally:
         conn.close()
     assert tuple(row) == (1, 1, 0, 0)
+
+
+def test_counters_of_old_conversations_are_pruned_at_a_start(tmp_path: Path) -> None:
+    import os
+
+    from blueplane_capture.hooks import cursor_state
+
+    home = str(tmp_path)
+    cursor_mapping.map_hook(cs.every_hook("afterShellExecution", True), b"k" * 32, home=home)
+    (old,) = (tmp_path / "state" / "cursor-hooks").glob("*.json")
+    cursor_mapping.map_hook(
+        cs.every_hook("afterShellExecution", True) | {"conversation_id": "other"}, b"k" * 32,
+        home=home,
+    )  # fmt: skip
+    stale = time.time() - cursor_state.MAX_AGE_S - 60
+    os.utime(old, (stale, stale))
+    cursor_mapping.map_hook(cs.every_hook("sessionStart", True), b"k" * 32, home=home)
+    assert not old.exists() and len(list(old.parent.glob("*.json"))) == 1

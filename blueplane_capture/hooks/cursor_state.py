@@ -16,6 +16,8 @@ from blueplane_capture.hooks.primitives import dumps, ensure_private_dir, keyed_
 
 #: a conversation's file stops growing at this many counters (oldest first out).
 MAX_COUNTERS = 2000
+#: files of conversations untouched this long are removed (at a conversation's start).
+MAX_AGE_S = 30 * 86400
 
 
 def _file(home: str, secret: bytes, session: str) -> str:
@@ -59,3 +61,22 @@ def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict
         return dict(deltas)
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def prune(home: str, now: float) -> int:
+    """Remove the files of conversations untouched for ``MAX_AGE_S``; returns how many."""
+    folder = os.path.join(home, "state", "cursor-hooks")
+    removed = 0
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return 0
+    with entries:
+        for entry in entries:
+            try:
+                if entry.name.endswith(".json") and now - entry.stat().st_mtime > MAX_AGE_S:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
