@@ -411,7 +411,11 @@ class Monitor:
         (``cost_usd``, official); otherwise the request is left to the price table.
         """
         model = event["payload"].get("model")
-        if event["event_type"] != "token_usage" or not isinstance(model, str):
+        if (
+            event["event_type"] != "token_usage"
+            or not isinstance(model, str)
+            or event["payload"].get("tokens_unknown")
+        ):
             return event
         memory = self.state.data["composers"].setdefault(composer, {})
         usage = memory.get("usage", {}).get(model)

@@ -251,10 +251,12 @@ def _event(
         if _number(p.get("loop_count")) is not None:
             out["loop_count"] = _number(p.get("loop_count"))
         tokens = _tokens(p)
-        if not tokens:  # older clients: the turn's end, its tokens are the database's to tell
+        if not tokens and not generation:
             return "assistant_response", out
-        # One agent turn is one Cursor request: keyed by its generation, like the bubbles'.
-        out.update(tokens)
+        # One agent turn is one Cursor request, keyed by its generation like the bubbles'.
+        # Older clients report no tokens: the request still happened, its tokens are unknown
+        # (the database's bubble, when seen, knows them and wins).
+        out.update(tokens or {"tokens_unknown": True})
         if generation:  # the turn's request, and the prompt that started it
             out["request_id"] = out["prompt_id"] = generation[:128]
         if _str(p, "model"):

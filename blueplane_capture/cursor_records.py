@@ -407,6 +407,28 @@ def _usage_event(
     )
 
 
+def _turn_request(view: Composer, bubble_id: str, request: str, when: int | None) -> dict[str, Any]:
+    """A prompt's turn is one request even when no bubble of it carries tokens (Cursor 3.x
+    often stores ``{0, 0}``): counted, tokens unknown, so its cost is unknown, never $0."""
+    payload: dict[str, Any] = {
+        "request_id": request,
+        "prompt_id": request,
+        "tokens_unknown": True,
+        "bubble_id": bubble_id,
+    }
+    if view.model:
+        payload["model"] = view.model
+    return _event(
+        "token_usage",
+        view.composer_id,
+        payload,
+        f"turn\x00{view.composer_id}\x00{bubble_id}",
+        when,
+        "bubble",
+        view.meta(),
+    )
+
+
 def bubble_events(
     view: Composer,
     bubble_id: str,
@@ -432,7 +454,10 @@ def bubble_events(
     if kind == 1:
         payload["prompt_id"] = ids.prompt_key(secret, request, text)
         payload["prompt_length"] = len(text)
-        return [_event("user_prompt", composer, payload, key, when, "bubble", view.meta())]
+        out = [_event("user_prompt", composer, payload, key, when, "bubble", view.meta())]
+        if request:  # the turn's request; its tokens, if any, are on its last bubble
+            out.append(_turn_request(view, bubble_id, request, when))
+        return out
     model = _str(_obj(bubble.get("modelInfo")).get("modelName"))
     out = []
     capability = _int(bubble.get("capabilityType"))

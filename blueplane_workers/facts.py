@@ -149,10 +149,14 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
             + usage.cache_write_1h_tokens
             + usage.cache_read_tokens
         )
-        fact = keyed(key, 1, total)
+        # A request whose tokens its source does not know (Cursor: a turn's prompt, a ``stop``
+        # hook of an older client) is counted, loses to any source that knows the tokens
+        # (level 0 < 1), and has no cost: unknown, never $0.
+        unknown = payload.get("tokens_unknown") is True
+        fact = keyed(key, 0 if unknown else 1, total)
         fact.usage = usage
         fact.split = "cache_creation_5m_tokens" in payload or "cache_creation_1h_tokens" in payload
-        fact.price = prices.lookup(model)
+        fact.price = None if unknown else prices.lookup(model)
         fact.info = _request_info(event)
         cost = None if fact.price is None else request_cost(fact.price, usage)
         fact.values.update(

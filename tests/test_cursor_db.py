@@ -49,7 +49,23 @@ def stored() -> list[dict[str, Any]]:
 
 
 def of(events: list[dict[str, Any]], session: str, kind: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["session_id"] == session and e["event_type"] == kind]
+    """Events of one session and type (requests: those that know their tokens)."""
+    return [
+        e
+        for e in events
+        if e["session_id"] == session
+        and e["event_type"] == kind
+        and not e["payload"].get("tokens_unknown")
+    ]
+
+
+def turns(events: list[dict[str, Any]], session: str) -> list[str]:
+    """The generations of a session's turn requests (one per prompt, tokens unknown)."""
+    return sorted(
+        e["payload"]["request_id"]
+        for e in events
+        if e["session_id"] == session and e["payload"].get("tokens_unknown")
+    )
 
 
 def ms(event: dict[str, Any]) -> int:
@@ -91,6 +107,7 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
         1_867,
     )
     assert usage["composer-1"]["request_id"] == cs.G2
+    assert turns(events, s) == sorted([cs.G1, cs.G2])  # each prompt's turn is one request
     (decision,) = of(events, s, "edit_decision")  # the dict form of codeBlockData
     assert decision["payload"]["decision"] == "accept"
     assert decision["payload"]["tool_use_id"] == calls["Edit"]["tool_use_id"]
@@ -195,8 +212,9 @@ def test_new_and_replaced_rows_are_read_incrementally(
     before = redis_client.xlen(streams.EVENTS_STREAM)
     add_turn(cursor_home)
     watcher.scan_once()
-    # exactly: the new prompt, the new reply, its request, the new line totals; nothing resent
-    assert redis_client.xlen(streams.EVENTS_STREAM) - before == 4
+    # exactly: the new prompt and its turn's request, the new reply and the tokens it holds,
+    # the new line totals; nothing resent
+    assert redis_client.xlen(streams.EVENTS_STREAM) - before == 5
     ingest_all()
     totals = of(stored(), cs.SESSION, "file_edit")
     assert sorted(e["payload"]["session_lines_added"] for e in totals) == [7, 9]

@@ -93,7 +93,7 @@ EXPECTED_TYPES = {
     "afterMCPExecution": "tool_result",
     "beforeReadFile": "tool_result",
     "afterFileEdit": "tool_result",
-    "stop": "assistant_response",
+    "stop": "token_usage",
     "sessionStart": "session_start",
     "sessionEnd": "session_end",
     "postToolUseFailure": "tool_result",
@@ -269,7 +269,7 @@ EVERY_TYPE = {
     "afterAgentResponse": "assistant_response",
     "afterAgentThought": "agent_thought",
     "preCompact": "compaction",
-    "stop": "assistant_response",
+    "stop": "token_usage",
     "beforeTabFileRead": "file_read",
     "afterTabFileEdit": "file_edit",
 }
@@ -322,7 +322,12 @@ def test_stop_carries_the_turns_tokens_when_the_client_reports_them() -> None:
     assert (body["input_tokens"], body["output_tokens"]) == (100, 20)
     assert (body["cache_read_tokens"], body["cache_creation_tokens"]) == (5000, 300)
     older = cursor_mapping.map_hook(cs.every_hook("stop", False), b"k" * 32)
-    assert older["event_type"] == "assistant_response"  # no tokens: never a request of 0 tokens
+    # no tokens: the turn's request with its tokens unknown, never a request of 0 tokens
+    assert older["event_type"] == "token_usage"
+    assert older["payload"]["tokens_unknown"] is True and "input_tokens" not in older["payload"]
+    bare = cs.every_hook("stop", False)
+    del bare["generation_id"]
+    assert cursor_mapping.map_hook(bare, b"k" * 32)["event_type"] == "assistant_response"
 
 
 def test_a_denied_write_is_an_error_of_that_call_not_a_rejected_edit(

@@ -104,3 +104,17 @@ def test_one_cursor_session_counts_once_whoever_saw_it(
     blob = orjson.dumps(stored())
     for private in (b"secret", b"/home/dev", b"example.com", b"npm test"):
         assert private not in blob, private
+
+
+def test_older_hooks_alone_count_the_requests_and_say_the_cost_is_unknown(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """Cursor 1.7 hooks report no tokens: 2 turns are 2 requests of unknown tokens and cost
+    (shown as unpriced, never $0); everything else is as with newer hooks."""
+    capture("hooks", tmp_path / "Cursor" / "User", redis_client, newer=False)
+    session = query("session", cs.SESSION)["session"]
+    assert (session["prompts"], session["requests"]) == (2, 2)
+    assert (session["input_tokens"], session["output_tokens"]) == (0, 0)
+    assert session["cost_usd"] is None and session["unpriced_requests"] == 2
+    assert (session["lines_added"], session["lines_removed"]) == (7, 2)
+    assert (session["edits_accepted"], session["tool_calls"]) == (1, 2)
