@@ -99,6 +99,17 @@ def test_one_cursor_session_counts_once_whoever_saw_it(
     assert session["cost_usd"] is None and session["unpriced_requests"] == 1
     tools = {t["tool"]: t for t in query("tools", "--platform", "cursor")["tools"]}
     assert tools["Shell"]["calls"] == 1 and tools["Edit"]["calls"] == 1
+    by_model = {r["period"]: r for r in query("costs", "--by", "model")["rows"]}
+    # claude-4.5-sonnet is Anthropic's claude-sonnet-4-5 ($3 / $15 per Mtok):
+    # 52,130 x 3 + 6,021 x 15 = 246,705 micro-USD
+    sonnet = by_model["claude-4.5-sonnet"]
+    assert (sonnet["input_tokens"], sonnet["output_tokens"]) == (52_130, 6_021)
+    assert sonnet["cost_usd"] == pytest.approx(0.246705)
+    unpriced = by_model["composer-1"]  # listed with its tokens, its cost unknown (never $0)
+    assert (unpriced["input_tokens"], unpriced["output_tokens"]) == (23_148, 1_867)
+    assert (unpriced["requests"], unpriced["unpriced_requests"]) == (1, 1)
+    if seen_by != "hooks":  # the legacy composer's usageData: 7 cents for its 1 gpt-4o request
+        assert by_model["gpt-4o"]["official_cost_usd"] == pytest.approx(0.07)
     sessions = query("sessions", "--platform", "cursor", "--limit", "100")["sessions"]
     assert not [s for s in sessions if s["session_id"].startswith("workspace:")]
     blob = orjson.dumps(stored())
