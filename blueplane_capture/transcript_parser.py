@@ -136,6 +136,9 @@ class TranscriptParser:
         if isinstance(cwd, str) and cwd:
             meta["workspace_hash"] = self._hash(cwd, "workspace")
             meta["project_hash"] = self._hash(cwd, "project")
+            label = privacy.project_label(cwd)
+            if label:  # the Emitter drops it unless privacy.project_labels = "basename"
+                meta["project_label"] = label
         branch = line.get("gitBranch")
         if isinstance(branch, str) and branch:
             meta["git_branch_hash"] = self._hash(branch, "branch")

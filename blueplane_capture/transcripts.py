@@ -457,7 +457,11 @@ def main(argv: list[str] | None = None) -> None:
     cfg = config.load_or_exit(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     client = redis_conn.connect(cfg)
-    emitter = Emitter(client, cfg["privacy.disabled_categories"])
+    emitter = Emitter(
+        client,
+        cfg["privacy.disabled_categories"],
+        project_labels=cfg["privacy.project_labels"] == "basename",
+    )
     store = OffsetStore(STATE_NAME).load()
     monitor = TranscriptMonitor(
         roots_from_config(cfg), emitter, store, privacy.load_secret(), shutdown=shutdown

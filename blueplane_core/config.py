@@ -66,6 +66,14 @@ KEYS: tuple[Key, ...] = (
         "event categories never captured (prompts, responses, tools, edits, files, shell, git, "
         "usage, sessions, tracking, other)",
     ),
+    Key(
+        "privacy.project_labels",
+        str,
+        "basename",
+        "basename: keep a project's folder name (last path component) in the local database "
+        "so reports show it and --project accepts it; hash: keep only the keyed hash",
+        choices=("basename", "hash"),
+    ),
     # Workers
     Key("workers.metrics_processes", int, 1, "metrics worker processes", 1),
     Key("workers.conversations_processes", int, 1, "conversation worker processes", 1),

@@ -24,9 +24,18 @@ def encode(event: dict[str, Any]) -> bytes:
 class Emitter:
     """Validates, sanitizes and XADDs events; pipelines a batch in one round trip."""
 
-    def __init__(self, client: redis.Redis, disabled_categories: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        disabled_categories: Iterable[str] = (),
+        *,
+        project_labels: bool = False,
+    ) -> None:
         self._client = client
         self._disabled = frozenset(disabled_categories)
+        # a project's folder name leaves the process only where the config keeps labels
+        # (privacy.project_labels = "basename"); off unless the caller says so
+        self._labels = project_labels
         self.emitted = 0
         self.dropped = 0
 
@@ -52,6 +61,9 @@ class Emitter:
             if not self.allowed(event):
                 self.dropped += 1
                 continue
+            if not self._labels and "project_label" in event.get("metadata", ()):
+                event = {**event, "metadata": dict(event["metadata"])}
+                del event["metadata"]["project_label"]
             pipe.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: self.check(event)})
             sent += 1
         if sent:

@@ -107,6 +107,18 @@ def keyed_hash(secret: bytes, value: str, kind: str = "") -> str:
     return mac.hexdigest()[:_HASH_HEX_CHARS]
 
 
+def project_label(path: str | None) -> str:
+    """A project's folder name (the last component of its path), or ``""``.
+
+    A label the user's own machine keeps so reports can say "blueplane" instead of a hash: it
+    is stored only where ``privacy.project_labels = "basename"`` (the Emitter drops it
+    otherwise), never in an anonymized export, and never the path itself."""
+    if not path:
+        return ""
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:128]
+
+
 def file_extension(path: str | None) -> str:
     """The lowercase extension of a path (``.py``), or ``""``: all a path may leave behind."""
     if not path:

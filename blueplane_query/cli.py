@@ -48,7 +48,9 @@ def _filter_args(p: argparse.ArgumentParser) -> None:
         help="end, same forms; a day, month or week is included (--since D --until D = day D)",
     )
     p.add_argument("--platform", help="only this platform: claude_code, cursor, git, ...")
-    p.add_argument("--project", help="only this project: a project hash or its first characters")
+    p.add_argument(
+        "--project", help="only this project: its folder name, its path, or its hash (or a prefix)"
+    )
 
 
 def _tz_arg(p: argparse.ArgumentParser) -> None:
@@ -179,9 +181,12 @@ def _filter(a: argparse.Namespace) -> Any:
 
 
 def _with_store(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    from blueplane_query.filters import Filter
     from blueplane_query.store import Store
 
     with Store() as store:
+        # --project (a name, path or hash) is resolved once, against this store
+        args = tuple(a.bind(store) if isinstance(a, Filter) else a for a in args)
         return fn(store, *args, **kwargs)
 
 

@@ -9,7 +9,8 @@ beside it as ``<name>.<table>.<ext>``; Markdown writes a readable summary.
 ``--anonymize`` re-keys every identifier (session, workspace, project, branch, file, commit,
 prompt and agent ids) with a random key used for this export only, so rows still relate to each
 other inside the file but cannot be matched with anything outside it, not even another export of
-the same data. It drops what could point at a person or a project: client versions, free-text
+the same data. It drops what could point at a person or a project: project folder names
+(``project_label``), client versions, free-text
 insight fields (titles, suggestions, phrasings, subjects), end reasons; and times are kept (team
 reports need days) but nothing else about the machine.
 """
@@ -53,6 +54,7 @@ ID_COLUMNS = frozenset(
 DROP_COLUMNS = frozenset(
     {
         "client_version",
+        "project_label",  # a folder name: a local label, never part of an anonymized export
         "end_reason",
         "title",
         "suggestion",

@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blueplane_query.errors import BadOption
 from blueplane_query.periods import Zone
+
+if TYPE_CHECKING:
+    from blueplane_query.projects import Match
+    from blueplane_query.store import Store
 
 _RELATIVE = re.compile(r"^(\d+)\s*([a-z]+)$")
 _UNITS = {
@@ -128,6 +132,8 @@ class Filter:
     platform: str | None = None
     project: str | None = None  # a project hash, or a prefix of one (like a short git hash)
     zone: Zone = field(default=UTC_ZONE, compare=False)  # the days, weeks and months of reports
+    #: the hashes ``project`` resolved to (:meth:`bind`); unbound, ``project`` is a hash prefix
+    match: Match | None = field(default=None, compare=False)
 
     @classmethod
     def parse(
@@ -148,7 +154,17 @@ class Filter:
         end = parse_when(until, now=now, zone=where, end=True)
         if start and end and start >= end:
             raise BadOption(f"--since ({since}) must be before --until ({until})")
-        return cls(start, end, platform or None, (project or "").lower() or None, where)
+        return cls(start, end, platform or None, (project or "").strip() or None, where)
+
+    def bind(self, store: Store) -> Filter:
+        """This filter with ``--project`` (a name, path or hash) resolved against the store;
+        raises NotFound when it names no captured project. Every caller with a store (CLI,
+        MCP server, HTTP API) binds before running a report."""
+        if not self.project or self.match is not None:
+            return self
+        from blueplane_query.projects import resolve
+
+        return replace(self, match=resolve(store, self.project))
 
     def period(self, *, now: datetime | None = None) -> tuple[datetime, datetime]:
         """A bounded period: the filter's own, else the last ``DEFAULT_PERIOD`` up to now."""
@@ -187,9 +203,17 @@ class Filter:
         if platform and self.platform:
             clauses.append(f"{platform} = ?")
             params.append(self.platform)
-        if project and self.project:
+        if project and self.project and self.match is not None:
+            hashes = (
+                self.match.workspaces
+                if project.endswith("workspace_hash")
+                else (self.match.projects)
+            )
+            clauses.append(f"{project} IN ({','.join('?' * len(hashes))})" if hashes else "0")
+            params.extend(hashes)
+        elif project and self.project:
             clauses.append(f"{project} LIKE ?")
-            params.append(self.project.replace("%", "").replace("_", "") + "%")
+            params.append(self.project.lower().replace("%", "").replace("_", "") + "%")
         return (" AND ".join(clauses) or "1"), params
 
     def as_dict(self) -> dict[str, Any]:
@@ -199,5 +223,7 @@ class Filter:
             "until": iso(self.until) if self.until else None,
             "platform": self.platform,
             "project": self.project,
+            # the project hashes --project matched (null: no project filter, or not resolved)
+            "project_hashes": list(self.match.projects) if self.match else None,
             "tz": self.zone.name,
         }

@@ -47,7 +47,8 @@ _FILTER_PROPS: dict[str, Any] = {
     },
     "project": {
         "type": "string",
-        "description": "Only this project: its project hash or the first characters of it.",
+        "description": "Only this project: its folder name (e.g. 'blueplane'), its path, or "
+        "its project hash (or the first characters of it). An unknown name is an error.",
     },
 }
 
@@ -321,9 +322,12 @@ def _filter(args: dict[str, Any]) -> Any:
 
 
 def _with_store(fn: Callable[..., dict[str, Any]], *a: Any, **kw: Any) -> dict[str, Any]:
+    from blueplane_query.filters import Filter
     from blueplane_query.store import Store
 
     with Store() as store:
+        # the project argument (a name, path or hash) is resolved once, against this store
+        a = tuple(x.bind(store) if isinstance(x, Filter) else x for x in a)
         return fn(store, *a, **kw)
 
 

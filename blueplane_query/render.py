@@ -41,6 +41,13 @@ def _zone(r: dict[str, Any]) -> Any:
     return zone(name)
 
 
+def project_name(label: str | None, project_hash: str | None) -> str:
+    """A project as people read it: its folder name, else the start of its hash."""
+    if label:
+        return label
+    return project_hash[:10] if project_hash else "—"
+
+
 def _legend() -> Text:
     return Text(LEGEND, style="dim")
 
@@ -144,13 +151,13 @@ def sessions(r: dict[str, Any]) -> Any:
     tz = _zone(r)
     table = Table(box=None, pad_edge=False)
     started = f"started ({tz.name})"[:24]
-    for col in ("session", "platform", started, "prompts", "tools", "accept", "cost"):
-        table.add_column(
-            col, justify="left" if col in ("session", "platform", started) else "right"
-        )
+    left = ("session", "project", "platform", started)
+    for col in ("session", "project", "platform", started, "prompts", "tools", "accept", "cost"):
+        table.add_column(col, justify="left" if col in left else "right")
     for s in r["sessions"]:
         table.add_row(
-            s["session_id"][:10],
+            s["session_id"][:8],
+            project_name(s.get("project_label"), s.get("project_hash"))[:16],
             s["platform"][:11],
             tz.show(s["started_at"]),
             _n(s["prompts"]),
@@ -173,6 +180,7 @@ def session(r: dict[str, Any]) -> Any:
     head.add_column()
     head.add_row("session", s["session_id"])
     head.add_row("platform", f"{s['platform']}  model {s['model'] or '—'}")
+    head.add_row("project", project_name(s.get("project_label"), s.get("project_hash")))
     head.add_row(
         "time",
         f"{tz.show(s['started_at'], seconds=True)} → {tz.show(s['ended_at'], seconds=True)[11:]}"
@@ -292,8 +300,11 @@ def costs(r: dict[str, Any]) -> Any:
         for col in cols:
             table.add_column(col, justify="left" if col == r["by"] else "right")
         for row in r["rows"][-40:]:
+            name = str(row["period"])
+            if r["by"] == "project":
+                name = project_name(row.get("label"), row["period"])
             table.add_row(
-                str(row["period"])[:28],
+                name[:28],
                 _n(row["sessions"]),
                 _n(row["total_tokens"]),
                 _n(row["cache_read_tokens"]),

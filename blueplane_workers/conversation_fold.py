@@ -182,7 +182,13 @@ def fold(
         kind = event["event_type"]
         payload = event["payload"]
         timestamps.append(ts)
-        for name in ("workspace_hash", "project_hash", "git_branch_hash", "client_version"):
+        for name in (
+            "workspace_hash",
+            "project_hash",
+            "project_label",
+            "git_branch_hash",
+            "client_version",
+        ):
             value = event["metadata"].get(name)
             if isinstance(value, str) and value and (name == "client_version" or name not in meta):
                 meta[name] = value
@@ -296,6 +302,7 @@ def fold(
         "platform": meta.get("platform"),
         "workspace_hash": meta.get("workspace_hash"),
         "project_hash": meta.get("project_hash"),
+        "project_label": meta.get("project_label"),
         "git_branch_hash": meta.get("git_branch_hash"),
         "model": min(models, key=lambda m: (-models[m], m)) if models else None,
         "client_version": meta.get("client_version"),

@@ -12,7 +12,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
-from blueplane_core.migrations import m0001_spine, m0002_workers, m0003_archive, m0004_ledger
+from blueplane_core.migrations import (
+    m0001_spine,
+    m0002_workers,
+    m0003_archive,
+    m0004_ledger,
+    m0005_project_labels,
+)
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
 
@@ -21,6 +27,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "workers", m0002_workers.apply),
     (3, "archive", m0003_archive.apply),
     (4, "ledger", m0004_ledger.apply),
+    (5, "project_labels", m0005_project_labels.apply),
 )
 
 

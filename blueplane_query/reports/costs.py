@@ -117,6 +117,12 @@ def _grouped(
             row[k] += part[k] or 0
         sessions[label].add(part["session_id"])
     rows = [_row(r, len(sessions[label])) for label, r in merged.items()]
+    if by == "project":  # the folder name this machine keeps, beside the hash
+        from blueplane_query.projects import labels
+
+        names = labels(store)
+        for row in rows:
+            row["label"] = names.get(row["period"])
     if by in ("model", "project"):
         rows.sort(key=lambda r: (-r["cost_usd"], r["period"]))
     else:

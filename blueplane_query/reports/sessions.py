@@ -58,9 +58,18 @@ _ACCEPTANCE_SQL = (
 )
 
 
+def _select(store: Store) -> str:
+    """The session columns, with the project's folder name where labels are kept."""
+    from blueplane_query.projects import label_sql
+
+    return f"{', '.join(SESSION_COLUMNS)}, {label_sql(store)} AS project_label"
+
+
 def shape(row: dict[str, Any]) -> dict[str, Any]:
     """A conversations row as the API shows it: USD, acceptance, cost provenance."""
     out = {k: row.get(k) for k in SESSION_COLUMNS if k != "cost_nusd"}
+    # the project's folder name on this machine (null: labels off, or none captured)
+    out["project_label"] = row.get("project_label")
     cost = row.get("cost_nusd")
     out["cost_usd"] = None if cost is None else cost / 1e9
     out["cost_provenance"] = prov.ESTIMATED if row.get("unpriced_requests") else prov.DERIVED
@@ -98,7 +107,7 @@ def list_sessions(
         params.append(min_acceptance)
     result["total"] = int(store.scalar(f"SELECT COUNT(*) FROM conversations WHERE {where}", params))
     rows = store.rows(
-        f"SELECT {', '.join(SESSION_COLUMNS)} FROM conversations WHERE {where}"
+        f"SELECT {_select(store)} FROM conversations WHERE {where}"
         " ORDER BY started_at DESC, session_id LIMIT ? OFFSET ?",
         [*params, limit, (page - 1) * limit],
     )
@@ -111,14 +120,14 @@ def resolve(store: Store, session_id: str) -> dict[str, Any]:
     if not store.has("conversations"):
         raise NotFound(f"no session {session_id!r}: no sessions have been processed yet")
     row = store.one(
-        f"SELECT {', '.join(SESSION_COLUMNS)} FROM conversations WHERE session_id = ?",
+        f"SELECT {_select(store)} FROM conversations WHERE session_id = ?",
         (session_id,),
     )
     if row:
         return row
     if len(session_id) >= 4:
         matches = store.rows(
-            f"SELECT {', '.join(SESSION_COLUMNS)} FROM conversations"
+            f"SELECT {_select(store)} FROM conversations"
             " WHERE session_id >= ? AND session_id < ? LIMIT 2",
             (session_id, session_id + "\U0010ffff"),
         )
