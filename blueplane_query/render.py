@@ -149,15 +149,20 @@ def sessions(r: dict[str, Any]) -> Any:
     if not r["sessions"]:
         return _empty("sessions")
     tz = _zone(r)
-    table = Table(box=None, pad_edge=False)
-    started = f"started ({tz.name})"[:24]
-    left = ("session", "project", "platform", started)
-    for col in ("session", "project", "platform", started, "prompts", "tools", "accept", "cost"):
-        table.add_column(col, justify="left" if col in left else "right")
+    table = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    left = ("session", "project", "platform", "started")
+    for col in ("session", "project", "platform", "started", "prompts", "tools", "accept", "cost"):
+        table.add_column(
+            col,
+            justify="left" if col in left else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=12 if col == "project" else None,
+        )
     for s in r["sessions"]:
         table.add_row(
             s["session_id"][:8],
-            project_name(s.get("project_label"), s.get("project_hash"))[:16],
+            project_name(s.get("project_label"), s.get("project_hash")),
             s["platform"][:11],
             tz.show(s["started_at"]),
             _n(s["prompts"]),
@@ -167,7 +172,9 @@ def sessions(r: dict[str, Any]) -> Any:
         )
     pages = max(1, -(-r["total"] // r["limit"]))
     footer = Text(
-        f"page {r['page']} of {pages} ({r['total']} sessions; --page N for more)", style="dim"
+        f"page {r['page']} of {pages} ({r['total']} sessions; --page N for more); "
+        f"times in {tz.name}",
+        style="dim",
     )
     return Group(table, footer)
 
