@@ -366,7 +366,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/costs",
         "costs",
         "Cost and tokens by day, week, month, model, project or 5-hour block "
-        "(`bp-query costs --by`).",
+        "(`bp-query costs --by day`, and so on).",
         _costs,
         params=(
             Param(

@@ -84,7 +84,7 @@ def document(port: int = 7531) -> dict[str, Any]:
             }
         else:
             ok = {
-                "description": "the same JSON as the bp-query command's --json",
+                "description": "the same JSON as --json prints on the command line",
                 "content": {"application/json": {"schema": response_schema(ep)}},
             }
         error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
@@ -107,7 +107,7 @@ def document(port: int = 7531) -> dict[str, Any]:
             "title": "Blueplane query API",
             "version": "1",
             "description": "Read-only analytics over what Blueplane captured on this machine. "
-            "Every endpoint is GET; the JSON keys are those of `bp-query --json` "
+            "Every endpoint is GET; the JSON keys are those of bp-query's `--json` output "
             "(docs/query.md). Live feeds: WebSockets /ws/metrics, /ws/events, "
             "/ws/sessions/{id}.",
         },

@@ -5,7 +5,7 @@ through the query side's read-only paths: SQLite through ``Store`` (``mode=ro``,
 refusing ``raw_traces``), Redis through ``RedisReader`` with read commands only. It writes
 nothing anywhere (not even a heartbeat: supervisord reports its state).
 
-* ``/api/v1/...``  the endpoints of ``api.ENDPOINTS`` (JSON = ``bp-query --json``), and
+* ``/api/v1/...``  the endpoints of ``api.ENDPOINTS`` (JSON as ``--json`` prints it), and
   ``/api/v1/openapi.json`` describing them;
 * ``/ws/metrics``, ``/ws/events``, ``/ws/sessions/{id}``: the live feeds (``feeds.Hub``);
 * ``/`` and ``/static/...``: the dashboard, files shipped inside this package.
