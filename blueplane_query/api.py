@@ -380,6 +380,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         keys={
             "filter": "object",
             "by": "string",
+            "source": "string",
             "rows": "array",
             "totals": "object",
             "provenance": "object",
