@@ -7,76 +7,68 @@ transcript, a ``session_end``, a spooled hook, a retried export) must change onl
 So refolds and rebuilds read through :class:`StoredEvents`, which merges both places in
 sequence order. It has the interface of ``raw_traces.RawEvents`` (``by_sequence``, ``iterate``).
 
-Archived files are found through the ``archive_files`` / ``archive_sessions`` tables and kept
-decoded in a small cache: a refold touches the same few files again and again, and a rebuild
-walks them in sequence order. Only processes that own the database use this.
+Archived files are found through the ``archive_files`` / ``archive_sessions`` tables, and only
+the rows asked for are read from them (Parquet filters). Only processes that own the database
+use this.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from blueplane_core import archive, paths
 from blueplane_core.raw_traces import RawEvents
 
-#: decoded archive files kept in memory (each at most one archive chunk of events).
-CACHED_FILES = 4
-
 
 class StoredEvents:
     """Decodes stored envelopes from ``raw_traces`` and the archive, in sequence order."""
 
-    def __init__(self, conn: sqlite3.Connection, cached_files: int = CACHED_FILES) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.raw = RawEvents(conn)
-        self.cached_files = cached_files
-        self._files: OrderedDict[int, dict[int, dict[str, Any]]] = OrderedDict()
 
     # -- what the archive holds -----------------------------------------------------------------
 
-    def _archived_file(self, file_id: int) -> dict[int, dict[str, Any]]:
-        """sequence -> envelope of one archive file (decoded once, then cached)."""
-        found = self._files.pop(file_id, None)
-        if found is None:
-            (name,) = self.conn.execute(
-                "SELECT name FROM archive_files WHERE id = ?", (file_id,)
-            ).fetchone()
-            table = archive.read(paths.archive_dir() / name)
-            found = {int(item["sequence"]): archive.envelope(item) for item in table.to_pylist()}
-        self._files[file_id] = found
-        while len(self._files) > self.cached_files:
-            self._files.popitem(last=False)
-        return found
+    def _archived(
+        self, name: str, filters: list[tuple[str, str, Any]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(sequence, envelope) of one archive file's rows matching ``filters``.
 
-    def _files_covering(self, sequences: list[int]) -> list[int]:
-        low, high = sequences[0], sequences[-1]
+        Only the matching rows are decoded, and the files are sorted by sequence in row groups
+        of 10,000, so a look-up by sequence reads one row group; nothing is cached (a worker
+        must not keep tens of MB of old events around for a rare late event).
+        """
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(paths.archive_dir() / name, filters=filters)
+        return [(int(item["sequence"]), archive.envelope(item)) for item in table.to_pylist()]
+
+    def _files_covering(self, sequences: list[int]) -> list[tuple[str, list[int]]]:
+        """(file name, the sequences it may hold) for the files whose range covers some."""
         rows = self.conn.execute(
-            "SELECT id, first_sequence, last_sequence FROM archive_files"
+            "SELECT name, first_sequence, last_sequence FROM archive_files"
             " WHERE last_sequence >= ? AND first_sequence <= ? ORDER BY first_sequence",
-            (low, high),
+            (sequences[0], sequences[-1]),
         ).fetchall()
-        wanted = set(sequences)
         hits = []
-        for file_id, first, last in rows:
-            if any(first <= s <= last for s in wanted):
-                hits.append(int(file_id))
+        for name, first, last in rows:
+            inside = [s for s in sequences if first <= s <= last]
+            if inside:
+                hits.append((name, inside))
         return hits
 
     # -- the RawEvents interface ----------------------------------------------------------------
 
     def by_sequence(self, sequences: Iterable[int]) -> dict[int, dict[str, Any]]:
         """The envelopes of the given sequences that exist, raw or archived."""
-        found = self.raw.by_sequence(sequences)
-        missing = sorted(set(sequences) - found.keys())
+        wanted = list(sequences)
+        found = self.raw.by_sequence(wanted)
+        missing = sorted(set(wanted) - found.keys())
         if missing:
-            for file_id in self._files_covering(missing):
-                events = self._archived_file(file_id)
-                for seq in missing:
-                    if seq in events:
-                        found[seq] = events[seq]
+            for name, inside in self._files_covering(missing):
+                found.update(self._archived(name, [("sequence", "in", inside)]))
         return found
 
     def iterate(
@@ -97,14 +89,13 @@ class StoredEvents:
     def _session(self, session_id: str, after: int) -> Iterator[tuple[int, dict[str, Any]]]:
         merged: dict[int, dict[str, Any]] = {}
         files = self.conn.execute(
-            "SELECT file_id FROM archive_sessions WHERE session_id = ? AND last_sequence > ?"
-            " ORDER BY file_id",
+            "SELECT f.name FROM archive_sessions s JOIN archive_files f ON f.id = s.file_id"
+            " WHERE s.session_id = ? AND s.last_sequence > ? ORDER BY f.id",
             (session_id, after),
         ).fetchall()
-        for (file_id,) in files:
-            for seq, event in self._archived_file(int(file_id)).items():
-                if seq > after and event["session_id"] == session_id:
-                    merged[seq] = event
+        for (name,) in files:
+            filters = [("session_id", "=", session_id), ("sequence", ">", after)]
+            merged.update(self._archived(name, filters))
         if not merged:  # the common case: nothing archived, stream straight from raw_traces
             yield from self.raw.iterate(after=after, session_id=session_id)
             return
@@ -156,16 +147,8 @@ class StoredEvents:
             "SELECT sequence FROM raw_traces WHERE event_type = ?", (event_type,)
         )
         found = self.raw.by_sequence(int(r[0]) for r in rows)
-        names = [r[0] for r in self.conn.execute("SELECT name FROM archive_files")]
-        if names:
-            import pyarrow.parquet as pq
-
-            for name in names:
-                table = pq.read_table(
-                    paths.archive_dir() / name, filters=[("event_type", "=", event_type)]
-                )
-                for item in table.to_pylist():
-                    found[int(item["sequence"])] = archive.envelope(item)
+        for (name,) in self.conn.execute("SELECT name FROM archive_files").fetchall():
+            found.update(self._archived(name, [("event_type", "=", event_type)]))
         return sorted(found.items())
 
     def last_activity(
