@@ -119,6 +119,7 @@ def write(folder: Path, records: list[dict[str, Any]]) -> tuple[Path, int]:
     target = folder / file_name(records[0]["sequence"], records[-1]["sequence"])
     tmp = Path(f"{target}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=10_000)
+    os.chmod(tmp, 0o600)  # raw events: readable by the user only, as the database
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, target)

@@ -296,12 +296,26 @@ def _database_health(path: Path, problems: list[str]) -> dict[str, Any]:
                 if store.has("session_mappings", "event_count")
                 else None
             )
+            info["archive"] = _archive_summary(store)
     except (NoDatabase, QueryError) as exc:
         problems.append(str(exc))
         info.setdefault("schema_version", None)
         info.setdefault("tables", {})
         info.setdefault("events_stored", None)
     return info
+
+
+def _archive_summary(store: Any) -> dict[str, Any] | None:
+    """What the Parquet archive of raw events holds (docs/archive.md): files, events, bytes and
+    the time range of its events; None before the archive's schema exists."""
+    if not store.has("archive_files"):
+        return None
+    row = store.one(
+        "SELECT COUNT(*) AS files, COALESCE(SUM(events), 0) AS events,"
+        " COALESCE(SUM(bytes), 0) AS bytes, MIN(first_timestamp) AS first_event,"
+        " MAX(last_timestamp) AS last_event FROM archive_files"
+    )
+    return {**row, "folder": str(paths.archive_dir())} if row else None
 
 
 def _number(raw: bytes) -> Any:
@@ -398,6 +412,17 @@ def render(health: dict[str, Any]) -> Any:
             if database["events_stored"] is not None:
                 table.add_row("(events stored)", f"{database['events_stored']:,}")
             parts.append(table)
+        archive = database.get("archive")
+        if archive and archive["files"]:
+            parts.append(
+                Text(
+                    f"archive {archive['folder']}: {archive['events']:,} raw events in"
+                    f" {archive['files']} Parquet files, {archive['bytes'] / 1e6:.1f} MB,"
+                    f" from {archive['first_event'][:10]} to {archive['last_event'][:10]}"
+                )
+            )
+        elif archive is not None:
+            parts.append(Text("archive: empty (raw events are archived past the retention)"))
     else:
         parts.append(Text(f"database {database['path']}: not created yet"))
     return Group(*parts)

@@ -30,7 +30,8 @@ def _setup() -> tuple[config.Config, pricing.PriceTable]:
 
 @rebuild_app.command("metrics")
 def rebuild_metrics_command() -> None:
-    """Delete every Redis metric and recompute it from raw_traces (stop metrics workers first)."""
+    """Delete every Redis metric and recompute it from every stored event, raw and archived
+    (stop the metrics workers first)."""
     from blueplane_workers.metrics import publish_meta
     from blueplane_workers.rebuild import rebuild_metrics
 
@@ -47,7 +48,8 @@ def rebuild_metrics_command() -> None:
 
 @rebuild_app.command("conversations")
 def rebuild_conversations_command() -> None:
-    """Recompute every conversation, turn, code change and commit row from raw_traces."""
+    """Recompute every conversation, turn, code change and commit row from every stored event,
+    raw and archived."""
     from blueplane_workers.conversations import rebuild_conversations
 
     _cfg, prices = _setup()
@@ -57,3 +59,19 @@ def rebuild_conversations_command() -> None:
     sessions = rebuild_conversations(conn, prices)
     conn.close()
     typer.echo(f"rebuilt {sessions} sessions in {time.monotonic() - started:.1f}s")
+
+
+@rebuild_app.command("insights")
+def rebuild_insights_command() -> None:
+    """Recompute every insight from the metrics and conversation tables (rebuild those first)."""
+    from blueplane_workers import insight_rules
+    from blueplane_workers.insights import store_insights
+
+    cfg, _prices = _setup()
+    client = redis_conn.connect(cfg)
+    conn = db.connect_writer(paths.database())
+    migrations.migrate(conn)
+    started = time.monotonic()
+    count = store_insights(conn, insight_rules.compute(client, conn))
+    conn.close()
+    typer.echo(f"rebuilt {count} insights in {time.monotonic() - started:.1f}s")

@@ -3,7 +3,9 @@ of the history: refolds, rebuilds and dedupe see archived events as if they were
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -237,3 +239,12 @@ def test_retention_zero_keeps_raw_traces_for_ever(redis_client, writer_conn) -> 
     assert retention.archive_old(writer_conn, 0, retention.Bound(2**62, 2**62)) == 0
     assert config.load()["storage.retention_days"] == 90
     assert raw_count(writer_conn) == len(sample_events(now=OLD))
+
+
+def test_docs_archive_md_documents_the_schema_the_code_writes() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "archive.md").read_text()
+    documented = re.findall(r"^\| `(\w+)` \| ([^|]+?) \| (yes|no) \|", text, re.MULTILINE)
+    assert documented == [
+        (name, kind, "yes" if nullable else "no") for name, kind, nullable in archive.COLUMNS
+    ]
+    assert [f.name for f in archive.schema()] == [name for name, _k, _n in archive.COLUMNS]

@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import shutil
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,18 +24,16 @@ from typing import Any
 
 import pytest
 import redis
+from rich.console import Console
 
 from blueplane_capture.offsets import OffsetStore
 from blueplane_capture.transcripts import TranscriptMonitor, default_roots
-from blueplane_core import config, db, events, paths, pricing, privacy
+from blueplane_core import config, db, events, paths, privacy
 from blueplane_core.emit import Emitter
 from blueplane_core.stored_events import StoredEvents
 from blueplane_ingest.maintenance import Maintenance
-from blueplane_workers import insight_rules
-from blueplane_workers.conversations import rebuild_conversations
-from blueplane_workers.insights import store_insights
-from blueplane_workers.rebuild import rebuild_metrics
-from tests.conftest import FIXTURES
+from blueplane_query.health import pipeline_health, render
+from tests.conftest import FIXTURES, PYTHON, python_env
 from tests.helpers import ingest_all
 from tests.query_data import run_workers
 
@@ -117,7 +116,6 @@ class History:
             os.utime(target, (moment, moment))  # written in October 2025, as the originals
         self.state = home / "capture-state"
         self.conn = db.connect_writer(paths.database())
-        self.prices = pricing.load(None)
 
     def monitor(self, fresh: bool = False) -> TranscriptMonitor:
         name = "claude-fresh" if fresh else "claude"
@@ -142,9 +140,19 @@ class History:
         return int(self.conn.execute("SELECT count(*) FROM raw_traces").fetchone()[0])
 
     def rebuild(self) -> None:
-        rebuild_metrics(self.conn, self.client, self.prices)
-        rebuild_conversations(self.conn, self.prices)
-        store_insights(self.conn, insight_rules.compute(self.client, self.conn))
+        """``blueplane rebuild metrics|conversations|insights``, as a user runs them."""
+        for what in ("metrics", "conversations", "insights"):
+            done = subprocess.run(
+                [PYTHON, "-m", "blueplane.cli", "rebuild", what],
+                env=python_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.startswith("rebuilt "), done.stdout
+            assert not done.stdout.startswith("rebuilt 0 sessions"), done.stdout  # archived
 
     def resume(self) -> None:
         """``claude --resume`` of the October session: a new exchange appended to its file."""
@@ -210,6 +218,15 @@ def test_archiving_and_late_events_never_change_a_number(history: History) -> No
     # 2. restart: maintenance archives every raw trace (all older than 90 days); no number moves
     assert history.maintenance() == stored
     assert history.raw_rows() == 0
+    # `blueplane status` / `bp-query status` show the archive's size and date range
+    health = pipeline_health(config.load(), programs=[])
+    archive = health["database"]["archive"]
+    assert archive["events"] == stored and archive["files"] == 1
+    assert archive["bytes"] == sum(p.stat().st_size for p in paths.archive_dir().iterdir())
+    assert (archive["first_event"][:10], archive["last_event"][:10]) == ("2025-10-10", "2025-10-12")
+    shown = Console(width=200, record=True)
+    shown.print(render(health))
+    assert "from 2025-10-10 to 2025-10-12" in shown.export_text()
     history.process()
     assert reports() == first
 
