@@ -6,12 +6,15 @@ Targets (architecture contract): >= 25,000 events/s for one ingester, batch P95 
 stored bytes <= 1/5 of the JSON.
 
     python bench/ingest.py --events 200000
+    python bench/ingest.py --processes 1 --archived 0 1000000   # dedupe look-ups vs a long history
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -51,11 +54,25 @@ def _flush(client: redis.Redis, batch: list[bytes]) -> None:
     pipe.execute()
 
 
-def run(processes: int, events: int, maintenance: bool) -> None:
+def prefill_archived(conn: sqlite3.Connection, count: int) -> None:
+    """``count`` ids of archived events, as a long history leaves them: every ingested batch is
+    checked against this table (dedupe across archival), so its size must not slow ingest."""
+    rng = random.Random(7)
+    conn.execute("BEGIN")
+    for start in range(0, count, 100_000):
+        conn.executemany(
+            "INSERT INTO archived_events (event_id, sequence) VALUES (?, ?)",
+            [(rng.randbytes(16), -(i + 1)) for i in range(start, min(count, start + 100_000))],
+        )
+    conn.execute("COMMIT")
+
+
+def run(processes: int, events: int, maintenance: bool, archived: int = 0) -> None:
     with private_pipeline_home() as (_home, url):
         client = redis.Redis.from_url(url)
         conn = db.connect_writer(paths.database())
         migrations.migrate(conn)
+        prefill_archived(conn, archived)
         client.xgroup_create(streams.EVENTS_STREAM, streams.INGEST_GROUP, id="0", mkstream=True)
         json_bytes = prefill(client, events)
         procs = [
@@ -104,7 +121,7 @@ def run(processes: int, events: int, maintenance: bool) -> None:
         cdc = client.xlen(streams.CDC_STREAM)
         print(
             f"ingesters={processes} events={events:,} rows={rows:,} cdc_entries={cdc:,}"
-            f" maintenance={'on' if maintenance else 'off'}"
+            f" maintenance={'on' if maintenance else 'off'} archived_ids={archived:,}"
         )
         print(f"  throughput: {rows / elapsed:,.0f} events/s ({elapsed:.2f}s)")
         for i, s in enumerate(stats):
@@ -134,9 +151,17 @@ def main() -> None:
         action="store_true",
         help="without the maintenance process (no WAL checkpoints, no trimming while measuring)",
     )
+    parser.add_argument(
+        "--archived",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="ids of archived events to pre-fill, one run per value (e.g. 0 1000000)",
+    )
     args = parser.parse_args()
     for n in args.processes:
-        run(n, args.events, maintenance=not args.no_maintenance)
+        for archived in args.archived:
+            run(n, args.events, maintenance=not args.no_maintenance, archived=archived)
 
 
 if __name__ == "__main__":
