@@ -129,10 +129,9 @@ class Endpoint:
 
 
 def _store(fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
-    from blueplane_query.store import Store
+    from blueplane_query.store import run
 
-    with Store() as store:
-        return fn(store, *a, **kw)
+    return run(fn, *a, **kw)
 
 
 # -- the calls: one report function each --------------------------------------------------------

@@ -181,13 +181,9 @@ def _filter(a: argparse.Namespace) -> Any:
 
 
 def _with_store(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    from blueplane_query.filters import Filter
-    from blueplane_query.store import Store
+    from blueplane_query.store import run
 
-    with Store() as store:
-        # --project (a name, path or hash) is resolved once, against this store
-        args = tuple(a.bind(store) if isinstance(a, Filter) else a for a in args)
-        return fn(store, *args, **kwargs)
+    return run(fn, *args, **kwargs)
 
 
 def _metrics(a: argparse.Namespace) -> dict[str, Any]:

@@ -322,13 +322,9 @@ def _filter(args: dict[str, Any]) -> Any:
 
 
 def _with_store(fn: Callable[..., dict[str, Any]], *a: Any, **kw: Any) -> dict[str, Any]:
-    from blueplane_query.filters import Filter
-    from blueplane_query.store import Store
+    from blueplane_query.store import run
 
-    with Store() as store:
-        # the project argument (a name, path or hash) is resolved once, against this store
-        a = tuple(x.bind(store) if isinstance(x, Filter) else x for x in a)
-        return fn(store, *a, **kw)
+    return run(fn, *a, **kw)
 
 
 def run_tool(name: str, args: dict[str, Any], tracking: Tracking) -> dict[str, Any]:

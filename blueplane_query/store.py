@@ -10,6 +10,7 @@ has not created yet (an older schema) reads as empty rather than failing.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,17 @@ class Store:
             return self.conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
+
+
+def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One report function on a fresh read-only store: how the CLI, the MCP server and the HTTP
+    API all answer. A :class:`~blueplane_query.filters.Filter` argument is bound to the store
+    first (``--project`` resolved from a name, path or hash, or a clear NotFound)."""
+    from blueplane_query.filters import Filter
+
+    with Store() as store:
+        bound = tuple(a.bind(store) if isinstance(a, Filter) else a for a in args)
+        return fn(store, *bound, **kwargs)
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> QueryError:
