@@ -105,8 +105,11 @@ def schema() -> Any:
     return pa.schema(fields, metadata={SCHEMA_KEY: str(ARCHIVE_SCHEMA).encode()})
 
 
-def write(folder: Path, records: list[dict[str, Any]]) -> tuple[Path, int]:
-    """Write ``records`` (one dict per event, :data:`COLUMNS`' values) to one durable file.
+def write(
+    folder: Path, records: list[dict[str, Any]], name: str | None = None
+) -> tuple[Path, int]:
+    """Write ``records`` (one dict per event, :data:`COLUMNS`' values) to one durable file,
+    named by their sequence range unless ``name`` is given.
 
     Written to a temporary name, fsynced, then renamed: a crash leaves either no file or a
     complete one. Returns (path, size in bytes).
@@ -116,7 +119,7 @@ def write(folder: Path, records: list[dict[str, Any]]) -> tuple[Path, int]:
 
     columns = {name: [r[name] for r in records] for name, _kind, _null in COLUMNS}
     table = pa.table(columns, schema=schema())
-    target = folder / file_name(records[0]["sequence"], records[-1]["sequence"])
+    target = folder / (name or file_name(records[0]["sequence"], records[-1]["sequence"]))
     tmp = Path(f"{target}.tmp")
     pq.write_table(table, tmp, compression="zstd", row_group_size=10_000)
     os.chmod(tmp, 0o600)  # raw events: readable by the user only, as the database

@@ -15,20 +15,29 @@ Crash safety: the file is written and fsynced first under a name made of its seq
 then ONE transaction records it (``archive_files``, ``archived_events``, ``archive_sessions``)
 and deletes the rows. A crash in between leaves a file nothing records; the next round deletes
 such files before archiving (their rows are still in ``raw_traces``), so the folder never holds
-an event twice.
+an event twice. Files the first archiver wrote (before the archive had a schema) are adopted
+into the history the same way (:func:`settle_folder`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import orjson
 import redis
 
 from blueplane_core import archive, db, paths, streams
 from blueplane_core.raw_traces import RawEvents
+from blueplane_ingest.writer import COLUMN_NAMES, BatchWriter
+
+log = logging.getLogger("blueplane.maintenance")
 
 CHUNK = 50_000
 #: rows ingested less than this before the ingesters' oldest pending entry was added wait a
@@ -119,19 +128,107 @@ def applied_bound(client: redis.Redis, conn: sqlite3.Connection) -> Bound | None
     return Bound(below=below, ingested_before_ms=ingested_before_ms)
 
 
-def remove_unrecorded(conn: sqlite3.Connection) -> int:
-    """Delete archive files no ``archive_files`` row records (a crash before the transaction
-    that records them; their events are still in ``raw_traces``). Returns files removed."""
+def settle_folder(conn: sqlite3.Connection) -> None:
+    """Before archiving: finish or undo what a crash interrupted, and adopt the first archiver's
+    files.
+
+    * ``*.tmp``: half-written, deleted.
+    * ``<name>.converted`` (an adopted file rewritten in the current schema): put in place if its
+      record was committed, else deleted (the original is still there).
+    * a current-schema file nothing records: written, then a crash before the transaction that
+      records it; its events are still in ``raw_traces``, so it is deleted.
+    * a file of the first archiver (one JSON column, no schema version): adopted (:func:`_adopt`).
+    """
     folder = paths.archive_dir()
     if not folder.exists():
-        return 0
+        return
+    for tmp in folder.glob("raw_traces_*.tmp"):
+        tmp.unlink(missing_ok=True)
     known = {r[0] for r in conn.execute("SELECT name FROM archive_files")}
-    removed = 0
-    for path in folder.glob("raw_traces_*.parquet*"):
-        if path.name not in known:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    for converted in folder.glob(f"raw_traces_*.parquet{CONVERTED}"):
+        original = converted.with_name(converted.name[: -len(CONVERTED)])
+        if original.name in known:
+            os.replace(converted, original)
+        else:
+            converted.unlink()
+    unknown = [p for p in sorted(folder.glob("raw_traces_*.parquet")) if p.name not in known]
+    if not unknown:
+        return
+    import pyarrow.parquet as pq
+
+    for path in unknown:
+        try:
+            metadata = pq.read_schema(path).metadata or {}
+        except (OSError, ValueError) as exc:  # never delete what cannot be read
+            log.warning("archive file %s is unreadable (%s); left as it is", path.name, exc)
+            continue
+        if archive.SCHEMA_KEY in metadata:
+            path.unlink()
+        else:
+            _adopt(conn, path)
+
+
+#: suffix of an adopted file's rewrite until it replaces the original.
+CONVERTED = ".converted"
+
+
+def _adopt(conn: sqlite3.Connection, path: Path) -> int:
+    """Make a file of the first archiver (``event_json`` holding each envelope) part of the
+    history: rewrite it in the current schema, record it, then replace the original. Returns
+    its events (0: not a Blueplane archive, left alone)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if not {"sequence", "event_json"} <= set(table.column_names):
+        log.warning("%s is not a Blueplane archive file; left as it is", path.name)
+        return 0
+    writer = BatchWriter(conn)  # the same typed columns raw_traces rows get
+    ingested_ms = int(path.stat().st_mtime * 1000)  # the first archiver kept no ingest time
+    records = []
+    for item in sorted(table.to_pylist(), key=lambda i: int(i["sequence"])):
+        event = orjson.loads(item["event_json"])
+        row = dict(zip(COLUMN_NAMES, writer.row(event, b"", ingested_ms), strict=True))
+        row["sequence"] = int(item["sequence"])
+        records.append(archive.record(row, event, ingested_ms))
+    if not records:
+        return 0
+    converted, size = archive.write(path.parent, records, name=path.name + CONVERTED)
+    with db.write_transaction(conn, db.write_lock_for(conn)):
+        _record(conn, path.name, size, records)
+    os.replace(converted, path)
+    log.info("adopted %d archived events from %s (first archive format)", len(records), path.name)
+    return len(records)
+
+
+def _record(conn: sqlite3.Connection, name: str, size: int, records: list[dict[str, Any]]) -> None:
+    """Record one archive file (inside the caller's transaction): its range and size, the ids of
+    its events (dedupe) and the sessions it holds (refolds)."""
+    times = sorted(archive.canonical(r["timestamp"]) for r in records)
+    sessions: dict[str, int] = {}
+    for r in records:
+        sessions[r["session_id"]] = max(sessions.get(r["session_id"], 0), r["sequence"])
+    file_id = conn.execute(
+        "INSERT INTO archive_files (name, first_sequence, last_sequence, events, bytes,"
+        " first_timestamp, last_timestamp, created_at) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            name,
+            min(r["sequence"] for r in records),
+            max(r["sequence"] for r in records),
+            len(records),
+            size,
+            times[0],
+            times[-1],
+            int(time.time() * 1000),
+        ),
+    ).lastrowid
+    conn.executemany(
+        "INSERT OR IGNORE INTO archived_events (event_id, sequence) VALUES (?, ?)",
+        [(archive.event_id_bytes(r["event_id"]), r["sequence"]) for r in records],
+    )
+    conn.executemany(
+        "INSERT INTO archive_sessions (session_id, file_id, last_sequence) VALUES (?,?,?)",
+        [(sid, file_id, last) for sid, last in sessions.items()],
+    )
 
 
 def archive_old(
@@ -140,7 +237,7 @@ def archive_old(
     """Archive and delete one chunk of expired, applied rows; returns how many rows it moved."""
     if retention_days == 0 or bound is None:
         return 0
-    remove_unrecorded(conn)
+    settle_folder(conn)
     cursor = conn.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM raw_traces WHERE timestamp < ? AND sequence < ?"
         " AND ingested_at < ? ORDER BY sequence LIMIT ?",
@@ -153,33 +250,8 @@ def archive_old(
     records = [archive.record(r, decoded[r["sequence"]], r["ingested_at"]) for r in rows]
     folder = paths.ensure_private_dir(paths.archive_dir())
     path, size = archive.write(folder, records)
-    times = sorted(archive.canonical(r["timestamp"]) for r in records)
-    sessions: dict[str, int] = {}
-    for r in records:
-        sessions[r["session_id"]] = max(sessions.get(r["session_id"], 0), r["sequence"])
     with db.write_transaction(conn, db.write_lock_for(conn)):
-        file_id = conn.execute(
-            "INSERT INTO archive_files (name, first_sequence, last_sequence, events, bytes,"
-            " first_timestamp, last_timestamp, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                path.name,
-                records[0]["sequence"],
-                records[-1]["sequence"],
-                len(records),
-                size,
-                times[0],
-                times[-1],
-                int(time.time() * 1000),
-            ),
-        ).lastrowid
-        conn.executemany(
-            "INSERT OR IGNORE INTO archived_events (event_id, sequence) VALUES (?, ?)",
-            [(archive.event_id_bytes(r["event_id"]), r["sequence"]) for r in records],
-        )
-        conn.executemany(
-            "INSERT INTO archive_sessions (session_id, file_id, last_sequence) VALUES (?,?,?)",
-            [(sid, file_id, last) for sid, last in sessions.items()],
-        )
+        _record(conn, path.name, size, records)
         conn.executemany(
             "DELETE FROM raw_traces WHERE sequence = ?", [(r["sequence"],) for r in records]
         )

@@ -26,6 +26,8 @@ _COLUMNS = (
     " event_data"
 )
 _ROW_MARKS = "(" + ",".join("?" * (_COLUMNS.count(",") + 1)) + ")"
+#: the names of a :meth:`BatchWriter.row` tuple's values, in order.
+COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 
 @lru_cache(maxsize=256)

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import redis
 
 from blueplane_core import archive, config, events, paths, pricing, streams
@@ -248,3 +250,68 @@ def test_docs_archive_md_documents_the_schema_the_code_writes() -> None:
         (name, kind, "yes" if nullable else "no") for name, kind, nullable in archive.COLUMNS
     ]
     assert [f.name for f in archive.schema()] == [name for name, _k, _n in archive.COLUMNS]
+
+
+def test_files_of_the_first_archiver_are_adopted_into_the_history(
+    redis_client, writer_conn
+) -> None:
+    """Before the archive had a schema, files held the envelope as JSON and nothing recorded
+    them: they become part of the history (read back, deduped) instead of being ignored."""
+    batch = sample_events(now=OLD)
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_workers()
+    before = dict(StoredEvents(writer_conn).iterate())
+    # what the first archiver did: one JSON column per event, then delete the rows
+    sequences = sorted(before)
+    folder = paths.ensure_private_dir(paths.archive_dir())
+    legacy = folder / archive.file_name(sequences[0], sequences[-1])
+    pq.write_table(
+        pa.table(
+            {
+                "sequence": sequences,
+                "event_id": [before[s]["event_id"] for s in sequences],
+                "timestamp": [before[s]["timestamp"] for s in sequences],
+                "platform": [before[s]["platform"] for s in sequences],
+                "event_type": [before[s]["event_type"] for s in sequences],
+                "session_id": [before[s]["session_id"] for s in sequences],
+                "event_json": [orjson.dumps(before[s]).decode() for s in sequences],
+            }
+        ),
+        legacy,
+    )
+    writer_conn.execute("DELETE FROM raw_traces")
+    assert dict(StoredEvents(writer_conn).iterate()) == {}  # lost to the history so far
+    retention.settle_folder(writer_conn)
+    assert dict(StoredEvents(writer_conn).iterate()) == before
+    assert pq.read_schema(legacy).metadata[archive.SCHEMA_KEY] == b"1"
+    assert [p.name for p in folder.iterdir()] == [legacy.name]
+    usage = [r for r in pq.read_table(legacy).to_pylist() if r["event_type"] == "token_usage"]
+    assert usage and all(r["input_tokens"] == 1000 for r in usage)  # typed columns filled
+    Emitter(redis_client).emit_many(batch[:3])  # and they are recognised when sent again
+    assert ingest_all()["stored"] == 0
+    retention.settle_folder(writer_conn)  # a second round changes nothing
+    assert writer_conn.execute("SELECT count(*) FROM archive_files").fetchone()[0] == 1
+
+
+def test_a_crash_between_file_and_record_loses_and_doubles_nothing(
+    redis_client, writer_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = sample_events(now=OLD)
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_workers()
+
+    def crash(*_args: Any) -> None:
+        raise RuntimeError("killed between the file and its record")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(retention, "_record", crash)
+        with pytest.raises(RuntimeError):
+            archive_now(writer_conn, redis_client)
+    assert len(list(paths.archive_dir().glob("*.parquet"))) == 1  # written, not recorded
+    assert raw_count(writer_conn) == len(batch)  # the rows are still there
+    assert archive_now(writer_conn, redis_client) == len(batch)
+    (path,) = paths.archive_dir().iterdir()
+    assert pq.read_table(path).num_rows == len(batch)
+    assert len(dict(StoredEvents(writer_conn).iterate())) == len(batch)
