@@ -174,6 +174,12 @@ def open_dashboard(
         raise typer.Exit(1)
     if no_browser:
         return
+    import os
+
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return  # no graphical session (a server, SSH): a text browser would take the terminal
     try:
         browser = webbrowser.get()
     except webbrowser.Error:

@@ -200,6 +200,18 @@ def _costs(a: dict[str, Any]) -> Any:
     return _store(costs.costs, a["filter"], by=a["by"])
 
 
+def _requests(a: dict[str, Any]) -> Any:
+    from blueplane_query.reports import ledger
+
+    return _store(
+        ledger.list_requests,
+        a["filter"],
+        session_id=a["session"],
+        limit=a["limit"],
+        page=a["page"],
+    )
+
+
 def _commits(a: dict[str, Any]) -> Any:
     from blueplane_query.reports import commits
 
@@ -382,6 +394,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "source": "string",
             "rows": "array",
             "totals": "object",
+            "provenance": "object",
+        },
+    ),
+    Endpoint(
+        "/requests",
+        "requests",
+        "The request ledger: one row per API request (tokens, computed and official cost, "
+        "sources), newest first, paged (`bp-query requests`).",
+        _requests,
+        params=(
+            Param("session", "string", "only this session's requests (its full id)"),
+            Param("limit", "integer", "rows per page", 50, minimum=1, maximum=500),
+            Param("page", "integer", "page number, 1 = newest", 1, minimum=1),
+        ),
+        keys={
+            "filter": "object",
+            "page": "integer",
+            "limit": "integer",
+            "total": "integer",
+            "requests": "array",
             "provenance": "object",
         },
     ),

@@ -128,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by", default="day", choices=("day", "week", "month", "model", "project", "block")
     )
+    p = command(
+        "requests",
+        "The request ledger: one row per API request with its tokens and its computed and "
+        "official cost, newest first.",
+    )
+    p.add_argument("--session", help="only this session's requests (its full id)")
+    p.add_argument("--limit", type=_positive, default=50, help="rows per page (default 50)")
+    p.add_argument("--page", type=_positive, default=1, help="page number, 1 = newest")
     command("commits", "Commits and the share made with an agent's help.")
     p = command("insights", "Workflow insights (heuristics, each with its evidence numbers).")
     p.add_argument("--limit", type=_positive, default=50)
@@ -223,6 +231,14 @@ def _costs(a: argparse.Namespace) -> dict[str, Any]:
     return _with_store(costs.costs, _filter(a), by=a.by)
 
 
+def _requests(a: argparse.Namespace) -> dict[str, Any]:
+    from blueplane_query.reports import ledger
+
+    return _with_store(
+        ledger.list_requests, _filter(a), session_id=a.session, limit=a.limit, page=a.page
+    )
+
+
 def _commits(a: argparse.Namespace) -> dict[str, Any]:
     from blueplane_query.reports import commits
 
@@ -267,6 +283,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "session": _session,
     "tools": _tools,
     "costs": _costs,
+    "requests": _requests,
     "commits": _commits,
     "insights": _insights,
     "status": _status,

@@ -359,6 +359,27 @@ def _official(row: dict[str, Any]) -> str:
     )
 
 
+def requests(r: dict[str, Any]) -> Any:
+    if not r["requests"]:
+        return _empty("requests")
+    table = Table(
+        title=f"requests {r['page']} of {max(1, -(-r['total'] // r['limit']))} pages",
+        title_justify="left",
+    )
+    for col in ("time (UTC)", "session", "model", "tokens", "cost", "official"):
+        table.add_column(col, justify="right" if col in ("tokens", "cost", "official") else "left")
+    for q in r["requests"]:
+        table.add_row(
+            q["timestamp"][:19].replace("T", " "),
+            q["session_id"][:8],
+            (q["model"] or "?")[:28],
+            _n(q["total_tokens"]),
+            _usd(q["cost_usd"]),
+            "—" if q["official_cost_usd"] is None else _usd(q["official_cost_usd"]),
+        )
+    return table
+
+
 def commits(r: dict[str, Any]) -> Any:
     if not r["commits"]:
         return _empty("commits")

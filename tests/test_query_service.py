@@ -75,6 +75,7 @@ def test_each_endpoint_answers_what_the_cli_answers(service: Service) -> None:
         ("/api/v1/costs?by=model", ["costs", "--by", "model"]),
         ("/api/v1/costs?by=block", ["costs", "--by", "block"]),
         ("/api/v1/commits", ["commits"]),
+        ("/api/v1/requests?limit=3", ["requests", "--limit", "3"]),
         ("/api/v1/insights", ["insights"]),
     ):
         assert _volatile(service.get(path)) == _volatile(bp_query_json(*cli)), path
@@ -87,6 +88,13 @@ def test_the_numbers_are_the_data_put_in(service: Service) -> None:
     assert costs["totals"]["total_tokens"] == 4 * 5700
     sessions = service.get("/api/v1/sessions?limit=1")
     assert sessions["total"] == 3 and len(sessions["sessions"]) == 1
+    # the ledger: one row per request; session 1 made 2, each 5700 tokens at $0.01245
+    # (1000 x $3/M + 500 x $15/M + 200 x $3.75/M + 4000 x $0.30/M for claude-sonnet-4-5)
+    ledger = service.get("/api/v1/requests")
+    assert ledger["total"] == 4
+    mine = service.get(f"/api/v1/requests?session={S1}")["requests"]
+    assert [r["total_tokens"] for r in mine] == [5700, 5700]
+    assert [round(r["cost_usd"], 8) for r in mine] == [0.01245, 0.01245]
     # two commits, the first one minute after session 2's activity: one agent-assisted
     commits = service.get("/api/v1/commits")
     assert (commits["commits"], commits["agent_assisted"]) == (2, 1)
@@ -467,3 +475,27 @@ def test_it_listens_on_loopback_only_unless_allowed(redis_client: redis.Redis) -
     )
     assert done.returncode == config.EXIT_CONFIG
     assert "not a loopback address" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_blueplane_open_prints_the_url_and_says_when_nothing_answers(
+    redis_client: redis.Redis,
+) -> None:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("blueplane", path=str(Path(sys.executable).parent))
+    assert exe
+
+    def blueplane_open(port: int) -> subprocess.CompletedProcess[str]:
+        env = python_env({"BLUEPLANE_QUERY_PORT": str(port), "DISPLAY": ""})
+        return subprocess.run([exe, "open"], env=env, capture_output=True, text=True, timeout=60)
+
+    with running_service() as service:
+        done = blueplane_open(service.port)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"http://127.0.0.1:{service.port}/"
+        port = service.port
+    done = blueplane_open(port)  # stopped: the URL, and what to do
+    assert done.returncode == 1 and f"http://127.0.0.1:{port}/" in done.stdout
+    assert "blueplane up" in done.stderr
