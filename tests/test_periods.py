@@ -24,7 +24,7 @@ from blueplane_query import periods
 from blueplane_query.errors import BadOption
 from blueplane_query.filters import Filter, parse_when
 from tests.conftest import PYTHON, REPO, python_env
-from tests.query_data import TOKENS, fill, session_events
+from tests.query_data import TOKENS, commit_event, fill, session_events
 
 REAL = REPO / "tests" / "fixtures" / "real"
 TOKEN_KEYS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -266,6 +266,7 @@ def two_days(redis_client: redis.Redis) -> None:
     batch = []
     for sid, at in (_A, _B):
         batch.extend(session_events(sid, "claude_code", "ab" * 12, at.timestamp(), 1))
+    batch.append(commit_event("c0" * 12, "ab" * 12, _A[1].timestamp() + 600))  # 23:40 UTC
     fill(redis_client, batch)
 
 
@@ -302,6 +303,10 @@ def test_costs_follow_the_zone_weeks_and_inclusive_until(two_days: None) -> None
     assert [s["session_id"] for s in sessions["sessions"]] == [_B[0]]
     human = _bp_query("sessions", "--since", "1y", "--tz", "Europe/Berlin")
     assert "2026-11-23 00:30" in human.stdout and "Europe/Berlin" in human.stdout, human.stdout
+    # commits (and every other per-day breakdown) use the same local day
+    for tz, day in (("UTC", "2026-11-22"), ("Europe/Berlin", "2026-11-23")):
+        commits = _json("commits", "--since", "1y", "--tz", tz)
+        assert [d["day"] for d in commits["by_day"]] == [day]
     bad = _bp_query("costs", "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and "unknown time zone" in bad.stderr
 

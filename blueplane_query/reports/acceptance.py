@@ -17,7 +17,7 @@ _GROUPS = {
     "by_extension": "COALESCE(x.file_extension, '(none)')",
     "by_tool": "COALESCE(x.tool_name, '(unknown)')",
     "by_platform": "c.platform",
-    "by_day": "substr(x.timestamp, 1, 10)",
+    "by_day": "",  # the local day, from the filter's zone (periods.py)
 }
 
 
@@ -43,6 +43,7 @@ def analyze_acceptance(store: Store, flt: Filter, *, top: int = 15) -> dict[str,
     overall = store.one(f"SELECT {base}", params)
     result["overall"] = _shape(overall or {})
     for name, key in _GROUPS.items():
+        key = key or flt.zone.day_sql("x.timestamp")
         order = "key" if name == "by_day" else "changes DESC"
         rows = store.rows(
             f"SELECT {key} AS key, {base} GROUP BY key ORDER BY {order} LIMIT ?",

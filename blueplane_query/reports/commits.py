@@ -30,7 +30,7 @@ def commit_share(store: Store, flt: Filter) -> dict[str, Any]:
         return result
     where, params = flt.sql(time="timestamp", platform=None, project="workspace_hash")
     rows = store.rows(
-        "SELECT substr(timestamp, 1, 10) AS day, COUNT(*) AS commits,"
+        f"SELECT {flt.zone.day_sql('timestamp')} AS day, COUNT(*) AS commits,"
         " TOTAL(agent_assisted != 0) AS agent_assisted, TOTAL(lines_added) AS lines_added,"
         " TOTAL(lines_removed) AS lines_removed,"
         " TOTAL(CASE WHEN agent_assisted != 0 THEN lines_added END) AS assisted_lines_added"
