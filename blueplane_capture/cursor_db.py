@@ -308,7 +308,7 @@ class Monitor:
             if hashes.get(key) == digest:
                 continue
             hashes[key] = digest
-            value = self._json(raw, f"{reader.path}:ItemTable[{key}]")
+            value = self._json(raw, f"ItemTable[{key}]")
             if value is None:
                 continue
             if key == "aiService.generations":
@@ -337,8 +337,7 @@ class Monitor:
         # composers first, so a reply's composer status is known when the reply is read
         for prefix in ("composerData:", "bubbleId:"):
             for rowid, key, raw in reader.kv_after(prefix, marks.get(prefix, 0)):
-                where = f"{reader.path}:cursorDiskKV[{key}]"
-                batch += self._kv_row(reader, key, raw, pending, where)
+                batch += self._row(reader, key, raw, pending)
                 marks[prefix] = rowid
                 if len(batch) >= BATCH_ROWS:
                     sent += self._emit(batch)
@@ -350,8 +349,22 @@ class Monitor:
                 del pending[key]
                 continue
             late = now - first_seen > PENDING_MAX_MS
-            batch += self._kv_row(reader, key, current, pending, key, force=late)
+            batch += self._row(reader, key, current, pending, force=late)
         return sent + self._emit(batch)
+
+    def _row(
+        self, reader: Reader, key: str, raw: bytes, pending: dict[str, int], force: bool = False
+    ) -> list[dict[str, Any]]:
+        """One row's events; a row whose shape breaks the mapping is skipped alone (counted,
+        logged by its key and the error's kind, never its value), the rest of the file goes on."""
+        try:
+            return self._kv_row(reader, key, raw, pending, f"cursorDiskKV[{key}]", force)
+        except (redis.RedisError, Unreadable):
+            raise
+        except Exception as exc:
+            self.counters.bad_values += 1
+            log.warning("skipped cursorDiskKV[%s]: %s", key[:120], describe(exc))
+            return []
 
     def _view(self, composer: str) -> records.Composer:
         """The composer as far as the monitor knows it (its memory is updated in place)."""

@@ -47,6 +47,8 @@ _DECISIONS = {"accepted": "accept", "rejected": "reject"}
 #: below this a millisecond value is a performance-clock reading (ms since the process
 #: started), not an epoch time: 1e12 ms is September 2001.
 EPOCH_MS_MIN = 10**12
+#: and from this on (year 5138) a value is not a time at all
+EPOCH_MS_MAX = 10**14
 THINKING, TOOL = 30, 15
 _TIMING_KEYS = ("clientStartTime", "clientRpcSendTime", "clientSettleTime", "clientEndTime")
 _FAILED = {"error": "error", "failed": "error", "cancelled": "cancelled", "aborted": "cancelled"}
@@ -58,7 +60,7 @@ def epoch_ms(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        if value >= EPOCH_MS_MIN:
+        if EPOCH_MS_MIN <= value < EPOCH_MS_MAX:
             return int(value)
         if 10**9 <= value < 10**10:  # epoch seconds
             return int(value * 1000)
@@ -221,9 +223,17 @@ def bubble_ids(data: dict[str, Any]) -> list[str]:
 
 
 def inline_bubbles(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Legacy composers keep whole bubbles in ``conversation[]`` (no ``bubbleId:`` rows)."""
+    """Bubbles kept inside the composer row (no ``bubbleId:`` rows): legacy ``conversation[]``,
+    or a ``conversationMap{bubbleId: bubble}`` in the order of the headers."""
     inline = data.get("conversation")
-    return [b for b in inline if isinstance(b, dict)] if isinstance(inline, list) else []
+    if isinstance(inline, list) and inline:
+        return [b for b in inline if isinstance(b, dict)]
+    mapped = _obj(data.get("conversationMap"))
+    return [
+        dict(mapped[bid], bubbleId=mapped[bid].get("bubbleId") or bid)
+        for bid in bubble_ids(data)
+        if isinstance(mapped.get(bid), dict)
+    ]
 
 
 def composer_events(data: dict[str, Any], view: Composer, secret: bytes) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@
   ``timingInfo``), ``tokenCount`` once a bare integer, ``codeBlockData`` as a list per file,
   ``usageData{model: {costInCents, amount}}``, values as BLOB;
 * ``INLINE``: a legacy composer with its messages inline in ``conversation[]`` (no ``_v``);
+* ``MAPPED``: bubbles inside the composer's ``conversationMap`` (ordered by its headers);
 * ``HEADERS_ONLY``: a composer listed only in the global ``composer.composerHeaders`` with its
   ``workspaceIdentifier``;
 * an empty draft (``status "none"``, no bubbles) and a ``composerData`` row whose value is NULL.
@@ -45,6 +46,7 @@ SESSION = "5c0f9d3e-7a41-4f7e-9a55-2d8f0c1b6e01"
 LEGACY = "0a1b2c3d-0000-4000-8000-00000000c0de"
 INLINE = "11111111-2222-4333-8444-555555555555"
 HEADERS_ONLY = "99999999-8888-4777-8666-555555555555"
+MAPPED = "12121212-3434-4565-8787-909090909090"
 DRAFT = "d0d0d0d0-0000-4000-8000-000000000000"
 NULL_ROW = "ffffffff-0000-4000-8000-000000000000"
 
@@ -309,6 +311,28 @@ def inline_composer(base: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def mapped_composer(base: int) -> dict[str, Any]:
+    """Bubbles in ``conversationMap{bubbleId: bubble}`` (headers give the order): by hand
+    1 prompt, 1 reply with 40/4 tokens of claude-4-sonnet."""
+    return {
+        "_v": 5,
+        "composerId": MAPPED,
+        "createdAt": base,
+        "status": "completed",
+        "modelConfig": {"modelName": "claude-4-sonnet"},
+        "fullConversationHeadersOnly": [
+            {"bubbleId": "mu-1", "type": 1}, {"bubbleId": "ma-1", "type": 2}
+        ],
+        "conversationMap": {
+            "ma-1": {"type": 2, "text": "secret mapped answer", "requestId": "mg-1",
+                     "createdAt": iso(base + 2_000),
+                     "tokenCount": {"inputTokens": 40, "outputTokens": 4}},
+            "mu-1": {"type": 1, "text": "secret mapped question", "requestId": "mg-1",
+                     "createdAt": iso(base + 1_000)},
+        },
+    }  # fmt: skip
+
+
 def headers_only_composer(base: int) -> dict[str, Any]:
     return {
         "_v": 10,
@@ -370,6 +394,7 @@ def build(user_dir: Path, base_ms: int | None = None, session: bool = True) -> d
         put(global_db, "cursorDiskKV", f"bubbleId:{LEGACY}:{bid}", bubble)
     put(global_db, "cursorDiskKV", f"composerData:{INLINE}", inline_composer(base - 7_200_000))
     put(global_db, "cursorDiskKV", f"composerData:{HEADERS_ONLY}", headers_only_composer(base))
+    put(global_db, "cursorDiskKV", f"composerData:{MAPPED}", mapped_composer(base - 60_000))
     put(
         global_db,
         "cursorDiskKV",

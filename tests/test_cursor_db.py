@@ -147,6 +147,15 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
     (inline,) = of(events, cs.INLINE, "token_usage")
     assert (inline["payload"]["input_tokens"], inline["payload"]["output_tokens"]) == (500, 50)
 
+    # bubbles in conversationMap, in header order
+    (mapped_prompt,) = of(events, cs.MAPPED, "user_prompt")
+    assert mapped_prompt["payload"]["bubble_id"] == "mu-1"
+    (mapped,) = of(events, cs.MAPPED, "token_usage")
+    assert (mapped["payload"]["input_tokens"], mapped["payload"]["model"]) == (
+        40,
+        "claude-4-sonnet",
+    )
+
     # a composer listed only in composer.composerHeaders, in a remote workspace
     remote = privacy.keyed_hash(privacy.load_secret(), cs.REMOTE_ROOT, "workspace")
     (start,) = of(events, cs.HEADERS_ONLY, "session_start")
@@ -154,7 +163,7 @@ def test_every_store_shape_becomes_what_it_is(cursor_home: Path, redis_client: r
 
     # empty drafts and NULL rows are no sessions; aiService rows make no session of their own
     sessions = {e["session_id"] for e in events}
-    assert sessions == {cs.SESSION, cs.LEGACY, cs.INLINE, cs.HEADERS_ONLY}
+    assert sessions == {cs.SESSION, cs.LEGACY, cs.INLINE, cs.MAPPED, cs.HEADERS_ONLY}
     assert not [e for e in events if str(e["hook_type"]).startswith("aiService")]
     blob = orjson.dumps(events)
     for private in (b"secret", b"/home/dev", b"/srv/", b"npm test", b"buildhost"):
@@ -314,6 +323,28 @@ def test_value_that_is_not_json_is_skipped_alone(
     assert watcher.counters.bad_values == 1
     ingest_all()
     assert len(of(stored(), cs.SESSION, "user_prompt")) == 2
+
+
+def test_a_row_that_breaks_the_mapping_is_skipped_alone(
+    cursor_home: Path, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blueplane_capture import cursor_records
+
+    real = cursor_records.bubble_events
+
+    def fragile(view: Any, bubble_id: str, *args: Any) -> list[dict[str, Any]]:
+        if bubble_id == "t-1":  # a shape nobody foresaw: the mapping raises on this row
+            raise KeyError("unforeseen")
+        return real(view, bubble_id, *args)
+
+    monkeypatch.setattr(cursor_records, "bubble_events", fragile)
+    watcher = monitor(redis_client, cursor_home)
+    watcher.scan_once()
+    assert watcher.counters.bad_values == 1 and watcher.counters.corrupt == 0
+    ingest_all()
+    events = stored()
+    assert not of(events, cs.SESSION, "agent_thought")
+    assert len(of(events, cs.SESSION, "user_prompt")) == 2  # the other rows of the file went on
 
 
 def test_watch_loop_notices_a_write(cursor_home: Path, redis_client: redis.Redis) -> None:
