@@ -8,6 +8,11 @@ end to end up to the bus. Prints requests/s, events/s and per-request latency P5
 
     python bench/otlp.py                 # small default (a few seconds)
     python bench/otlp.py --requests 5000 --clients 2 --protobuf
+    python bench/otlp.py --hold 12       # 12 connections each holding an unfinished 32 MB body
+
+``--hold N`` measures the bound across connections instead (issue 12): N connections each
+announce a 32 MB body and send 24 MB of it, then stop; printed are the receiver's peak RSS
+before and while they hold, and how many were answered early (503: over the memory bound).
 """
 
 from __future__ import annotations
@@ -88,11 +93,48 @@ def client_loop(
     conn.close()
 
 
+def hold_connections(port: int, pid: int, count: int) -> None:
+    """Open ``count`` connections that each send 24 MB of an announced 32 MB body and stop."""
+    announced, sent_mb = 32 * 1024 * 1024, 24
+    before = peak_rss_mb(pid)
+    socks = []
+    answered = 0
+    piece = b" " * (1024 * 1024)
+    start = time.perf_counter()
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(
+            b"POST /v1/logs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {announced}\r\n\r\n".encode()
+        )
+        sock.settimeout(2.0)
+        for _ in range(sent_mb):
+            try:
+                sock.sendall(piece)
+            except OSError:  # the receiver stopped reading (answered and closed, or full)
+                break
+        sock.settimeout(0.0)
+        socks.append(sock)
+    time.sleep(1.0)  # let the receiver take in what the kernel buffered (a measurement pause)
+    for sock in socks:
+        try:
+            answered += bool(sock.recv(64))
+        except (BlockingIOError, OSError):
+            pass
+    held = peak_rss_mb(pid)
+    for sock in socks:
+        sock.close()
+    print(f"otlp receiver: {count} connections each holding 24 MB of an unfinished 32 MB body")
+    print(f"  receiver RSS    {before:.1f} MB peak before, {held:.1f} MB peak while held")
+    print(f"  answered early  {answered} of {count}   ({time.perf_counter() - start:.1f}s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests in total (bounded)")
     parser.add_argument("--clients", type=int, default=1, help="concurrent keep-alive clients")
     parser.add_argument("--protobuf", action="store_true", help="send http/protobuf bodies")
+    parser.add_argument("--hold", type=int, default=0, help="connections holding unfinished bodies")
     args = parser.parse_args()
     bodies = load_bodies(args.protobuf)
     with socket.socket() as s:
@@ -115,6 +157,9 @@ def main() -> None:
                     if time.monotonic() > deadline or proc.poll() is not None:
                         raise SystemExit("receiver did not start") from None
                     time.sleep(0.05)
+            if args.hold:
+                hold_connections(port, proc.pid, args.hold)
+                return
             latencies: list[float] = []
             failures: list[int] = []
             per_client = max(1, args.requests // args.clients)

@@ -13,16 +13,29 @@ request gets 400 with the reason and touches nothing else. ``/v1/traces`` is acc
 
 Bodies: ``application/json`` or ``application/x-protobuf``, optionally gzip, with a
 Content-Length or ``Transfer-Encoding: chunked`` (Claude Code 2.1.197 sends chunked JSON).
+
+HTTP is uvicorn (h11) with explicit bounds, so no client can make the receiver hold unbounded
+memory or connections (issue 12): at most ``MAX_CONNECTIONS`` requests at once (more get 503
+at once), at most ``MAX_HELD_BYTES`` of request bodies in memory across all of them (a request
+that would pass it gets 503 and is retried by its exporter), headers within
+``HEADER_TIMEOUT_S`` and a whole body within ``BODY_TIMEOUT_S`` (a client sending a byte every
+few seconds is cut off), a wrong Content-Type or Content-Encoding answered 415 and an oversized
+Content-Length 413 before any of the body is read. A client that hangs up is counted, not logged
+with a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import sys
 import threading
+import time
 import zlib
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -37,6 +50,19 @@ log = logging.getLogger("blueplane.capture.otlp")
 PROCESS = "capture-otlp"
 #: largest request body accepted, compressed and decompressed (OTLP batches are far smaller)
 MAX_BODY_BYTES = 32 * 1024 * 1024
+#: requests served at once; beyond it uvicorn answers 503 immediately (exporters retry).
+MAX_CONNECTIONS = 32
+#: request bodies (as received, and decompressed) held in memory across all requests.
+MAX_HELD_BYTES = 64 * 1024 * 1024
+#: a request's headers must arrive within this (slowloris), on a new or a kept-alive connection.
+HEADER_TIMEOUT_S = 10.0
+#: a request's whole body must arrive within this.
+BODY_TIMEOUT_S = 30.0
+#: an idle kept-alive connection is closed after this.
+KEEP_ALIVE_S = 5
+#: threads that map and XADD (Redis calls block; the event loop must not).
+EMIT_THREADS = 4
+ACCEPTED_TYPES = ("application/json", "application/x-protobuf")
 _PATHS = {"/v1/logs": mapping.LOGS, "/v1/metrics": mapping.METRICS, "/v1/traces": mapping.TRACES}
 
 
@@ -64,8 +90,11 @@ class Counters:
         self.lock = threading.Lock()
         self.requests = 0
         self.events = 0
-        self.rejected = 0  # 400s
-        self.unavailable = 0  # 503s
+        self.rejected = 0  # 4xx
+        self.unavailable = 0  # 503s: Redis could not take the events
+        self.busy = 0  # 503s: the memory bound across requests was reached
+        self.timeouts = 0  # 408s: a body too slow
+        self.hangups = 0  # clients that went away mid-request
         self.skipped = 0  # records that could not be mapped
 
     def add(self, **amounts: int) -> None:
@@ -76,7 +105,8 @@ class Counters:
     def summary(self) -> str:
         return (
             f"requests={self.requests} events={self.events} rejected={self.rejected} "
-            f"unavailable={self.unavailable} skipped={self.skipped}"
+            f"unavailable={self.unavailable} busy={self.busy} timeouts={self.timeouts} "
+            f"hangups={self.hangups} skipped={self.skipped}"
         )
 
 
@@ -140,63 +170,13 @@ def _ok_reply(content_type: str) -> Reply:
 
 def _error_reply(status: int, reason: str, retry_after: int | None = None) -> Reply:
     # google.rpc.Status in its JSON form: what OTLP/HTTP clients log as the reason
-    code = {400: 3, 404: 5, 413: 8, 415: 3, 503: 14}.get(status, 2)
+    code = {400: 3, 404: 5, 408: 4, 411: 3, 413: 8, 415: 3, 503: 14}.get(status, 2)
     body = orjson.dumps({"code": code, "message": reason})
     return Reply(status, "application/json", body, retry_after)
 
 
 # --------------------------------------------------------------------------------------------
 # HTTP
-
-
-def read_body(rfile: Any, headers: Any) -> bytes:
-    """The raw body: chunked or Content-Length, bounded, then gunzipped if it says gzip."""
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        raw = _read_chunked(rfile)
-    else:
-        length_header = headers.get("Content-Length")
-        if length_header is None:
-            raise BodyError(411, "Content-Length or Transfer-Encoding: chunked required")
-        try:
-            length = int(length_header)
-        except ValueError:
-            raise BodyError(400, f"bad Content-Length {length_header!r}") from None
-        if length < 0 or length > MAX_BODY_BYTES:
-            raise BodyError(413, f"body of {length} bytes is over {MAX_BODY_BYTES}")
-        raw = rfile.read(length)
-        if len(raw) != length:
-            raise BodyError(400, f"body ended after {len(raw)} of {length} bytes")
-    encoding = headers.get("Content-Encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding in ("gzip", "deflate"):
-        return _inflate(raw, gzip_wrapper=encoding == "gzip")
-    raise BodyError(415, f"unsupported Content-Encoding {encoding!r}")
-
-
-def _read_chunked(rfile: Any) -> bytes:
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        line = rfile.readline(1026)
-        if not line.endswith(b"\n"):
-            raise BodyError(400, "chunked body: truncated chunk size line")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise BodyError(400, f"chunked body: bad chunk size {line[:20]!r}") from None
-        if size == 0:
-            while rfile.readline(1026) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY_BYTES:
-            raise BodyError(413, f"chunked body over {MAX_BODY_BYTES} bytes")
-        chunk = rfile.read(size)
-        if len(chunk) != size:
-            raise BodyError(400, "chunked body: connection closed inside a chunk")
-        parts.append(chunk)
-        rfile.readline(3)  # the CRLF after the chunk
 
 
 def _inflate(raw: bytes, gzip_wrapper: bool) -> bytes:
@@ -213,58 +193,297 @@ def _inflate(raw: bytes, gzip_wrapper: bool) -> bytes:
     return out
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: OtlpServer
-    protocol_version = "HTTP/1.1"  # keep-alive: exporters reuse their connection
-    server_version = "blueplane-otlp"
-    timeout = 5  # an idle keep-alive connection is closed, so shutdown never waits long
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
+class MemoryBudget:
+    """Bytes of request bodies held across all requests (touched only on the event loop)."""
 
-    def do_POST(self) -> None:
-        try:
-            body = read_body(self.rfile, self.headers)
-        except BodyError as exc:
-            self.server.receiver.counters.add(rejected=1)
-            log.warning("%d on %s: %s", exc.status, self.path, exc.reason)
-            self._send(_error_reply(exc.status, exc.reason))
-            self.close_connection = True
-            return
-        content_type = self.headers.get("Content-Type", "application/json")
-        self._send(self.server.receiver.handle(self.path, content_type, body))
+    def __init__(self, limit: int = MAX_HELD_BYTES) -> None:
+        self.limit = limit
+        self.held = 0
+        self.peak = 0
 
-    def do_GET(self) -> None:
-        self._send(_error_reply(405, "POST OTLP export requests to /v1/logs or /v1/metrics"))
+    def take(self, amount: int) -> bool:
+        if self.held + amount > self.limit:
+            return False
+        self.held += amount
+        self.peak = max(self.peak, self.held)
+        return True
 
-    def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if reply.retry_after is not None:
-            self.send_header("Retry-After", str(reply.retry_after))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+    def give(self, amount: int) -> None:
+        self.held -= amount
 
 
-class OtlpServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that waits for in-flight requests on close (they hold events)."""
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-    daemon_threads = False
-    block_on_close = True
 
-    def __init__(self, address: tuple[str, int], receiver: Receiver) -> None:
+class _Refused(Exception):
+    """Answer now with this reply; ``close``: the body was not read to its end."""
+
+    def __init__(self, reply: Reply, close: bool = True) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+        self.close = close
+
+
+class OtlpApp:
+    """The ASGI application: checks what it can before reading, reads the body within its
+    bounds, then maps and XADDs on a worker thread."""
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        budget: MemoryBudget | None = None,
+        body_timeout_s: float = BODY_TIMEOUT_S,
+    ) -> None:
         self.receiver = receiver
-        super().__init__(address, _Handler)
+        self.budget = budget or MemoryBudget()
+        self.body_timeout_s = body_timeout_s
+        self.executor = ThreadPoolExecutor(EMIT_THREADS, thread_name_prefix="otlp-emit")
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # lifespan is off; websockets are not served
+        counters = self.receiver.counters
+        reserved = [0]
+        try:
+            reply = await self._answer(scope, receive, reserved)
+            close = False
+        except _Refused as refused:
+            reply, close = refused.reply, refused.close
+            if reply.status == 503:
+                counters.add(busy=1)
+            elif reply.status == 408:
+                counters.add(timeouts=1)
+            else:
+                counters.add(rejected=1)
+            log.warning("%d on %s: %s", reply.status, scope.get("path"), _reason(reply))
+        except _HungUp:
+            counters.add(hangups=1)
+            return
+        except Exception as exc:  # a bug must cost one request, never the process or a traceback
+            log.error("500 on %s: %s: %s", scope.get("path"), type(exc).__name__, exc)
+            reply, close = _error_reply(500, "internal error"), True
+        finally:
+            self.budget.give(reserved[0])
+        headers = [
+            (b"content-type", reply.content_type.encode()),
+            (b"content-length", str(len(reply.body)).encode()),
+        ]
+        if reply.retry_after is not None:
+            headers.append((b"retry-after", str(reply.retry_after).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _answer(self, scope: dict[str, Any], receive: Receive, reserved: list[int]) -> Reply:
+        if scope["method"] != "POST":
+            raise _Refused(
+                _error_reply(405, "POST OTLP export requests to /v1/logs or /v1/metrics")
+            )
+        path = scope["path"]
+        if path.split("?", 1)[0] not in _PATHS:
+            self.receiver.counters.add(requests=1)
+            raise _Refused(
+                _error_reply(404, f"unknown path {path!r} (use /v1/logs or /v1/metrics)")
+            )
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        content_type = headers.get("content-type", "application/json")
+        if content_type.split(";", 1)[0].strip().lower() not in ACCEPTED_TYPES:
+            raise _Refused(
+                _error_reply(
+                    415, f"unsupported Content-Type {content_type[:80]!r} (use JSON or protobuf)"
+                )
+            )
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "deflate"):
+            raise _Refused(_error_reply(415, f"unsupported Content-Encoding {encoding[:40]!r}"))
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if not chunked:
+            length_header = headers.get("content-length")
+            if length_header is None:
+                raise _Refused(
+                    _error_reply(411, "Content-Length or Transfer-Encoding: chunked required")
+                )
+            try:
+                length = int(length_header)
+            except ValueError:
+                raise _Refused(
+                    _error_reply(400, f"bad Content-Length {length_header[:20]!r}")
+                ) from None
+            if length < 0 or length > MAX_BODY_BYTES:
+                raise _Refused(
+                    _error_reply(413, f"body of {length} bytes is over {MAX_BODY_BYTES}")
+                )
+        raw = await self._read_body(receive, reserved)
+        if encoding in ("gzip", "deflate"):
+            loop = asyncio.get_running_loop()
+            try:
+                body = await loop.run_in_executor(self.executor, _inflate, raw, encoding == "gzip")
+            except BodyError as exc:
+                raise _Refused(_error_reply(exc.status, exc.reason), close=False) from None
+            if not self.budget.take(len(body)):
+                raise _Refused(_busy(), close=False)
+            reserved[0] += len(body)
+        else:
+            body = raw
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor, self.receiver.handle, path, content_type, body
+        )
+
+    async def _read_body(self, receive: Receive, reserved: list[int]) -> bytes:
+        """The whole body, within MAX_BODY_BYTES, the memory budget and BODY_TIMEOUT_S."""
+        parts: list[bytes] = []
+        total = 0
+        deadline = time.monotonic() + self.body_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Refused(
+                    _error_reply(408, f"body not received within {self.body_timeout_s:.0f}s")
+                )
+            try:
+                message = await asyncio.wait_for(receive(), left)
+            except TimeoutError:
+                raise _Refused(
+                    _error_reply(408, f"body not received within {self.body_timeout_s:.0f}s")
+                ) from None
+            if message["type"] == "http.disconnect":
+                raise _HungUp
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > MAX_BODY_BYTES:
+                raise _Refused(_error_reply(413, f"body over {MAX_BODY_BYTES} bytes"))
+            if chunk:
+                if not self.budget.take(len(chunk)):
+                    raise _Refused(_busy())
+                reserved[0] += len(chunk)
+                parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts)
 
 
-def serve(server: OtlpServer) -> threading.Thread:
-    """Run the server on a background thread (tests and main() both use this)."""
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
-    )
+class _HungUp(Exception):
+    """The client closed the connection before its request was answered."""
+
+
+def _busy() -> Reply:
+    return _error_reply(503, "receiver busy (too many request bytes in flight), retry later", 1)
+
+
+def _reason(reply: Reply) -> str:
+    try:
+        return str(orjson.loads(reply.body).get("message", ""))[:200]
+    except orjson.JSONDecodeError:
+        return ""
+
+
+def _protocol_class(header_timeout_s: float = HEADER_TIMEOUT_S) -> type:
+    """uvicorn's h11 protocol with a deadline for each request's headers (uvicorn has none: a
+    client sending a header byte every few seconds would hold its connection for ever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadline(H11Protocol):  # type: ignore[misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            raw = transport.get_extra_info("socket")
+            if raw is not None:  # response head and body are two writes: no 40 ms Nagle stall
+                try:
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            self._arm_header_deadline()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm_header_deadline()  # the next request on this connection too
+
+        def _arm_header_deadline(self) -> None:
+            self.loop.call_later(header_timeout_s, self._headers_late, self.cycle)
+
+        def _headers_late(self, cycle: Any) -> None:
+            no_new_request = self.cycle is cycle and (cycle is None or cycle.response_complete)
+            if no_new_request and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderDeadline
+
+
+def bind(address: tuple[str, int]) -> socket.socket:
+    """The listening socket (raises OSError when the port is taken)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class OtlpServer:
+    """The receiver on uvicorn, on its own thread (tests and main() both use this)."""
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        receiver: Receiver,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        budget: MemoryBudget | None = None,
+        body_timeout_s: float = BODY_TIMEOUT_S,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+    ) -> None:
+        import uvicorn
+
+        self.receiver = receiver
+        self.socket = bind(address)
+        self.server_address = self.socket.getsockname()[:2]
+        self.app = OtlpApp(receiver, budget, body_timeout_s)
+        config = uvicorn.Config(
+            self.app,
+            http=_protocol_class(header_timeout_s),
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            limit_concurrency=max_connections + 1,  # uvicorn counts the asking connection too
+            timeout_keep_alive=KEEP_ALIVE_S,
+            timeout_graceful_shutdown=5,
+            h11_max_incomplete_event_size=16 * 1024,  # headers of a request: 16 KB at most
+            server_header=False,
+            date_header=False,
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self.thread: threading.Thread | None = None
+
+    def serve_forever(self) -> None:
+        self.uvicorn.run(sockets=[self.socket])
+
+    def shutdown(self) -> None:
+        """Stop accepting, let requests in flight finish (they hold events), then return."""
+        self.uvicorn.should_exit = True
+        if self.thread is not None:
+            self.thread.join(30)
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self.app.executor.shutdown(wait=True)
+
+
+def serve(server: OtlpServer, timeout: float = 20.0) -> threading.Thread:
+    """Run the server on a background thread; returns once it accepts requests."""
+    thread = threading.Thread(target=server.serve_forever, name="otlp-http", daemon=True)
+    server.thread = thread
     thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.uvicorn.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the OTLP receiver did not start")
+        time.sleep(0.01)
     return thread
 
 
@@ -274,20 +493,30 @@ def main() -> int:
     shutdown = lifecycle.Shutdown().install()
     client = redis_conn.connect(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])
-    address = (cfg["capture.otlp_host"], cfg["capture.otlp_port"])
+    host, port = cfg["capture.otlp_host"], cfg["capture.otlp_port"]
     try:
-        server = OtlpServer(address, Receiver(emitter))
+        server = OtlpServer((host, port), Receiver(emitter))
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s (set capture.otlp_port)", *address, exc)
+        log.error(
+            "cannot listen on %s:%d (%s): port %d is taken or not allowed; choose another with "
+            "the config key capture.otlp_port (BLUEPLANE_CAPTURE_OTLP_PORT)",
+            host,
+            port,
+            exc.strerror or exc,
+            port,
+        )
         return config.EXIT_CONFIG
     serve(server)
-    log.info("listening on http://%s:%d (/v1/logs, /v1/metrics)", *address)
+    log.info("listening on http://%s:%d (/v1/logs, /v1/metrics)", host, port)
     heartbeat = lifecycle.Heartbeat(client, PROCESS)
     while not shutdown.wait(1.0):
         heartbeat.beat(server.receiver.counters.summary())
+        if server.thread is not None and not server.thread.is_alive():
+            log.error("the HTTP server stopped unexpectedly")
+            return lifecycle.EXIT_CRASH
     log.info("stopping: %s", server.receiver.counters.summary())
-    server.shutdown()
-    server.server_close()  # waits for requests in flight
+    server.shutdown()  # waits for requests in flight
+    server.server_close()
     heartbeat.clear()
     return lifecycle.EXIT_OK
 

@@ -81,7 +81,8 @@ def post(
         else:
             conn.request("POST", path, body=body, headers=all_headers)
         response = conn.getresponse()
-        return response.status, response.read(), dict(response.getheaders())
+        # header names are case-insensitive (uvicorn sends them lower-case)
+        return response.status, response.read(), {k.title(): v for k, v in response.getheaders()}
     finally:
         conn.close()
 
