@@ -264,6 +264,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "previous_period": "object",
             "figures": "object",
             "live": "object",
+            "copilot": ("object", "null"),
             "empty": "boolean",
             "database": "string",
         },

@@ -128,7 +128,28 @@ def metrics(r: dict[str, Any]) -> Any:
                 _change(f["change_pct"]),
                 _SHORT[f["provenance"]],
             )
-        parts = [header, table, _legend()]
+        parts = [header, table]
+        cost = r["figures"]["cost_usd"]
+        if cost.get("official_usd") is not None:
+            parts.append(
+                Text(
+                    f"cost reported by the client itself (OpenTelemetry cost_usd) for "
+                    f"{_n(cost['official_requests'])} of {_n(cost['requests'])} requests: "
+                    f"{_usd(cost['official_usd'])}",
+                    style="dim",
+                )
+            )
+        parts.append(_legend())
+    copilot = r.get("copilot")
+    if copilot:
+        parts.append(
+            Text(
+                f"GitHub Copilot (its own daily reports, {copilot['days']} days): "
+                f"{_n(copilot['suggestions'])} suggestions, {_n(copilot['acceptances'])} accepted "
+                f"({_pct(copilot['acceptance_rate'])}), {_n(copilot['lines_accepted'])} lines "
+                "accepted",
+            )
+        )
     live = r["live"]
     if live["available"]:
         today = live["today"]

@@ -210,16 +210,26 @@ def test_costs_by_day_model_and_blocks(filled: dict[str, bool]) -> None:
     one_line_error(bad, errors.EXIT_USAGE)
 
 
-def test_tools_report_durations_from_live_metrics(filled: dict[str, bool]) -> None:
-    if not filled.get("metrics"):
-        pytest.skip("blueplane_workers.metrics is not in this tree yet")
-    report = as_json("tools")
-    assert report["source"] == "redis"
+def test_tools_give_one_answer_whatever_the_filter(filled: dict[str, bool]) -> None:
+    # issue 9: `tools --since 3000d` read Redis (400 days kept, no percentiles) while the same
+    # query with --platform read SQLite; now every filter and period reads tool_calls.
+    report = as_json("tools", "--since", "3000d")
+    assert report["source"] == "sqlite"
     by_tool = {t["tool"]: t for t in report["tools"]}
-    assert by_tool["Bash"]["errors"] == by_tool["Bash"]["calls"] == sum(s[4] for s in SESSIONS)
+    prompts = sum(s[4] for s in SESSIONS)
+    assert by_tool["Bash"]["errors"] == by_tool["Bash"]["calls"] == prompts
     assert by_tool["Read"]["errors"] == 0
-    # bucketed durations: within 10% of the only value recorded
-    assert by_tool["Bash"]["p95_ms"] == pytest.approx(900, rel=0.1)
+    assert by_tool["Bash"]["p95_ms"] == 900  # exact: every Bash call took 900 ms
+    parts = [
+        {
+            t["tool"]: t["calls"]
+            for t in as_json("tools", "--since", "3000d", "--platform", p)["tools"]
+        }
+        for p in ("claude_code", "cursor")
+    ]
+    assert {k: parts[0].get(k, 0) + parts[1].get(k, 0) for k in by_tool} == {
+        k: t["calls"] for k, t in by_tool.items()
+    }
 
 
 def test_watch_json_prints_live_snapshots(filled: dict[str, bool]) -> None:

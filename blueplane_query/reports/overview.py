@@ -1,9 +1,13 @@
 """``metrics``: the headline numbers of a period and their change versus the period before.
 
-Figures come from ``conversations`` (rebuilt sessions, counted once whichever sources saw them),
-for sessions that started inside the period. The ``live`` part adds the metrics worker's Redis
-counters for today, which move within a second of capture; when Redis is down it says so and
-the rest still answers.
+One source per figure (docs/metrics.md, "Where each figure comes from"): requests, tokens, computed
+and official cost sum the request ledger ``api_requests`` over the requests made inside the
+period; API errors count ``api_errors`` rows inside the period; sessions, prompts, tool calls,
+edits, lines and active time sum ``conversations`` that started inside the period. Every part
+honours ``--platform`` and ``--project``. The ``live`` part adds the metrics worker's Redis
+counters for today, which move within a second of capture; Redis keeps them per platform only,
+so with ``--project`` it says it cannot filter them instead of showing unfiltered numbers. When
+Redis is down it says so and the rest still answers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from blueplane_core import metric_keys
 from blueplane_query import provenance as prov
 from blueplane_query.errors import QueryError
 from blueplane_query.filters import Filter, iso
@@ -38,6 +41,9 @@ _SUMS = (
     "edits_rejected",
     "active_ms",
     "unknown_cost_sessions",
+    "official_cost_nusd",
+    "official_requests",
+    "cache_write_1h_tokens",
 )
 
 
@@ -52,24 +58,34 @@ def live_reader() -> RedisReader | None:
 
 
 def period_totals(store: Store, flt: Filter) -> dict[str, int]:
-    """Sums over the sessions that started in the filter's period."""
-    if not store.has("conversations"):
-        return {name: 0 for name in _SUMS}
-    where, params = flt.sql(time="started_at")
-    row = store.one(
-        "SELECT COUNT(*) AS sessions, TOTAL(prompts) AS prompts, TOTAL(requests) AS requests,"
-        " TOTAL(tool_calls) AS tool_calls, TOTAL(tool_errors) AS tool_errors,"
-        " TOTAL(api_errors) AS api_errors, TOTAL(input_tokens) AS input_tokens,"
-        " TOTAL(output_tokens) AS output_tokens, TOTAL(cache_write_tokens) AS cache_write_tokens,"
-        " TOTAL(cache_read_tokens) AS cache_read_tokens, TOTAL(cost_nusd) AS cost_nusd,"
-        " TOTAL(unpriced_requests) AS unpriced_requests, TOTAL(lines_added) AS lines_added,"
-        " TOTAL(lines_removed) AS lines_removed, TOTAL(edits_accepted) AS edits_accepted,"
-        " TOTAL(edits_rejected) AS edits_rejected, TOTAL(active_ms) AS active_ms,"
-        " TOTAL(cost_nusd IS NULL) AS unknown_cost_sessions"
-        f" FROM conversations WHERE {where}",
-        params,
-    )
-    return {name: int((row or {}).get(name) or 0) for name in _SUMS}
+    """Sums of the period: requests, tokens and cost from the ledger (requests made in it), API
+    errors from ``api_errors``, the rest from sessions that started in it."""
+    totals = {name: 0 for name in _SUMS}
+    if store.has("conversations"):
+        where, params = flt.sql(time="started_at")
+        row = store.one(
+            "SELECT COUNT(*) AS sessions, TOTAL(prompts) AS prompts,"
+            " TOTAL(tool_calls) AS tool_calls, TOTAL(tool_errors) AS tool_errors,"
+            " TOTAL(lines_added) AS lines_added,"
+            " TOTAL(lines_removed) AS lines_removed, TOTAL(edits_accepted) AS edits_accepted,"
+            " TOTAL(edits_rejected) AS edits_rejected, TOTAL(active_ms) AS active_ms,"
+            " TOTAL(cost_nusd IS NULL) AS unknown_cost_sessions"
+            f" FROM conversations WHERE {where}",
+            params,
+        )
+        totals.update({k: int(v or 0) for k, v in (row or {}).items()})
+    if store.has("api_requests"):
+        from blueplane_query.reports.costs import LEDGER_SUMS, ledger_filter
+
+        where, params = ledger_filter(flt)
+        row = store.one(f"SELECT {', '.join(LEDGER_SUMS)} FROM api_requests WHERE {where}", params)
+        totals.update({k: int(v or 0) for k, v in (row or {}).items()})
+    if store.has("api_errors"):
+        where, params = flt.sql(time="timestamp")
+        totals["api_errors"] = int(
+            store.scalar(f"SELECT COUNT(*) FROM api_errors WHERE {where}", params) or 0
+        )
+    return totals
 
 
 def headline(t: dict[str, int]) -> dict[str, Any]:
@@ -135,6 +151,12 @@ def current_metrics(
             label = PROVENANCE[name]
         figures[name] = prov.figure(value, label, before_h[name], unit=UNITS.get(name))
     figures["cost_usd"]["unpriced_requests"] = now_t["unpriced_requests"]
+    # beside the computed cost: what the clients reported themselves for the same requests
+    figures["cost_usd"]["official_usd"] = (
+        now_t["official_cost_nusd"] / 1e9 if now_t["official_requests"] else None
+    )
+    figures["cost_usd"]["official_requests"] = now_t["official_requests"]
+    figures["cost_usd"]["requests"] = now_t["requests"]
     result: dict[str, Any] = {
         "filter": flt.as_dict(),
         "period": {
@@ -147,6 +169,7 @@ def current_metrics(
         },
         "figures": figures,
         "live": _live(live, flt),
+        "copilot": copilot_totals(store, current_filter),
         "empty": now_t["sessions"] == 0 and before_t["sessions"] == 0,
         "database": str(store.path),
     }
@@ -155,6 +178,12 @@ def current_metrics(
 
 def _live(reader: RedisReader | None, flt: Filter) -> dict[str, Any]:
     """Today's Redis counters; ``available: false`` with the reason when Redis cannot answer."""
+    if flt.project:
+        return {
+            "available": False,
+            "error": "live counters are kept per platform, not per project: "
+            "the figures above are the filtered ones",
+        }
     if reader is None:
         return {"available": False, "error": "no Redis configured"}
     from blueplane_query.live import snapshot
@@ -182,7 +211,6 @@ def overview_cards(
     now = now or datetime.now(UTC)
     today = flt.zone.local(now).date()
     cards: list[dict[str, Any]] = []
-    official = _official_costs(live, flt, flt.zone.midnight(today), now)
     for name, days in WINDOWS.items():
         window = replace(flt, since=flt.zone.midnight(today - timedelta(days=days - 1)), until=now)
         totals = period_totals(store, window)
@@ -192,7 +220,11 @@ def overview_cards(
                 "since": iso(window.since or now),
                 "until": iso(now),
                 **headline(totals),
-                "cost_official_usd": official.get(name),
+                # the clients' own reported cost of the same ledger rows (None: none reported)
+                "cost_official_usd": totals["official_cost_nusd"] / 1e9
+                if totals["official_requests"]
+                else None,
+                "official_requests": totals["official_requests"],
                 "unpriced_requests": totals["unpriced_requests"],
                 "api_errors": totals["api_errors"],
                 "tool_errors": totals["tool_errors"],
@@ -202,7 +234,7 @@ def overview_cards(
         "filter": flt.as_dict(),
         "tz": flt.zone.name,
         "cards": cards,
-        "official_available": live is not None and bool(official),
+        "official_available": any(c["cost_official_usd"] is not None for c in cards),
         "provenance": {
             "cost_usd": prov.DERIVED,
             "cost_official_usd": prov.OFFICIAL,
@@ -211,27 +243,46 @@ def overview_cards(
     }
 
 
-def _official_costs(
-    reader: RedisReader | None, flt: Filter, midnight: datetime, now: datetime
-) -> dict[str, float | None]:
-    """Reported (official) cost per window from the day counters; {} when Redis cannot answer."""
-    if reader is None:
-        return {}
-    from blueplane_query.live import counters, days_between, scope_of
+#: Copilot report generations, newest first: a day reported by two of them counts once.
+_COPILOT_KINDS = ("usage_metrics", "metrics", "legacy_usage")
+_COPILOT_NUMBERS = ("suggestions", "acceptances", "lines_suggested", "lines_accepted", "chat_turns")
 
-    out: dict[str, float | None] = {}
-    try:
-        with reader:
-            for name, days in WINDOWS.items():
-                c = counters(
-                    reader,
-                    scope_of(flt),
-                    [
-                        metric_keys.day_period(d)
-                        for d in days_between(midnight - timedelta(days=days - 1), now)
-                    ],
-                )
-                out[name] = c["reported_cost_nusd"] / 1e9 if c["reported_cost_nusd"] else None
-    except (QueryError, ReplyError):
-        return {}
-    return out
+
+def copilot_totals(store: Store, flt: Filter) -> dict[str, Any] | None:
+    """GitHub Copilot's own daily numbers (``copilot_usage``, vendor reports: official) for the
+    local days of the period; None when there are none or the filter excludes Copilot.
+
+    One (organisation, day) counts once: the newest report generation that has it, and its
+    organisation-level row when there is one, else the sum of its per-user rows."""
+    if flt.project or (flt.platform and flt.platform != "copilot"):
+        return None
+    if not store.has("copilot_usage"):
+        return None
+    start, end = flt.period()
+    first, last = flt.zone.day_of(start), flt.zone.day_of(end)
+    rows = store.rows(
+        "SELECT * FROM copilot_usage WHERE day >= ? AND day <= ? ORDER BY day", (first, last)
+    )
+    if not rows:
+        return None
+    chosen: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for kind in _COPILOT_KINDS:
+        for level in ("org", "user"):
+            for r in rows:
+                slot = (r["org_hash"], r["day"])
+                is_org = r["user_hash"] == ""
+                if r["report_kind"] != kind or is_org != (level == "org"):
+                    continue
+                picked = chosen.get(slot)
+                if picked is None:
+                    chosen[slot] = [r]
+                elif picked[0]["report_kind"] == kind and picked[0]["user_hash"] and not is_org:
+                    picked.append(r)
+    totals = {k: sum(r[k] for group in chosen.values() for r in group) for k in _COPILOT_NUMBERS}
+    suggested = totals["suggestions"]
+    return {
+        "days": len({day for _org, day in chosen}),
+        **totals,
+        "acceptance_rate": totals["acceptances"] / suggested if suggested else None,
+        "provenance": prov.OFFICIAL,
+    }

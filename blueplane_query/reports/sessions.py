@@ -33,6 +33,7 @@ SESSION_COLUMNS = (
     "cache_write_tokens",
     "cache_read_tokens",
     "cost_nusd",
+    "official_cost_nusd",
     "unpriced_requests",
     "lines_added",
     "lines_removed",
@@ -67,11 +68,14 @@ def _select(store: Store) -> str:
 
 def shape(row: dict[str, Any]) -> dict[str, Any]:
     """A conversations row as the API shows it: USD, acceptance, cost provenance."""
-    out = {k: row.get(k) for k in SESSION_COLUMNS if k != "cost_nusd"}
+    out = {k: row.get(k) for k in SESSION_COLUMNS if k not in ("cost_nusd", "official_cost_nusd")}
     # the project's folder name on this machine (null: labels off, or none captured)
     out["project_label"] = row.get("project_label")
     cost = row.get("cost_nusd")
     out["cost_usd"] = None if cost is None else cost / 1e9
+    # the client's own reported cost of the same requests (None: it reported none)
+    official = row.get("official_cost_nusd")
+    out["official_cost_usd"] = None if official is None else official / 1e9
     out["cost_provenance"] = prov.ESTIMATED if row.get("unpriced_requests") else prov.DERIVED
     decided = (row.get("edits_accepted") or 0) + (row.get("edits_rejected") or 0)
     out["acceptance_rate"] = row["edits_accepted"] / decided if decided else None
@@ -231,23 +235,10 @@ def session_detail(store: Store, session_id: str, *, zone: Zone = UTC_ZONE) -> d
         i["heuristic"] = bool(i["heuristic"])
 
     summary = shape(row)
-    tokens = {
-        k: row[k]
-        for k in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
-    }
     return {
         "tz": zone.name,
         "session": summary,
-        "by_model": [
-            {
-                "model": row["model"],
-                **tokens,
-                "cost_usd": summary["cost_usd"],
-                # conversations keep the session's main model only: a session that switched
-                # models is attributed wholly to it
-                "provenance": prov.ESTIMATED,
-            }
-        ],
+        "by_model": _by_model(store, sid),
         "tools": _tool_rows(per_tool)
         if per_tool
         else [
@@ -271,8 +262,45 @@ def session_detail(store: Store, session_id: str, *, zone: Zone = UTC_ZONE) -> d
         },
         "timeline": timeline,
         "insights": found_insights,
-        "provenance": {**ROW_PROVENANCE, "by_model": prov.ESTIMATED},
+        "provenance": {**ROW_PROVENANCE, "by_model": prov.DERIVED},
     }
+
+
+def _by_model(store: Store, sid: str) -> list[dict[str, Any]]:
+    """The session's requests per model, from the request ledger (each request's own model),
+    with the client's own reported cost beside the computed one where it gave one."""
+    if not store.has("api_requests"):
+        return []
+    from blueplane_query.reports.costs import LEDGER_SUMS
+
+    rows = store.rows(
+        f"SELECT COALESCE(model, '(unknown)') AS model, {', '.join(LEDGER_SUMS)},"
+        " TOTAL(agent = 'subagent') AS subagent_requests"
+        " FROM api_requests WHERE session_id = ? GROUP BY model ORDER BY TOTAL(cost_nusd) DESC",
+        (sid,),
+    )
+    return [
+        {
+            "model": r["model"],
+            "requests": int(r["requests"]),
+            "subagent_requests": int(r["subagent_requests"]),
+            **{
+                k: int(r[k])
+                for k in (
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_write_tokens",
+                    "cache_write_1h_tokens",
+                    "cache_read_tokens",
+                )
+            },
+            "cost_usd": r["cost_nusd"] / 1e9,
+            "unpriced_requests": int(r["unpriced_requests"]),
+            "official_cost_usd": r["official_cost_nusd"] / 1e9 if r["official_requests"] else None,
+            "official_requests": int(r["official_requests"]),
+        }
+        for r in rows
+    ]
 
 
 def _tool_rows(per_tool: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """``tools``: calls, errors and P50/P95 duration per tool.
 
-Without a platform/project filter the figures come from the metrics worker's Redis counters and
-histograms (per tool and UTC day, live within a second; durations bucketed, within 10%). Redis
-keeps one dimension per scope, so with ``--platform`` / ``--project``, or with Redis down, they
-come from SQLite ``tool_calls`` instead (exact percentiles, as of the conversations worker's last
-pass). ``source`` says which.
+One source for every filter and period: SQLite ``tool_calls`` (one row per tool call whichever
+sources saw it, with its exact duration), joined to ``conversations`` for ``--platform`` /
+``--project``. The Redis counters move sooner but keep one dimension per scope and about 400
+days, so reading them for some filters and SQLite for others gave two answers to one question
+(issue 9); the live view (``watch``, the ``live`` block of ``metrics``) is where Redis shows.
 """
 
 from __future__ import annotations
@@ -14,78 +14,30 @@ from typing import Any
 
 import orjson
 
-from blueplane_core import metric_keys
 from blueplane_query import provenance as prov
-from blueplane_query.errors import QueryError
 from blueplane_query.filters import Filter
-from blueplane_query.redis_reader import RedisReader, ReplyError
+from blueplane_query.redis_reader import RedisReader
 from blueplane_query.store import Store
 
 
 def tool_performance(
     store: Store, flt: Filter, *, reader: RedisReader | None = None
 ) -> dict[str, Any]:
+    """``reader`` is accepted for callers of the older signature and not used."""
     period = flt.bounded()
-    result: dict[str, Any] = {
+    return {
         "filter": flt.as_dict(),
         "period": {"since": period.as_dict()["since"], "until": period.as_dict()["until"]},
-        "source": None,
-        "tools": [],
+        "source": "sqlite",
+        "tools": _from_sqlite(store, period),
         "notes": [],
-        # Redis durations are histogram buckets (within 10%) over whole UTC days: estimated
+        # exact: each call's own duration
         "provenance": {
             "calls": prov.DERIVED,
             "errors": prov.DERIVED,
-            "duration_ms": prov.ESTIMATED,
+            "duration_ms": prov.DERIVED,
         },
     }
-    if flt.platform or flt.project:
-        result["notes"].append("filtered by platform/project: figures from SQLite tool_calls")
-    else:
-        own = reader is None
-        try:
-            if reader is None:
-                from blueplane_query.live import connect
-
-                reader = connect()
-            result["tools"] = _from_redis(reader, period)
-            result["source"] = "redis"
-            return result
-        except (QueryError, ReplyError) as exc:
-            result["notes"].append(f"live metrics unavailable ({exc}): figures from SQLite")
-        finally:
-            if own and reader is not None:
-                reader.close()
-    result["tools"] = _from_sqlite(store, period)
-    result["source"] = "sqlite"
-    result["provenance"]["duration_ms"] = prov.DERIVED  # exact, from each call's duration
-    return result
-
-
-def _from_redis(reader: RedisReader, period: Filter) -> list[dict[str, Any]]:
-    from blueplane_query.live import counters, days_between, histogram, indexed
-
-    start, end = period.period()
-    days = [metric_keys.day_period(d) for d in days_between(start, end)]
-    rows: list[dict[str, Any]] = []
-    for tool in indexed(reader, "tool"):
-        scope = metric_keys.scope("tool", tool)
-        c = counters(reader, scope, days)
-        if not c["tool_calls"]:
-            continue
-        hist = histogram(reader, scope, days, "tool_ms")
-        rows.append(
-            {
-                "tool": tool,
-                "calls": c["tool_calls"],
-                "errors": c["tool_errors"],
-                "error_rate": c["tool_errors"] / c["tool_calls"],
-                "p50_ms": metric_keys.percentile(hist, 50),
-                "p95_ms": metric_keys.percentile(hist, 95),
-            }
-        )
-    rows.sort(key=lambda r: (-r["calls"], r["tool"]))
-    return rows
 
 
 def _percentile(ordered: list[int], p: float) -> float | None:
