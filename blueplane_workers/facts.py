@@ -15,6 +15,7 @@ docs/metrics.md ("One fact, one count").
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from blueplane_core.metric_keys import unix_seconds as mk_unix
@@ -186,15 +187,6 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
     elif kind == "file_edit" and not _session_lines(payload):
         fact = keyed(f"lines:{tool_use_id}" if tool_use_id else None, 1)
         fact.values.update(_lines(payload))
-    if _session_lines(payload):
-        # A running total of the session's lines (Cursor's composer totals, the Cursor hooks'
-        # running sums): one key per session, the most complete view wins, never a sum.
-        added, removed = (
-            _int(payload.get("session_lines_added")),
-            _int(payload.get("session_lines_removed")),
-        )
-        fact = keyed(f"lines:session:{session}", 1, added + removed)
-        fact.values.update({"lines_added": added, "lines_removed": removed})
     elif kind == "compaction" and payload.get("phase") != "pre":
         # No shared id: the sources that report a finished compaction (PostCompact hook, the
         # transcript's compact_boundary, OTel) agree on its session and, within seconds, its time.
@@ -206,6 +198,21 @@ def facts_of(event: dict[str, Any], prices: PriceTable, sequence: int) -> list[F
     elif kind == "commit":
         commit = _str(payload.get("commit_hash"))
         keyed(f"commit:{commit}" if commit else None, 1).values["commits"] = 1
+    if _session_lines(payload):
+        # A running total of the session's lines (Cursor's composer totals, the Cursor hooks'
+        # running sums): one key per session, never a sum. The composer's own totals (level 2)
+        # beat the hooks' sums (they follow the user's rejections); within one source the
+        # latest total wins (a rejection can lower it).
+        added, removed = (
+            _int(payload.get("session_lines_added")),
+            _int(payload.get("session_lines_removed")),
+        )
+        if payload.get("scope") == "composer":  # latest of Cursor's totals: by its time
+            level, completeness = 2, round(datetime.fromisoformat(ts).timestamp() * 1000)
+        else:  # the hooks' running sum only grows: its largest value is its latest
+            level, completeness = 1, added + removed
+        fact = keyed(f"lines:session:{session}", level, completeness)
+        fact.values.update({"lines_added": added, "lines_removed": removed})
     return [f for f in out if f.values or f.samples]
 
 

@@ -129,3 +129,22 @@ def test_older_hooks_alone_count_the_requests_and_say_the_cost_is_unknown(
     assert session["cost_usd"] is None and session["unpriced_requests"] == 2
     assert (session["lines_added"], session["lines_removed"]) == (7, 2)
     assert (session["edits_accepted"], session["tool_calls"]) == (1, 2)
+
+
+def test_lines_follow_cursors_totals_after_a_rejection(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """The hooks saw +7/-2 applied; the user then undid part of it and Cursor's composer now
+    says +3/-1. Lines count once, and Cursor's latest totals win over the hooks' sums (and over
+    its own earlier, larger totals)."""
+    user = tmp_path / "Cursor" / "User"
+    capture("both", user, redis_client)
+    composer = cs.session_composer(int(time.time() * 1000) - 3_600_000)
+    composer.update(totalLinesAdded=3, totalLinesRemoved=1, lastUpdatedAt=int(time.time() * 1000))
+    cs.put(user / "globalStorage" / "state.vscdb", "cursorDiskKV", f"composerData:{cs.SESSION}",
+           composer)  # fmt: skip
+    cursor_db.Monitor(Emitter(redis_client), [user]).scan_once()
+    ingest_all()
+    run_workers()
+    session = query("session", cs.SESSION)["session"]
+    assert (session["lines_added"], session["lines_removed"]) == (3, 1)
