@@ -251,41 +251,41 @@ def uninstall_claude_code(
     typer.echo(f"removed Blueplane hooks for {len(done.removed)} events from {done.path}{backup}")
 
 
-@install_app.command("statusline")
-def install_statusline() -> None:
-    """Show Blueplane's line (today, the 5-hour block, the session) in Claude Code's status bar;
-    a status line you already have is chained after it."""
+def _statusline_change(install: bool) -> None:
+    """Install or uninstall the status line and say what changed (one line, a backup named)."""
     from blueplane_capture.installers import statusline
     from blueplane_capture.installers.json_file import SettingsError
 
     try:
-        done = statusline.install()
+        done = statusline.install() if install else statusline.uninstall()
     except SettingsError as exc:
         typer.echo(f"blueplane: {exc}", err=True)
         raise typer.Exit(1) from None
     if not done.changed:
-        typer.echo(f"the Blueplane status line is already installed in {done.path}")
+        typer.echo(
+            f"the Blueplane status line is already installed in {done.path}"
+            if install
+            else f"no Blueplane status line in {done.path}; nothing changed"
+        )
         return
     backup = f" (backup: {done.backup})" if done.backup else ""
-    typer.echo(f"status line installed in {done.path}: {statusline.status(done.path)}{backup}")
+    if install:
+        typer.echo(f"status line installed in {done.path}: {statusline.status(done.path)}{backup}")
+    else:
+        typer.echo(f"Blueplane status line removed from {done.path}{backup}")
+
+
+@install_app.command("statusline")
+def install_statusline() -> None:
+    """Show Blueplane's line (today, the 5-hour block, the session) in Claude Code's status bar;
+    a status line you already have is chained after it."""
+    _statusline_change(install=True)
 
 
 @uninstall_app.command("statusline")
 def uninstall_statusline() -> None:
     """Remove Blueplane's status line; your own comes back exactly as it was."""
-    from blueplane_capture.installers import statusline
-    from blueplane_capture.installers.json_file import SettingsError
-
-    try:
-        done = statusline.uninstall()
-    except SettingsError as exc:
-        typer.echo(f"blueplane: {exc}", err=True)
-        raise typer.Exit(1) from None
-    if not done.changed:
-        typer.echo(f"no Blueplane status line in {done.path}; nothing changed")
-        return
-    backup = f" (backup: {done.backup})" if done.backup else ""
-    typer.echo(f"Blueplane status line removed from {done.path}{backup}")
+    _statusline_change(install=False)
 
 
 def _claude_code_status() -> list[tuple[str, str]]:

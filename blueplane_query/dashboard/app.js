@@ -114,7 +114,9 @@ function hbarChart(node, rows, format, key) {
   rows.forEach((r, i) => {
     const y = i * row + 2;
     const w = (W - L - 80) * (r.value / max);
-    chart.append(svg("text", { x: L - 6, y: y + 14, "text-anchor": "end", text: r.label.length > 28 ? r.label.slice(0, 27) + "…" : r.label }));
+    const fit = Math.max(6, Math.floor((L - 8) / 5.6));  // characters of ~5.6 px at 10 px
+    chart.append(svg("text", { x: L - 6, y: y + 14, "text-anchor": "end", text: r.label.length > fit ? r.label.slice(0, fit - 1) + "…" : r.label },
+      svg("title", { text: r.label })));
     chart.append(svg("rect", { x: L, y: y + 3, width: Math.max(w, 1), height: row - 8, cls: "bar-fill", "data-label": r.label, "data-value": r.value },
       svg("title", { text: `${r.label}: ${format(r.value)}` })));
     chart.append(svg("text", { x: L + w + 6, y: y + 14, cls: "value", text: format(r.value) }));
@@ -224,7 +226,7 @@ async function loadCharts() {
   barChart(document.getElementById("chart-tokens-day"), byDay.rows.map((r) => ({ label: r.period.slice(5), value: r.total_tokens })), fmt.compact, "tokens-day");
   hbarChart(document.getElementById("chart-cost-model"), byModel.rows.map((r) => ({ label: r.period, value: r.cost_usd })), fmt.usd, "cost-model");
   // the ten most expensive projects, the rest summed in one bar
-  const projects = byProject.rows.slice(0, 10).map((r) => ({ label: r.period.slice(0, 12), value: r.cost_usd }));
+  const projects = byProject.rows.slice(0, 10).map((r) => ({ label: r.label || r.period.slice(0, 12), value: r.cost_usd }));
   const rest = byProject.rows.slice(10);
   if (rest.length) projects.push({ label: `${rest.length} others`, value: rest.reduce((a, r) => a + r.cost_usd, 0) });
   hbarChart(document.getElementById("chart-cost-project"), projects, fmt.usd, "cost-project");
