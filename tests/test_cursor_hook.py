@@ -148,6 +148,12 @@ def test_every_documented_event_maps_to_a_clean_envelope() -> None:
 def test_category_table_matches_the_core() -> None:
     for kind, category in cursor_mapping.CATEGORY.items():
         assert events.CATEGORY[kind] == category
+    emitted = {
+        cursor_mapping.map_hook(cs.every_hook(name, newer), b"k" * 32)["event_type"]
+        for name in cs.EVERY_HOOK
+        for newer in (False, True)
+    }
+    assert emitted <= set(cursor_mapping.CATEGORY)  # every type the hook emits has its category
 
 
 def test_prompt_hook_answers_continue_and_the_event_reaches_raw_traces(
