@@ -39,7 +39,9 @@ class _UnixTransport(xmlrpc.client.Transport):
         self._timeout = timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        return _UnixConnection(self._path, self._timeout)
+        connection = _UnixConnection(self._path, self._timeout)
+        self._connection = host, connection  # what close() closes
+        return connection
 
 
 def programs(socket_path: Path | None = None, timeout: float = 2.0) -> list[dict[str, Any]] | None:
@@ -48,13 +50,14 @@ def programs(socket_path: Path | None = None, timeout: float = 2.0) -> list[dict
     path = socket_path or paths.supervisor_socket()
     if not path.exists():
         return None
-    proxy = xmlrpc.client.ServerProxy(
-        "http://localhost", transport=_UnixTransport(str(path), timeout)
-    )
+    transport = _UnixTransport(str(path), timeout)
     try:
-        return list(proxy.supervisor.getAllProcessInfo())  # type: ignore[arg-type]
+        with xmlrpc.client.ServerProxy("http://localhost", transport=transport) as proxy:
+            return list(proxy.supervisor.getAllProcessInfo())  # type: ignore[arg-type]
     except (OSError, xmlrpc.client.Error):
         return None
+    finally:
+        transport.close()  # also when the call failed half-way
 
 
 def last_problem_line(log_file: str | Path, max_bytes: int = 16384) -> str:
