@@ -62,16 +62,9 @@ def indexed(reader: RedisReader, dimension: str) -> list[str]:
 #: how far back the live block looks for the requests that opened it (the minute series keep a
 #: day). A chain of blocks longer than that (a day of requests without a five-hour pause) could
 #: start the current block at another hour than ``bp-query costs --by block`` says.
-BLOCK_LOOKBACK_S = 24 * 3600
-#: the series the live block sums, per minute (``metric_keys.MINUTE_COUNTERS``).
-BLOCK_SERIES = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "cost_nusd",
-)
+BLOCK_LOOKBACK_S = metric_keys.MINUTE_RETENTION_S
+#: the series the live block sums, per minute: requests first, then the tokens and the cost.
+BLOCK_SERIES = metric_keys.MINUTE_COUNTERS
 
 
 def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
