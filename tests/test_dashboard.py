@@ -4,8 +4,8 @@ with the demo's synthetic sessions.
 Each view must show the numbers the API returns (every shown number carries its raw value in
 ``data-value``), a new event must appear without reloading, no console error may occur and the
 page may not send a single request to another origin. Screenshots of each view are taken; with
-``BP_SCREENSHOTS=docs`` they are written to docs/ for the README (``bin/setup`` installs
-chromium; Playwright's own browser download is never used).
+``BP_SCREENSHOTS=docs`` they are written to docs/ for the README (``bin/setup --tests``
+installs chromium; Playwright's own browser download is never used).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (bin/setup installs it for the tests)",
+        reason="Debian's chromium is not installed (bin/setup --tests installs it)",
     ),
 ]
 
