@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 
 from blueplane_capture import cursor_records as records
 from blueplane_capture.faults import describe
@@ -261,7 +260,7 @@ class Monitor:
                 else:
                     self.counters.corrupt += 1
                     log.warning("%s unreadable for now (%s); retrying later", shown, exc)
-            except redis.RedisError:
+            except redis_conn.errors():
                 raise
             except Exception as exc:  # one bad file or record never stops the rest
                 self.counters.corrupt += 1
@@ -359,7 +358,7 @@ class Monitor:
         logged by its key and the error's kind, never its value), the rest of the file goes on."""
         try:
             return self._kv_row(reader, key, raw, pending, f"cursorDiskKV[{key}]", force)
-        except (redis.RedisError, Unreadable):
+        except (*redis_conn.errors(), Unreadable):
             raise
         except Exception as exc:
             self.counters.bad_values += 1
@@ -495,7 +494,7 @@ class Monitor:
         while not shutdown.requested:
             try:
                 self.scan_once()
-            except redis.RedisError as exc:
+            except redis_conn.errors() as exc:
                 log.warning("Redis unavailable (%s); retrying", exc)
                 shutdown.wait(1.0)
             if heartbeat:
@@ -538,7 +537,7 @@ def main() -> int:
     lifecycle.setup_logging(PROCESS)
     shutdown = lifecycle.Shutdown().install()
     dirs = [Path(d).expanduser() for d in cfg["capture.cursor_dirs"]] or default_user_dirs()
-    client = redis_conn.connect(cfg)
+    client = redis_conn.small_client(cfg)
     monitor = Monitor(Emitter(client, cfg["privacy.disabled_categories"]), dirs)
     log.info("watching %s", ", ".join(str(d) for d in dirs) or "nothing (no Cursor folder)")
     heartbeat = lifecycle.Heartbeat(client, PROCESS)

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis
 
 from blueplane_capture import otlp_mapping as mapping
 from blueplane_core import config, events, lifecycle, privacy, redis_conn
@@ -138,7 +137,7 @@ class Receiver:
                     mapped = mapping.metric_events(request, self.state)
                     self._deliver(mapped)
                     self.state.commit(mapped.state_updates)
-        except redis.RedisError as exc:
+        except redis_conn.errors() as exc:
             self.counters.add(unavailable=1)
             log.warning("503 on %s: Redis unavailable (%s)", path, exc)
             return _error_reply(503, "event bus unavailable, retry later", retry_after=2)
@@ -491,7 +490,7 @@ def main() -> int:
     cfg = config.load_or_exit(PROCESS)
     lifecycle.setup_logging(PROCESS)
     shutdown = lifecycle.Shutdown().install()
-    client = redis_conn.connect(cfg)
+    client = redis_conn.small_client(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])
     host, port = cfg["capture.otlp_host"], cfg["capture.otlp_port"]
     try:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 
 from blueplane_capture.faults import FileFaults
 from blueplane_capture.hooks import spool_file
@@ -128,7 +127,8 @@ class SpoolDrainer:
     def drain_once(self) -> int:
         """Push everything spooled now; returns how many events were pushed.
 
-        Raises redis.RedisError if Redis fails: the files of the failed batch stay spooled.
+        Raises a Redis error (``redis_conn.errors()``) if Redis fails: the files of the failed
+        batch stay spooled.
         """
         pushed = 0
         files = self.pending()
@@ -162,7 +162,7 @@ class SpoolDrainer:
                 backoff = interval_s
                 if heartbeat:
                     heartbeat.beat(self.heartbeat_info())
-            except redis.RedisError as exc:
+            except redis_conn.errors() as exc:
                 log.warning("Redis unavailable, will retry in %.1fs: %s", backoff, exc)
                 backoff = min(backoff * 2, 30.0)
                 if burst:
@@ -181,7 +181,7 @@ def main() -> None:
     lifecycle.setup_logging(PROCESS)
     cfg = config.load_or_exit(PROCESS)
     shutdown = lifecycle.Shutdown().install()
-    client = redis_conn.connect(cfg)
+    client = redis_conn.small_client(cfg)
     emitter = Emitter(client, cfg["privacy.disabled_categories"])
     drainer = SpoolDrainer(emitter)
     log.info("draining %s", paths.for_log(drainer.folder, [paths.home()]))

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 
 from blueplane_capture.faults import FileFaults, describe, is_regular_file
 from blueplane_capture.offsets import FilePosition, OffsetStore
@@ -156,8 +155,8 @@ class TranscriptMonitor:
         """Read what is new in one file and emit its events; returns how many were sent.
 
         ``flush`` emits held responses at the end (backfill, shutdown); otherwise they are
-        emitted once the file has been quiet for ``settle_s``. Raises redis.RedisError with the
-        file's saved position unchanged.
+        emitted once the file has been quiet for ``settle_s``. Raises a Redis error
+        (``redis_conn.errors()``) with the file's saved position unchanged.
         """
         key = str(path)
         now = time.time() if now is None else now
@@ -415,7 +414,7 @@ class TranscriptMonitor:
                         heartbeat.beat(self.heartbeat_info())
                     if shutdown.requested:
                         break
-            except redis.RedisError as exc:
+            except redis_conn.errors() as exc:
                 log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
                 shutdown.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -427,11 +426,11 @@ class TranscriptMonitor:
                 shutdown.wait(max(tick_s, min(self.rescan_s, 5.0)))
                 try:
                     self.poll()
-                except redis.RedisError:
+                except redis_conn.errors():
                     pass
         try:
             self.poll(flush=False)
-        except redis.RedisError:
+        except redis_conn.errors():
             pass
 
 
@@ -456,7 +455,7 @@ def main(argv: list[str] | None = None) -> None:
     lifecycle.setup_logging(PROCESS)
     cfg = config.load_or_exit(PROCESS)
     shutdown = lifecycle.Shutdown().install()
-    client = redis_conn.connect(cfg)
+    client = redis_conn.small_client(cfg)
     emitter = Emitter(
         client,
         cfg["privacy.disabled_categories"],
@@ -483,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         if not args.once:
             monitor.run(shutdown, heartbeat)
-    except redis.RedisError as exc:
+    except redis_conn.errors() as exc:
         log.error("Redis unavailable: %s", exc)
         sys.exit(lifecycle.EXIT_REDIS_UNAVAILABLE)
     log.info("stopped: %s", monitor.heartbeat_info())

@@ -86,8 +86,11 @@ class GroupReader:
         # Reads go through a Redis object of their own (same connection pool) whose XREADGROUP
         # replies stay as hiredis parsed them: redis-py's conversion into dicts cost more per
         # entry than the rest of the read. The caller's client is left untouched.
-        self._reads = redis.Redis(connection_pool=client.connection_pool)
-        self._reads.set_response_callback("XREADGROUP", _raw_reply)
+        # A RedisCluster has no single pool; its default XREADGROUP replies (dicts) read the same.
+        self._reads = client
+        if hasattr(client, "connection_pool"):
+            self._reads = redis.Redis(connection_pool=client.connection_pool)
+            self._reads.set_response_callback("XREADGROUP", _raw_reply)
 
     def setup(self) -> None:
         ensure_group(self.client, self.stream, self.group)

@@ -2,7 +2,7 @@
 
 ``emit`` checks the envelope and the privacy rules before anything leaves the process, and drops
 events of a category switched off in the config. Hooks, which must not import redis-py, write the
-same bytes with raw RESP (see ``blueplane_capture.hooks``).
+same bytes through the small client (``blueplane_core.resp``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-import redis
 
 from blueplane_core import events, privacy, streams
 
@@ -26,11 +25,12 @@ class Emitter:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Any,
         disabled_categories: Iterable[str] = (),
         *,
         project_labels: bool = False,
     ) -> None:
+        """``client``: redis-py's or the small one (``redis_conn.small_client``): both pipeline."""
         self._client = client
         self._disabled = frozenset(disabled_categories)
         # a project's folder name leaves the process only where the config keeps labels

@@ -13,10 +13,9 @@ import sys
 import threading
 import time
 from types import FrameType
+from typing import Any
 
-import redis
-
-from blueplane_core import streams
+from blueplane_core import redis_conn, streams
 
 #: exit codes supervisord can tell apart (see supervisord.conf ``exitcodes``).
 EXIT_OK = 0
@@ -68,7 +67,8 @@ class Shutdown:
 class Heartbeat:
     """Refreshes this process's field of ``{bp}:heartbeats`` at most every few seconds."""
 
-    def __init__(self, client: redis.Redis, name: str, every_s: float = 5.0) -> None:
+    def __init__(self, client: Any, name: str, every_s: float = 5.0) -> None:
+        """``client``: redis-py's or the small one (``redis_conn``); both have hset/hdel."""
         self._client = client
         self._name = name
         self._every = every_s
@@ -82,17 +82,17 @@ class Heartbeat:
         try:
             value = f"{os.getpid()} {int(time.time())} {info}".strip()
             self._client.hset(streams.HEARTBEATS_KEY, self._name, value)
-        except redis.RedisError:
+        except redis_conn.errors():
             pass  # liveness is best effort; the loop reports Redis errors itself
 
     def clear(self) -> None:
         try:
             self._client.hdel(streams.HEARTBEATS_KEY, self._name)
-        except redis.RedisError:
+        except redis_conn.errors():
             pass
 
 
-def publish_stats(client: redis.Redis, consumer: str, stats: dict[str, float]) -> None:
+def publish_stats(client: Any, consumer: str, stats: dict[str, float]) -> None:
     """Write a consumer's counters where ``status`` and the benchmarks read them (best effort)."""
     key = streams.stats_key(consumer)
     try:
@@ -101,7 +101,7 @@ def publish_stats(client: redis.Redis, consumer: str, stats: dict[str, float]) -
         pipe.expire(key, 7 * 24 * 3600)
         pipe.sadd(streams.STATS_INDEX_KEY, consumer)
         pipe.execute()
-    except redis.RedisError:
+    except redis_conn.errors():
         pass
 
 

@@ -37,7 +37,9 @@ def scope_of(flt: Filter) -> str:
 
 def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, int]:
     """Counters of one scope summed over periods (``total``, ``d<day>``, ``h<hour>``)."""
-    replies = reader.pipeline([("HGETALL", metric_keys.counters_key(scope, p)) for p in periods])
+    replies = reader.execute_many(
+        [("HGETALL", metric_keys.counters_key(scope, p)) for p in periods]
+    )
     total = {name: 0 for name in metric_keys.COUNTERS}
     for flat in replies:
         if not isinstance(flat, list):
@@ -49,7 +51,7 @@ def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, i
 
 def histogram(reader: RedisReader, scope: str, periods: list[str], name: str) -> dict[int, int]:
     keys = [metric_keys.histogram_key(scope, p, name) for p in periods]
-    replies = reader.pipeline([("HGETALL", k) for k in keys])
+    replies = reader.execute_many([("HGETALL", k) for k in keys])
     return metric_keys.merge_histograms(_pairs(r) for r in replies if isinstance(r, list))
 
 

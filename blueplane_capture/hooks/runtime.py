@@ -199,15 +199,20 @@ def deliver(home: str, url: str, timeout_s: float, event: dict, label: str) -> N
     """XADD the event under ``timeout_s``; if Redis is down, slow or refuses, spool it.
 
     The event id is fixed before either path, so ``capture-spool`` delivering it later and
-    ingest's UNIQUE event_id keep it exactly once.
+    ingest's UNIQUE event_id keep it exactly once. With a cluster URL the client follows the
+    cluster's redirects within the same deadline.
     """
-    from blueplane_capture.hooks import primitives, resp
-    from blueplane_core import streams
+    from blueplane_capture.hooks import primitives
+    from blueplane_core import resp, streams
 
     data = primitives.dumps(event)
     try:
-        resp.xadd(url, streams.EVENTS_STREAM, streams.EVENT_FIELD, data, timeout_s)
-    except resp.HandoffFailed as exc:
+        client = resp.Client(url, timeout_s)
+        try:
+            client.execute("XADD", streams.EVENTS_STREAM, "*", streams.EVENT_FIELD, data)
+        finally:
+            client.close()
+    except (resp.RedisError, ValueError) as exc:
         from blueplane_capture.hooks import spool_file  # only on this path: imports cost ms
 
         try:

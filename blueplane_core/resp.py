@@ -1,0 +1,698 @@
+"""A small Redis client: RESP2 over plain sockets, following a Redis Cluster's redirects.
+
+Who uses it: the hooks (one XADD per fire, under a hard deadline), the capture processes (XADD
+pipelines and heartbeats) and the query side (a few reads). They need a handful of commands, and
+redis-py would cost each of them ~200 ms of imports and ~22 MB of memory; this module imports
+only C modules (``_socket``, ``time``), so a hook pays well under a millisecond for it. The
+consumers (ingesters, workers, maintenance) use redis-py (``redis_conn.connect``).
+
+Addresses (``parse_url``)::
+
+    unix:///path/redis.sock[?db=N&password=P]
+    redis://[user:password@]host[:port][/db]          rediss://...  (TLS)
+    redis+cluster://[user:password@]host:port[,host:port...]     rediss+cluster://...
+
+A cluster URL lists seed nodes; any of them will do, owner of Blueplane's slot or not. The client
+keeps a slot map (``CLUSTER SLOTS``), follows ``MOVED`` (and refreshes the map) and ``ASK``, and
+when a node stops answering (a failover) asks the other nodes for the new map and tries again,
+until the call's deadline. Every call has ONE deadline, ``timeout_s`` from its start, covering
+connecting, ``AUTH``/``SELECT``, redirects and retries; past it the call raises ``Unavailable``.
+Replies are bytes, ints, lists or None, as redis-py gives them without ``decode_responses``.
+"""
+
+from __future__ import annotations
+
+import _socket
+import time
+
+TYPE_CHECKING = False  # typing itself costs a hook ~5 ms to import
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any, Self
+
+#: a node: (host, port), or (socket path, 0) for a unix socket.
+Node = tuple[str, int]
+
+SLOTS = 16384
+#: redirect and retry rounds per call at most (each also bounded by the deadline).
+MAX_ROUNDS = 16
+
+
+class RedisError(Exception):
+    """Base of everything this client raises."""
+
+
+class Unavailable(RedisError):
+    """No node answered in time (down, unreachable, closed the connection, or a failover that
+    did not finish before the deadline). Nothing can be assumed about a command in flight."""
+
+
+class ReplyError(RedisError):
+    """Redis answered ``-ERR ...`` (WRONGTYPE, NOGROUP, OOM, ...); the command did not run."""
+
+
+# -- addresses ---------------------------------------------------------------------------------
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding of a URL part (urllib would import ``re`` into every hook)."""
+    if "%" not in text:
+        return text
+    data = text.encode()
+    raw = bytearray()
+    i = 0
+    while i < len(data):
+        if data[i] == 0x25 and i + 2 < len(data):
+            try:
+                raw.append(int(data[i + 1 : i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        raw.append(data[i])
+        i += 1
+    return raw.decode("utf-8", "replace")
+
+
+class Address:
+    """What a Redis URL says: the nodes to try, credentials, database, TLS, cluster or not."""
+
+    def __init__(self, url: str) -> None:
+        self.nodes: list[Node] = []
+        self.db = 0
+        self.username = ""
+        self.password = ""
+        self.tls = False
+        self.cluster = False
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError("a Redis URL looks like redis://host:port or unix:///path")
+        if scheme == "unix":
+            path, _, query = rest.partition("?")
+            for pair in query.split("&"):
+                key, _, value = pair.partition("=")
+                if key == "db" and value.isdigit():
+                    self.db = int(value)
+                elif key == "password":
+                    self.password = _unquote(value)
+            self.nodes = [(_unquote(path), 0)]
+            return
+        if scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+            raise ValueError(f"unsupported Redis URL scheme {scheme!r}")
+        self.tls = scheme.startswith("rediss")
+        self.cluster = scheme.endswith("+cluster")
+        rest = rest.partition("?")[0].partition("#")[0]
+        netloc, _, db_part = rest.partition("/")
+        if db_part.isdigit():
+            self.db = int(db_part)
+        if self.cluster and self.db:
+            raise ValueError("a Redis Cluster has only database 0")
+        if "@" in netloc:
+            auth, _, netloc = netloc.rpartition("@")
+            user, has_user, password = auth.partition(":")
+            self.username = _unquote(user) if has_user else ""
+            self.password = _unquote(password if has_user else user)
+        for part in netloc.split(","):
+            if part.strip():
+                self.nodes.append(_host_port(part.strip()))
+        if not self.nodes:
+            self.nodes = [("127.0.0.1", 6379)]
+        if len(self.nodes) > 1 and not self.cluster:
+            raise ValueError("several hosts need a cluster URL: redis+cluster://h1:p1,h2:p2")
+
+
+def _host_port(text: str) -> Node:
+    if text.startswith("["):  # [::1]:6379
+        host, _, port = text[1:].partition("]")
+        port = port.lstrip(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if port and not port.isdigit():
+        raise ValueError(f"bad port in {text!r}")
+    return (host or "127.0.0.1", int(port) if port else 6379)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head, at, tail = rest.partition("@")
+    if at and ":" in head:
+        return f"{scheme}://{head.partition(':')[0]}:***@{tail}"
+    if scheme == "unix" and "password=" in rest:
+        path, _, _query = rest.partition("?")
+        return f"{scheme}://{path}?password=***"
+    return url
+
+
+# -- cluster slots -----------------------------------------------------------------------------
+
+
+def key_slot(key: bytes | str) -> int:
+    """The cluster slot of a key: CRC16 (XMODEM) of its hash tag (``{...}``) or of the whole key."""
+    data = key.encode() if isinstance(key, str) else key
+    start = data.find(b"{")
+    if start >= 0:
+        end = data.find(b"}", start + 1)
+        if end > start + 1:
+            data = data[start + 1 : end]
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc % SLOTS
+
+
+#: commands whose first key is their third word (``XINFO GROUPS <key>``); commands not listed
+#: here or in _KEYLESS take their key from the second word.
+_KEY_THIRD = frozenset({b"XINFO", b"XGROUP", b"OBJECT", b"MEMORY"})
+_KEYLESS = frozenset({b"PING", b"SCAN", b"INFO", b"CLUSTER", b"TIME", b"DBSIZE", b"ECHO"})
+
+
+def _command_key(args: Sequence[Any]) -> bytes | None:
+    name = _bytes(args[0]).upper()
+    if name in _KEYLESS:
+        return None
+    index = 2 if name in _KEY_THIRD else 1
+    return _bytes(args[index]) if len(args) > index else None
+
+
+# -- the wire ----------------------------------------------------------------------------------
+
+
+def _bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, float):
+        return repr(value).encode()
+    return str(value).encode()
+
+
+def encode(args: Sequence[Any]) -> bytes:
+    """One command in RESP: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = _bytes(arg)
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class _Connection:
+    """One socket and its read buffer; every wait is bounded by the caller's deadline."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.pos = 0  # replies before this offset of ``buf`` are consumed
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data: bytes, deadline: float) -> None:
+        self.sock.settimeout(_remaining(deadline))
+        self.sock.sendall(data)
+
+    def _fill(self, deadline: float) -> None:
+        self.sock.settimeout(_remaining(deadline))
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionResetError("Redis closed the connection")
+        self.buf = self.buf[self.pos :] + chunk if self.pos else self.buf + chunk
+        self.pos = 0
+
+    def _line(self, deadline: float) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n", self.pos)
+            if end >= 0:
+                line = self.buf[self.pos : end]
+                self.pos = end + 2
+                return line
+            self._fill(deadline)
+
+    def read(self, deadline: float) -> Any:
+        """One reply: bytes, int, list or None; an error reply is returned as a ReplyError."""
+        line = self._line(deadline)
+        kind, rest = line[:1], line[1:]
+        if kind == b"$":
+            size = int(rest)
+            if size < 0:
+                return None
+            while len(self.buf) - self.pos < size + 2:
+                self._fill(deadline)
+            data = self.buf[self.pos : self.pos + size]
+            self.pos += size + 2
+            return data
+        if kind == b":":
+            return int(rest)
+        if kind == b"+":
+            return rest
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [self.read(deadline) for _ in range(count)]
+        if kind == b"-":
+            return ReplyError(rest.decode("utf-8", "replace"))
+        raise ConnectionResetError(f"not a RESP reply: {line[:20]!r}")
+
+
+def _reason(exc: OSError) -> str:
+    """A short why for messages: "Connection refused", "timed out", ..."""
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+class Commands:
+    """The redis-py method names Blueplane's light users call; each builds one command."""
+
+    def _call(self, *args: Any, convert: Any = None) -> Any:
+        raise NotImplementedError
+
+    def execute_command(self, *args: Any) -> Any:
+        return self._call(*args)
+
+    def ping(self) -> Any:
+        return self._call("PING", convert=lambda r: r == b"PONG")
+
+    def get(self, key: str) -> Any:
+        return self._call("GET", key)
+
+    def mget(self, keys: Sequence[str]) -> Any:
+        return self._call("MGET", *keys, convert=list)
+
+    def hget(self, key: str, field: str) -> Any:
+        return self._call("HGET", key, field)
+
+    def hgetall(self, key: str) -> Any:
+        return self._call("HGETALL", key, convert=_pairs)
+
+    def hset(
+        self,
+        key: str,
+        field: Any = None,
+        value: Any = None,
+        mapping: dict[Any, Any] | None = None,
+    ) -> Any:
+        items: list[Any] = [] if field is None else [field, value]
+        for name, item in (mapping or {}).items():
+            items += [name, item]
+        return self._call("HSET", key, *items)
+
+    def hdel(self, key: str, *fields: Any) -> Any:
+        return self._call("HDEL", key, *fields)
+
+    def sadd(self, key: str, *members: Any) -> Any:
+        return self._call("SADD", key, *members)
+
+    def expire(self, key: str, seconds: int) -> Any:
+        return self._call("EXPIRE", key, seconds, convert=bool)
+
+    def exists(self, *keys: str) -> Any:
+        return self._call("EXISTS", *keys)
+
+    def ttl(self, key: str) -> Any:
+        return self._call("TTL", key)
+
+    def xlen(self, key: str) -> Any:
+        return self._call("XLEN", key)
+
+    def xadd(self, stream: str, fields: dict[Any, Any], id: str = "*") -> Any:
+        flat: list[Any] = []
+        for name, value in fields.items():
+            flat += [name, value]
+        return self._call("XADD", stream, id, *flat)
+
+    def zrange(self, key: str, start: int, end: int, withscores: bool = False) -> Any:
+        if not withscores:
+            return self._call("ZRANGE", key, start, end, convert=list)
+        return self._call("ZRANGE", key, start, end, "WITHSCORES", convert=_scored)
+
+
+def _pairs(flat: list[Any] | None) -> dict[Any, Any]:
+    flat = flat or []
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _scored(flat: list[Any] | None) -> list[tuple[Any, float]]:
+    flat = flat or []
+    return [(m, float(s)) for m, s in zip(flat[::2], flat[1::2], strict=True)]
+
+
+class Client(Commands):
+    """Connections to one Redis, or to the nodes of a cluster; not thread-safe (one per thread).
+
+    ``execute_many`` is the one path to the server: commands go out in one write and their
+    replies come back in order (error replies as ReplyError values).
+    """
+
+    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._address: Address | None = None  # parsed at first use: a bad URL is Unavailable
+        self._connections: dict[Node, _Connection] = {}
+        #: cluster: (first slot, last slot, master) ranges, from CLUSTER SLOTS
+        self._ranges: list[tuple[int, int, Node]] = []
+        self._stale = True  # the slot map must be (re)read before the next routed call
+
+    @property
+    def address(self) -> Address:
+        if self._address is None:
+            self._address = Address(self.url)
+        return self._address
+
+    @property
+    def cluster(self) -> bool:
+        return self.address.cluster
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _open(self, node: Node, deadline: float) -> _Connection:
+        connection = self._connections.get(node)
+        if connection is not None:
+            return connection
+        host, port = node
+        if port == 0:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            target: Any = host
+        else:
+            family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+            sock = _socket.socket(family, _socket.SOCK_STREAM)
+            target = (host, port)
+        try:
+            sock.settimeout(_remaining(deadline))
+            sock.connect(target)
+            if port and self.address.tls:
+                sock = self._wrap_tls(sock, host)
+        except BaseException:
+            sock.close()
+            raise
+        connection = _Connection(sock)
+        setup: list[list[Any]] = []
+        if self.address.password:
+            user = [self.address.username] if self.address.username else []
+            setup.append(["AUTH", *user, self.address.password])
+        if self.address.db:
+            setup.append(["SELECT", self.address.db])
+        if setup:
+            try:
+                connection.send(b"".join(encode(c) for c in setup), deadline)
+                for _ in setup:
+                    reply = connection.read(deadline)
+                    if isinstance(reply, ReplyError):
+                        raise reply
+            except BaseException:
+                connection.close()
+                raise
+        self._connections[node] = connection
+        return connection
+
+    def _wrap_tls(self, sock: Any, host: str) -> Any:
+        """TLS for rediss:// (ssl is imported only here: it costs a hook ~10 ms)."""
+        import socket
+        import ssl
+
+        plain = socket.socket(fileno=sock.detach())
+        return ssl.create_default_context().wrap_socket(plain, server_hostname=host)
+
+    def _drop(self, node: Node) -> None:
+        connection = self._connections.pop(node, None)
+        if connection is not None:
+            connection.close()
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def _owner(self, slot: int) -> Node | None:
+        for first, last, node in self._ranges:
+            if first <= slot <= last:
+                return node
+        return None
+
+    def _node_for(self, key: bytes | None, deadline: float) -> Node:
+        if not self.cluster:
+            return self.address.nodes[0]
+        if self._stale:
+            self._refresh(deadline)
+        owner = self._owner(key_slot(key)) if key is not None else None
+        if owner is not None:
+            return owner
+        known = list(self._connections) or [n for _, _, n in self._ranges] or self.address.nodes
+        return known[0]
+
+    def _refresh(self, deadline: float, failed: Node | None = None) -> None:
+        """Read the slot map from the first node that answers (seeds and known nodes)."""
+        candidates: list[Node] = []
+        for node in [*self._connections, *(n for _, _, n in self._ranges), *self.address.nodes]:
+            if node not in candidates and node != failed:
+                candidates.append(node)
+        if failed is not None:
+            candidates.append(failed)  # last: it may be back
+        for node in candidates:
+            try:
+                connection = self._open(node, deadline)
+                connection.send(encode(["CLUSTER", "SLOTS"]), deadline)
+                reply = connection.read(deadline)
+            except (OSError, ValueError, ReplyError):
+                self._drop(node)
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            if isinstance(reply, ReplyError) or not isinstance(reply, list):
+                continue
+            ranges = []
+            for item in reply:
+                host = item[2][0].decode() if item[2][0] else node[0]
+                ranges.append((int(item[0]), int(item[1]), (host, int(item[2][1]))))
+            if ranges:
+                self._ranges = sorted(ranges)
+                self._stale = False
+                return
+        # No node answered: keep the old map; the caller retries until its deadline.
+
+    # -- the one path to the server ------------------------------------------------------------
+
+    def _call(self, *args: Any, convert: Any = None) -> Any:
+        reply = self.execute_many([args])[0]
+        if isinstance(reply, ReplyError):
+            raise reply
+        return convert(reply) if convert is not None else reply
+
+    def execute(self, *args: Any) -> Any:
+        """One command's reply; ReplyError raised for an error reply."""
+        return self._call(*args)
+
+    def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send commands in one round trip (per node); their replies in order, error replies as
+        ReplyError values. Raises Unavailable when no node answers before the deadline.
+
+        A command redirected with MOVED or ASK did not run and is sent again to the node named.
+        After a broken connection the unanswered commands are sent again (once without a
+        cluster, until the deadline with one): a command may then run twice, which XADD of an
+        event with a fixed ``event_id`` tolerates (ingest stores each id once).
+        """
+        deadline = time.monotonic() + self.timeout_s
+        replies: list[Any] = [None] * len(commands)
+        pending = list(range(len(commands)))
+        redirect: tuple[Node, bool] | None = None  # (node, ASK?) for the pending commands
+        failures = 0
+        last_error = ""
+        for _round in range(MAX_ROUNDS):
+            if not pending:
+                return replies
+            try:
+                if redirect is not None:
+                    node, asking = redirect
+                else:
+                    node, asking = (
+                        self._node_for(_command_key(commands[pending[0]]), deadline),
+                        False,
+                    )
+            except ValueError as exc:
+                raise Unavailable(f"cannot use Redis URL {safe_url(self.url)}: {exc}") from None
+            except OSError as exc:
+                last_error = _reason(exc)
+                break
+            redirect = None
+            fresh = node not in self._connections
+            try:
+                connection = self._open(node, deadline)
+                payload = b"".join(
+                    (encode(["ASKING"]) if asking else b"") + encode(commands[i]) for i in pending
+                )
+                connection.send(payload, deadline)
+                got = []
+                for _ in pending:
+                    if asking:
+                        connection.read(deadline)
+                    got.append(connection.read(deadline))
+            except ReplyError as exc:  # AUTH or SELECT refused
+                self._drop(node)
+                raise ReplyError(f"{exc} (connecting to {safe_url(self.url)})") from None
+            except (OSError, ValueError) as exc:
+                self._drop(node)
+                last_error = _reason(exc)
+                failures += 1
+                if time.monotonic() >= deadline:
+                    break
+                if self.cluster:
+                    self._stale = True
+                    self._pause(failures, deadline)
+                    self._refresh(deadline, failed=node)
+                    continue
+                if fresh or failures > 1:
+                    break
+                continue  # a connection that had gone stale: one more try on a new one
+            retry: list[int] = []
+            for i, reply in zip(pending, got, strict=True):
+                if self.cluster and isinstance(reply, ReplyError):
+                    word, _, rest = str(reply).partition(" ")
+                    if word in ("MOVED", "ASK"):
+                        slot, _, where = rest.partition(" ")
+                        target = _host_port(where)
+                        if not target[0] or target[0] == "?":
+                            target = (node[0], target[1])
+                        if word == "MOVED":
+                            self._learn(int(slot), target)
+                        redirect = (target, word == "ASK")
+                        retry.append(i)
+                        continue
+                    if word in ("TRYAGAIN", "CLUSTERDOWN"):
+                        last_error = str(reply)
+                        retry.append(i)
+                        continue
+                replies[i] = reply
+            pending = retry
+            if pending and redirect is None:  # TRYAGAIN / CLUSTERDOWN: wait, re-read the map
+                failures += 1
+                if time.monotonic() >= deadline:
+                    break
+                self._pause(failures, deadline)
+                self._stale = True
+        if not pending:
+            return replies
+        where = safe_url(self.url)
+        raise Unavailable(
+            f"Redis is not reachable at {where} ({last_error or 'too many redirects'})"
+        )
+
+    def _learn(self, slot: int, node: Node) -> None:
+        """A MOVED reply: this slot is served elsewhere now; read the whole map next time."""
+        self._ranges = [(slot, slot, node), *self._ranges]
+        self._stale = True
+
+    @staticmethod
+    def _pause(failures: int, deadline: float) -> None:
+        """Back off between retries while a cluster elects a new master (bounded by deadline)."""
+        time.sleep(max(0.0, min(0.02 * (2**failures), 0.5, deadline - time.monotonic())))
+
+    # -- commands beyond one reply -------------------------------------------------------------
+
+    def pipeline(self, transaction: bool = False) -> Pipeline:
+        """Commands queued and sent in one round trip by ``execute`` (redis-py's shape)."""
+        if transaction:
+            raise ValueError("the small client does not run MULTI/EXEC transactions")
+        return Pipeline(self)
+
+    def scan_iter(self, match: str = "*", count: int = 500) -> Iterator[bytes]:
+        """Keys matching ``match``; on a cluster, from the master owning the pattern's hash tag
+        (every Blueplane key is in ``{bp}``), else from every master."""
+        if not self.cluster:
+            yield from self._scan(self.address.nodes[0], match, count)
+            return
+        deadline = time.monotonic() + self.timeout_s
+        if self._stale:
+            self._refresh(deadline)
+        tag_owner = self._owner(key_slot(match)) if "{" in match else None
+        masters = [tag_owner] if tag_owner else list(dict.fromkeys(n for _, _, n in self._ranges))
+        for node in masters:
+            yield from self._scan(node, match, count)
+
+    def _scan(self, node: Node, match: str, count: int) -> Iterator[bytes]:
+        cursor: Any = b"0"
+        while True:
+            if self.cluster:  # pinned to one node: no redirect applies to SCAN
+                deadline = time.monotonic() + self.timeout_s
+                try:
+                    connection = self._open(node, deadline)
+                    connection.send(
+                        encode(["SCAN", cursor, "MATCH", match, "COUNT", count]), deadline
+                    )
+                    reply = connection.read(deadline)
+                except (OSError, ValueError) as exc:
+                    self._drop(node)
+                    self._stale = True
+                    where = f"{node[0]}:{node[1]}"
+                    raise Unavailable(f"Redis node {where} stopped answering ({exc})") from None
+                if isinstance(reply, ReplyError):
+                    raise reply
+            else:
+                reply = self.execute("SCAN", cursor, "MATCH", match, "COUNT", count)
+            cursor, keys = reply
+            yield from keys
+            if cursor == b"0":
+                return
+
+    def xinfo_groups(self, stream: str) -> list[dict[str, Any]]:
+        """Consumer groups of a stream as dicts with str keys (redis-py's shape); [] without it."""
+        try:
+            groups = self.execute("XINFO", "GROUPS", stream) or []
+        except ReplyError as exc:
+            if "no such key" in str(exc).lower():
+                return []
+            raise
+        return [{k.decode(): v for k, v in zip(g[::2], g[1::2], strict=True)} for g in groups]
+
+
+class Pipeline(Commands):
+    """Queued commands; ``execute`` sends them in one round trip and raises the first error."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._commands: list[tuple[Any, ...]] = []
+        self._converters: list[Any] = []
+
+    def _call(self, *args: Any, convert: Any = None) -> Pipeline:
+        self._commands.append(args)
+        self._converters.append(convert)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def execute(self) -> list[Any]:
+        commands, converters = self._commands, self._converters
+        self._commands, self._converters = [], []
+        if not commands:
+            return []
+        replies = self._client.execute_many(commands)
+        for reply in replies:
+            if isinstance(reply, ReplyError):
+                raise reply
+        return [c(r) if c else r for r, c in zip(replies, converters, strict=True)]
