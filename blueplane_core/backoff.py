@@ -35,6 +35,7 @@ _REDIS_STATES = (
     "MASTERDOWN",
     "TRYAGAIN",
     "CLUSTERDOWN",
+    "UNBLOCKED",  # a blocking read on a master that a cluster failover just demoted
 )
 #: SQLite messages of a disk or lock problem (SQLITE_FULL, IOERR, READONLY, CANTOPEN, BUSY).
 _SQLITE_STATES = (
@@ -53,6 +54,8 @@ def is_transient(exc: BaseException) -> bool:
     work later will succeed), as opposed to something wrong with the work itself."""
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return True  # includes BusyLoadingError: Redis replaying its append-only file
+    if isinstance(exc, redis.exceptions.SlotNotCoveredError):
+        return True  # a cluster client that has not yet learnt who took over Blueplane's slot
     if isinstance(exc, redis.ResponseError):
         return str(exc).lstrip("-").split(" ", 1)[0].upper() in _REDIS_STATES
     if isinstance(exc, sqlite3.OperationalError):

@@ -40,7 +40,14 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     # Redis
-    Key("redis.url", str, "", "external Redis URL; empty = the embedded redis on a unix socket"),
+    Key(
+        "redis.url",
+        str,
+        "",
+        "external Redis URL (`redis://host:port/db`, `rediss://` for TLS, `unix:///path`, or a "
+        "Redis Cluster: `redis+cluster://host:port,host:port`, any of its nodes); empty = the "
+        "embedded redis on a unix socket",
+    ),
     Key("redis.socket_timeout_s", float, 5.0, "timeout of every Redis call", minimum=0.1),
     # Fast-path ingest
     Key("ingest.processes", int, 2, "ingester processes supervisord starts (numprocs)", 1),

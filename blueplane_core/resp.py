@@ -262,11 +262,13 @@ class _Connection:
         raise ConnectionResetError(f"not a RESP reply: {line[:20]!r}")
 
 
-def _reason(exc: OSError) -> str:
-    """A short why for messages: "Connection refused", "timed out", ..."""
+def _reason(exc: Exception) -> str:
+    """A short why for messages: "Connection refused", "no answer in time", ..."""
     if isinstance(exc, TimeoutError):
         return "no answer in time"
-    return exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _remaining(deadline: float) -> float:
@@ -369,7 +371,10 @@ class Client(Commands):
         self._connections: dict[Node, _Connection] = {}
         #: cluster: (first slot, last slot, master) ranges, from CLUSTER SLOTS
         self._ranges: list[tuple[int, int, Node]] = []
-        self._stale = True  # the slot map must be (re)read before the next routed call
+        #: the slot map must be re-read before the next routed call (set by a MOVED or a failed
+        #: node). A new client has no map and sends to the first node: a hook's one command then
+        #: costs one round trip when that node serves the slot, one redirect when it does not.
+        self._stale = False
 
     @property
     def address(self) -> Address:
@@ -627,7 +632,7 @@ class Client(Commands):
             yield from self._scan(self.address.nodes[0], match, count)
             return
         deadline = time.monotonic() + self.timeout_s
-        if self._stale:
+        if self._stale or not self._ranges:
             self._refresh(deadline)
         tag_owner = self._owner(key_slot(match)) if "{" in match else None
         masters = [tag_owner] if tag_owner else list(dict.fromkeys(n for _, _, n in self._ranges))

@@ -1,0 +1,166 @@
+"""The small RESP client (``blueplane_core.resp``) against a real redis-server: addresses,
+pipelines, error replies, reconnects, deadlines, and what importing it costs. Its cluster side
+(MOVED, ASK, failover) is tested on a real cluster in ``test_redis_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+
+from blueplane_core import resp, streams
+from tests.conftest import PYTHON, REPO, python_env
+
+
+@pytest.mark.parametrize(
+    ("url", "nodes", "db", "user", "password", "cluster", "tls"),
+    [
+        ("unix:///tmp/r.sock?db=2&password=p%40ss", [("/tmp/r.sock", 0)], 2, "", "p@ss", 0, 0),
+        ("redis://h:7000/3", [("h", 7000)], 3, "", "", 0, 0),
+        ("redis://:pw@h", [("h", 6379)], 0, "", "pw", 0, 0),
+        ("rediss://bob:s%3Acret@[::1]:7001/0", [("::1", 7001)], 0, "bob", "s:cret", 0, 1),
+        ("redis+cluster://a:1,b:2,[::1]:3", [("a", 1), ("b", 2), ("::1", 3)], 0, "", "", 1, 0),
+        ("rediss+cluster://u:p@a:1", [("a", 1)], 0, "u", "p", 1, 1),
+    ],
+)
+def test_urls_are_read_like_redis_py_reads_them(
+    url: str,
+    nodes: list[tuple[str, int]],
+    db: int,
+    user: str,
+    password: str,
+    cluster: int,
+    tls: int,
+) -> None:
+    address = resp.Address(url)
+    assert (address.nodes, address.db, address.username, address.password) == (
+        nodes,
+        db,
+        user,
+        password,
+    )
+    assert (address.cluster, address.tls) == (bool(cluster), bool(tls))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://h:1", "redis://a:1,b:2", "redis+cluster://a:1/2", "no-scheme", "redis://h:x"]
+)
+def test_unusable_urls_are_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(ValueError):
+        resp.Address(url)
+    with pytest.raises(resp.Unavailable, match="cannot use Redis URL"):
+        resp.Client(url, 0.5).ping()
+
+
+def test_messages_never_show_the_password() -> None:
+    assert resp.safe_url("redis://bob:hunter2@h:1/0") == "redis://bob:***@h:1/0"
+    assert "hunter2" not in resp.safe_url("unix:///r.sock?password=hunter2")
+
+
+def test_commands_pipelines_and_error_replies(redis_client: redis.Redis, redis_url: str) -> None:
+    client = resp.Client(redis_url.rsplit("/", 1)[0] + "/5", timeout_s=5)  # SELECT 5
+    assert client.ping() is True
+    pipe = client.pipeline()
+    pipe.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: b"\x00\xff raw bytes"})
+    pipe.hset("{bp}:t:h", "a", 1)
+    pipe.hset("{bp}:t:h", mapping={"b": 2.5, "c": "x"})
+    pipe.expire("{bp}:t:h", 100)
+    pipe.sadd("{bp}:t:s", "m1", "m2")
+    entry_id, *rest = pipe.execute()
+    assert rest == [1, 2, True, 2] and b"-" in entry_id
+    other_db = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + "/5")
+    assert other_db.xrange(streams.EVENTS_STREAM)[0][1] == {b"e": b"\x00\xff raw bytes"}
+    assert redis_client.exists("{bp}:t:h") == 0  # db 0 untouched: SELECT was sent
+    assert client.hgetall("{bp}:t:h") == {b"a": b"1", b"b": b"2.5", b"c": b"x"}
+    assert 0 < client.ttl("{bp}:t:h") <= 100
+    # An error reply is returned in its place; the commands around it still ran.
+    replies = client.execute_many(
+        [("SET", "{bp}:t:k", "v"), ("HGET", "{bp}:t:k", "f"), ("GET", "{bp}:t:k")]
+    )
+    assert replies[0] == b"OK" and replies[2] == b"v"
+    assert isinstance(replies[1], resp.ReplyError) and "WRONGTYPE" in str(replies[1])
+    with pytest.raises(resp.ReplyError, match="WRONGTYPE"):
+        client.execute("HGET", "{bp}:t:k", "f")
+    big = b"x" * 3_000_000  # a reply larger than any one recv
+    client.execute("SET", "{bp}:t:big", big)
+    assert client.get("{bp}:t:big") == big
+    assert sorted(client.scan_iter("{bp}:t:*")) == [
+        b"{bp}:t:big",
+        b"{bp}:t:h",
+        b"{bp}:t:k",
+        b"{bp}:t:s",
+    ]
+    other_db.flushdb()
+    client.close()
+
+
+def test_a_connection_the_server_closed_is_replaced(
+    redis_client: redis.Redis, redis_url: str
+) -> None:
+    client = resp.Client(redis_url, timeout_s=5)
+    client.execute("CLIENT", "SETNAME", "bp-resp-test")
+    killed = redis_client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    assert client.ping() is True  # one retry on a fresh connection
+    client.close()
+
+
+def test_down_or_silent_redis_raises_unavailable_within_the_deadline() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(resp.Unavailable, match="not reachable"):
+        resp.Client(f"redis://127.0.0.1:{closed}", 1.0).ping()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True)
+    thread.start()
+    started = time.monotonic()
+    with pytest.raises(resp.Unavailable, match="no answer in time"):
+        resp.Client(f"redis://127.0.0.1:{silent.getsockname()[1]}", 0.3).ping()
+    assert time.monotonic() - started < 2.0  # one deadline for the whole call
+    thread.join(2)
+    for sock in [*accepted, silent]:
+        sock.close()
+
+
+def test_importing_the_client_loads_only_c_modules() -> None:
+    """The hooks' start-up budget: no typing, socket, re, collections, urllib, redis."""
+    code = (
+        "import sys; before = set(sys.modules)\n"
+        "import blueplane_core.resp\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r})\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    loaded = set(eval(done.stdout))
+    assert loaded <= {"blueplane_core", "blueplane_core.resp", "_socket", "__future__"}, loaded
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "blueplane_capture.spool",
+        "blueplane_capture.transcripts",
+        "blueplane_capture.cursor_db",
+        "blueplane_capture.otlp",
+        "blueplane_query.health",
+    ],
+)
+def test_light_processes_do_not_import_redis_py(module: str) -> None:
+    code = f"import sys, {module}; print('redis' in sys.modules)"
+    done = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=python_env()
+    )
+    assert done.stdout.strip() == "False", done.stderr
