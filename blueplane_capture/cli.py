@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 
 from blueplane_core import config, lifecycle, redis_conn
@@ -39,10 +38,10 @@ def _emitter() -> Emitter:
     except config.ConfigError as exc:
         typer.echo(f"blueplane: {exc}", err=True)
         raise typer.Exit(config.EXIT_CONFIG) from None
-    client = redis_conn.connect(cfg)
+    client = redis_conn.small_client(cfg)
     try:
         client.ping()
-    except redis.RedisError as exc:
+    except redis_conn.errors() as exc:
         typer.echo(
             f"blueplane: Redis is not reachable ({exc}); start it with `blueplane up`", err=True
         )

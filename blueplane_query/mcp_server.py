@@ -255,13 +255,11 @@ class Tracking:
         self._emitter: Any = None
 
     def _emit(self, event_type: str, session_id: str | None, payload: dict[str, Any]) -> str:
-        import redis
-
         from blueplane_core import config, events, redis_conn
         from blueplane_core.emit import Emitter
 
-        if self._emitter is None:
-            self._emitter = Emitter(redis_conn.connect(config.load()))
+        if self._emitter is None:  # the small client: no redis-py in the MCP server
+            self._emitter = Emitter(redis_conn.small_client(config.load()))
         event = events.make_event(
             event_type=event_type,
             platform="blueplane",
@@ -273,7 +271,7 @@ class Tracking:
         try:
             if not self._emitter.emit(event):
                 raise QueryError(f"{event_type} events are switched off in the privacy settings")
-        except redis.RedisError as exc:
+        except redis_conn.errors() as exc:
             self._emitter = None
             raise QueryError(f"Redis is not reachable, nothing was logged ({exc})") from None
         return str(event["event_id"])
