@@ -393,6 +393,13 @@ class Client(Commands):
             connection.close()
         self._connections.clear()
 
+    def __del__(self) -> None:
+        # A client dropped without close() (an Emitter's, a reader's) closes its sockets here.
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def __enter__(self) -> Self:
         return self
 
