@@ -81,7 +81,9 @@ def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> d
         metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H")),
         "total",
     ]
-    replies = reader.pipeline([("HGETALL", metric_keys.counters_key(scope, p)) for p in periods])
+    replies = reader.execute_many(
+        [("HGETALL", metric_keys.counters_key(scope, p)) for p in periods]
+    )
     today, this_hour, total = (
         metric_keys.decode_counters(_pairs(r if isinstance(r, list) else [])) for r in replies
     )
@@ -102,7 +104,7 @@ def minute_requests(reader: RedisReader, scope: str, now: float) -> list[dict[st
     start = end - BLOCK_LOOKBACK_S
     keys = metric_keys.minute_chunk_keys(scope, start, end)
     minutes: dict[int, dict[str, int]] = {}
-    for reply in reader.pipeline([("HGETALL", key) for key in keys]):
+    for reply in reader.execute_many([("HGETALL", key) for key in keys]):
         for field, value in _pairs(reply if isinstance(reply, list) else []).items():
             at, name = metric_keys.parse_minute_field(field)
             if start <= at <= end and name in BLOCK_SERIES:

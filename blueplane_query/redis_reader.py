@@ -27,6 +27,15 @@ class RedisReader(resp.Client):
     def from_config(cls, config: Config) -> RedisReader:
         return cls(redis_url(config), min(float(config["redis.socket_timeout_s"]), 5.0))
 
+    def pipeline(  # type: ignore[override]
+        self, commands: Sequence[Sequence[Any]] | bool = False, transaction: bool = False
+    ) -> Any:
+        """The reader's own form, ``pipeline([cmd, ...])`` -> replies (as ``execute_many``);
+        without commands, a queued pipeline as on the core client."""
+        if isinstance(commands, bool):
+            return super().pipeline(transaction=commands or transaction)
+        return self.execute_many(commands)
+
     def execute_many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         try:
             return super().execute_many(commands)
