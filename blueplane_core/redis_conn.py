@@ -101,4 +101,3 @@ def errors() -> tuple[type[Exception], ...]:
     if exceptions is not None:  # redis-py is loaded: its errors, and its cluster client's
         found += (exceptions.RedisError, exceptions.RedisClusterException)
     return found
-

@@ -169,9 +169,10 @@ def test_pipeline_on_a_cluster_loses_and_doubles_nothing_through_failovers(
     for name in ("CLAUDE", "CURSOR"):
         (tmp_path / name).mkdir()
         monkeypatch.setenv(f"BLUEPLANE_CAPTURE_{name}_DIRS", str(tmp_path / name))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("BLUEPLANE_CAPTURE_OTLP_PORT", str(s.getsockname()[1]))
+    for variable in ("BLUEPLANE_CAPTURE_OTLP_PORT", "BLUEPLANE_QUERY_PORT"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            monkeypatch.setenv(variable, str(s.getsockname()[1]))
     db = blueplane_home / "telemetry.db"
     workload = synthetic.take(900, seed=1616)
     expected: dict[str, int] = {}
