@@ -84,7 +84,10 @@ class Cluster:
 
     def replicated(self, master: int) -> bool:
         """Every replica of ``master`` has applied everything it wrote."""
-        info = self.client(master).info("replication")
+        try:
+            info = self.client(master).info("replication")
+        except redis.RedisError:
+            return False
         offset = int(info["master_repl_offset"])
         replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
         return bool(replicas) and all(int(r["offset"]) >= offset for r in replicas)

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis
 
 from blueplane_core import config, metric_keys, redis_conn, resp, streams, synthetic
 from blueplane_core.emit import Emitter
@@ -94,8 +95,12 @@ def _blueplane(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[
 
 
 def _status() -> dict[str, Any]:
-    done = _blueplane("status", "--json", timeout=60)
-    return dict(orjson.loads(done.stdout))
+    """``blueplane status --json`` as a user runs it ({} if it gave no JSON within a minute)."""
+    try:
+        done = _blueplane("status", "--json", timeout=60)
+        return dict(orjson.loads(done.stdout))
+    except (subprocess.TimeoutExpired, ValueError):
+        return {}
 
 
 def _fire_hooks(files: list[Path]) -> None:
@@ -139,6 +144,15 @@ def _stored(db: Path) -> dict[str, int]:
     return {source: total for source, total, _ in rows}
 
 
+def _owner_is(cluster: Cluster, port: int) -> bool:
+    """Whether the live nodes agree that ``port`` serves {bp}'s slot (False while they cannot
+    say: a node slow to answer on a loaded machine is not a failure)."""
+    try:
+        return cluster.slot_owner(BP_SLOT)[0] == port
+    except (AssertionError, redis.RedisError):
+        return False
+
+
 def _metric_events(client: resp.Client) -> int:
     return int(client.hget(metric_keys.counters_key("all", "total"), "events") or 0)
 
@@ -150,6 +164,8 @@ def _settled(client: resp.Client, db: Path, expected: dict[str, int]) -> bool:
             return False
         status = _status()
     except (resp.RedisError, ValueError):
+        return False
+    if not status:
         return False
     groups = [g for s in status["streams"] for g in s["groups"]]
     drained = all(g["exists"] and g["pending"] == 0 and g["lag"] == 0 for g in groups)
@@ -184,7 +200,7 @@ def test_pipeline_on_a_cluster_loses_and_doubles_nothing_through_failovers(
 
         # 1. Everything up on the cluster: every process beats, status says so.
         def all_alive() -> bool:
-            names = {p["name"] for p in _status()["processes"] if p["alive"]}
+            names = {p["name"] for p in _status().get("processes", []) if p["alive"]}
             return {"maintenance", "capture-spool", "capture-claude"} <= names and (
                 sum(n.startswith("ingest-") for n in names) == 2
             )
@@ -193,7 +209,7 @@ def test_pipeline_on_a_cluster_loses_and_doubles_nothing_through_failovers(
         _fire_hooks(HOOK_FILES[:4])
         _push(emitter, workload[:300])
         expected = {"hook": 4, "synthetic": 300}
-        wait_for(lambda: _settled(client, db, expected), 120, 0.5, "phase 1 stored and counted")
+        wait_for(lambda: _settled(client, db, expected), 300, 0.5, "phase 1 stored and counted")
 
         # 2. A graceful failover of {bp}'s master while events flow.
         def fail_over(chunk: int) -> None:
@@ -201,29 +217,25 @@ def test_pipeline_on_a_cluster_loses_and_doubles_nothing_through_failovers(
                 cluster.client(first_replica).execute_command("CLUSTER FAILOVER")
 
         _push(emitter, workload[300:600], during=fail_over)
-        wait_for(
-            lambda: cluster.slot_owner(BP_SLOT)[0] == first_replica, 30, 0.1, "replica promoted"
-        )
+        wait_for(lambda: _owner_is(cluster, first_replica), 60, 0.1, "replica promoted")
         _fire_hooks(HOOK_FILES[4:8])
         expected = {"hook": 8, "synthetic": 600}
-        wait_for(lambda: _settled(client, db, expected), 120, 0.5, "phase 2 stored and counted")
+        wait_for(lambda: _settled(client, db, expected), 300, 0.5, "phase 2 stored and counted")
         report = _status()
         assert report["redis"]["reachable"] and report["dlq"]["length"] == 0
 
         # 3. The new master killed outright (once its replica has everything: a kill before
         # replication would lose acknowledged writes, which no client can prevent).
-        wait_for(lambda: cluster.replicated(first_replica), 30, 0.05, "replica caught up")
+        wait_for(lambda: cluster.replicated(first_replica), 60, 0.05, "replica caught up")
         cluster.kill(first_replica)
         during_outage = _status()  # must answer, and not claim a healthy bus it cannot reach
         if not during_outage["redis"]["reachable"]:
             assert not during_outage["healthy"] and during_outage["redis"]["error"]
-        wait_for(
-            lambda: cluster.slot_owner(BP_SLOT)[0] == first_owner, 60, 0.1, "old master promoted"
-        )
+        wait_for(lambda: _owner_is(cluster, first_owner), 90, 0.1, "old master promoted")
         _push(emitter, workload[600:])
         _fire_hooks(HOOK_FILES[8:])
         expected = {"hook": len(HOOK_FILES), "synthetic": len(workload)}
-        wait_for(lambda: _settled(client, db, expected), 180, 0.5, "phase 3 stored and counted")
+        wait_for(lambda: _settled(client, db, expected), 300, 0.5, "phase 3 stored and counted")
         wait_for(all_alive, 60, interval=0.5, what="every process beating after the kill")
         final = _status()
         assert final["redis"]["reachable"] and final["dlq"]["length"] == 0, final["problems"]
