@@ -358,7 +358,9 @@ class Monitor:
         logged by its key and the error's kind, never its value), the rest of the file goes on."""
         try:
             return self._kv_row(reader, key, raw, pending, f"cursorDiskKV[{key}]", force)
-        except (*redis_conn.errors(), Unreadable):
+        except Unreadable:
+            raise
+        except redis_conn.errors():
             raise
         except Exception as exc:
             self.counters.bad_values += 1
