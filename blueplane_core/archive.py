@@ -105,9 +105,7 @@ def schema() -> Any:
     return pa.schema(fields, metadata={SCHEMA_KEY: str(ARCHIVE_SCHEMA).encode()})
 
 
-def write(
-    folder: Path, records: list[dict[str, Any]], name: str | None = None
-) -> tuple[Path, int]:
+def write(folder: Path, records: list[dict[str, Any]], name: str | None = None) -> tuple[Path, int]:
     """Write ``records`` (one dict per event, :data:`COLUMNS`' values) to one durable file,
     named by their sequence range unless ``name`` is given.
 

@@ -322,7 +322,9 @@ def _usage(payload: dict[str, Any]) -> Usage:
 def best(facts: list[Fact]) -> Fact:
     """What a key's facts say together: the highest-ranked one's numbers and time, and each
     dimension from the highest-ranked fact that has it (OTel is the best source of tokens but
-    does not know the workspace; the transcript does). A maximum over the set: order-free."""
+    does not know the workspace; the transcript does). For an API request the 5m/1h cache split
+    comes from the source that knows it, and the cost is computed with it. A maximum over the
+    set: order-free."""
     winner = max(facts, key=lambda f: f.rank)
     values, usage, split_rank = _merged_split(winner, facts)
     chosen: dict[str, tuple[str, str]] = {}
@@ -331,6 +333,13 @@ def best(facts: list[Fact]) -> Fact:
             rank = fact.dim_ranks.get(dim, fact.rank)
             if dim not in chosen or (rank, value) > chosen[dim]:
                 chosen[dim] = (rank, value)
+    price = winner.price
+    if usage is not None and split_rank:
+        values = {k: v for k, v in values.items() if k not in ("cost_nusd", "unpriced_requests")}
+        if price is None:
+            values["unpriced_requests"] = 1
+        else:
+            values["cost_nusd"] = request_cost(price, usage)
     dim_ranks = {d: r for d, (r, _v) in sorted(chosen.items()) if r != winner.rank}
     if split_rank:
         dim_ranks[SPLIT] = split_rank  # so the stored state names every event it used
@@ -346,7 +355,7 @@ def best(facts: list[Fact]) -> Fact:
         winner.source,
         usage,
         winner.split or bool(split_rank),
-        winner.price,
+        price,
         winner.info,
     )
 
@@ -377,7 +386,5 @@ def _merged_split(winner: Fact, facts: list[Fact]) -> tuple[dict[str, int], Usag
         return winner.values, usage, ""
     merged = replace(usage, cache_write_5m_tokens=total - hour, cache_write_1h_tokens=hour)
     values = dict(winner.values)
-    if winner.price is not None:
-        values["cost_nusd"] = request_cost(winner.price, merged)
     # a fact that is itself a merge names the event its split came from
     return values, merged, source.dim_ranks.get(SPLIT, source.rank)

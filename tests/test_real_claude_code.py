@@ -36,6 +36,8 @@ USAGE = {
     "output_tokens": 7,
     "cache_creation_input_tokens": 100,
     "cache_read_input_tokens": 300,
+    # 60 of the 100 written for one hour (2 x input price instead of 1.25 x)
+    "cache_creation": {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 60},
 }
 
 
@@ -71,7 +73,11 @@ class MessagesStandIn(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            asked = json.loads(body).get("model")
+        except ValueError:
+            asked = None
         if "count_tokens" in self.path:
             body = json.dumps({"input_tokens": 12}).encode()
             self.send_response(200)
@@ -86,7 +92,8 @@ class MessagesStandIn(BaseHTTPRequestHandler):
             "id": f"msg_standin{n:04d}",
             "type": "message",
             "role": "assistant",
-            "model": "claude-sonnet-4-5-20250929",
+            # the model asked for, as the real API answers (the client prices by it)
+            "model": asked if isinstance(asked, str) else "claude-sonnet-4-5-20250929",
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
@@ -268,3 +275,16 @@ def test_real_client_fires_hooks_writes_transcripts_and_otel_into_raw_traces(
     assert figures["cache_read_tokens"]["value"] == 300
     live = json.loads(shown.stdout)["live"]
     assert live["available"] and live["total"]["requests"] == 1
+    # The request ledger: one row, seen by OTel and the transcript; the transcript's 5m/1h split
+    # survives the OTel winner, so the computed cost equals the client's own cost_usd.
+    conn = db.connect_writer(paths.database())
+    try:
+        ((sources, cost, official, write_5m, write_1h),) = conn.execute(
+            "SELECT sources, cost_nusd, official_cost_nusd, cache_write_5m_tokens,"
+            " cache_write_1h_tokens FROM api_requests"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sources == "otlp,transcript" and (write_5m, write_1h) == (40, 60)
+    assert official == round(request["cost_usd"] * 1e9)
+    assert cost == official
