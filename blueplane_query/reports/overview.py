@@ -205,9 +205,8 @@ def overview_cards(
 ) -> dict[str, Any]:
     """The dashboard's cards: for today, the last 7 and the last 30 days (whole days of the
     filter's zone up to now), the headline numbers of ``metrics`` and, beside the computed cost,
-    the official cost the clients reported themselves, or None where no client reported one or
-    Redis cannot answer. The official figure comes from the metrics worker's day counters,
-    which are UTC days: in another zone its window is the UTC days overlapping the card's."""
+    the official cost the clients reported themselves for the same ledger rows, or None where
+    no client reported one."""
     now = now or datetime.now(UTC)
     today = flt.zone.local(now).date()
     cards: list[dict[str, Any]] = []
