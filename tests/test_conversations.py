@@ -21,6 +21,8 @@ TABLES = {
     "conversation_turns": "session_id, turn_index",
     "code_changes": "session_id, change_key",
     "tool_calls": "session_id, call_key",
+    "api_requests": "request_key",
+    "api_errors": "error_key",
     "commits": "commit_hash",
 }
 

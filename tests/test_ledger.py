@@ -220,3 +220,45 @@ def test_only_activity_makes_a_session(cfg, redis_client, writer_conn) -> None:
     run_conversations(cfg, writer_conn, redis_client)
     sessions = rows(writer_conn, "SELECT session_id, event_count FROM conversations")
     assert sessions == [{"session_id": "real", "event_count": 2}]
+
+
+def test_copilot_reports_are_rows_not_sessions_and_reach_metrics(
+    cfg, redis_client, writer_conn
+) -> None:
+    from blueplane_capture import copilot
+    from blueplane_core import paths
+    from blueplane_query.filters import Filter
+    from blueplane_query.reports.overview import current_metrics
+    from blueplane_query.store import Store
+    from tests.conftest import FIXTURES
+
+    metrics_file = FIXTURES / "copilot" / "metrics_api_org_response.json"
+    copilot.import_file(metrics_file, Emitter(redis_client))
+    ingest_all()
+    run_conversations(cfg, writer_conn, redis_client)
+    assert rows(writer_conn, "SELECT * FROM conversations") == []  # no zero-filled sessions
+    days = json.loads(metrics_file.read_text())
+    stored = rows(writer_conn, "SELECT day, active_users FROM copilot_usage ORDER BY day")
+    assert [(r["day"], r["active_users"]) for r in stored] == sorted(
+        (d["date"], d["total_active_users"]) for d in days
+    )
+    # the report's own numbers, summed independently from the vendor's file
+    suggestions = sum(
+        lang.get("total_code_suggestions", 0)
+        for day in days
+        for editor in day.get("copilot_ide_code_completions", {}).get("editors", [])
+        for model in editor.get("models", [])
+        for lang in model.get("languages", [])
+    )
+    first, last = min(d["date"] for d in days), max(d["date"] for d in days)
+    flt = Filter.parse(since=first, until=last)
+    with Store(paths.database()) as store:
+        answer = current_metrics(store, flt)
+        assert answer["copilot"]["suggestions"] == suggestions
+        assert answer["copilot"]["days"] == len(days)
+        assert answer["copilot"]["provenance"] == "official"
+        # the live block cannot be filtered by project: it says so instead of ignoring it
+        by_project = current_metrics(store, Filter.parse(since=first, project="feed"))
+    assert by_project["live"]["available"] is False
+    assert "project" in by_project["live"]["error"]
+    assert by_project["copilot"] is None
