@@ -1,8 +1,9 @@
 """capture-claude backfill rate: MB/s and lines/s over a generated transcript history.
 
-The history is made of the real fixture transcripts (live 2.1.197 and public 2.0.x lines),
-copied into many session files with fresh message, request and tool ids so that every response
-is a new fact. The monitor reads it once, as on first start, and XADDs to a private Redis.
+The history is made of the real fixture transcripts (live 2.1.197 and public 2.0.x lines) in the
+real layout (``tests/history.py``: sessions with their subagent files, spread over days), with
+fresh message, request and tool ids so that every response is a new fact. The monitor reads it
+once, as on first start, and XADDs to a private Redis.
 
     python bench/backfill.py            # ~20 MB, a few seconds
     python bench/backfill.py --mb 500   # the full figure
@@ -16,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._harness import REPO, private_pipeline_home
@@ -25,6 +24,7 @@ from blueplane_capture.offsets import OffsetStore
 from blueplane_capture.transcripts import TranscriptMonitor
 from blueplane_core import config, privacy, redis_conn
 from blueplane_core.emit import Emitter
+from tests import history
 
 FIXTURES = REPO / "tests" / "fixtures" / "real"
 
@@ -41,53 +41,11 @@ class NullEmitter:
         return count
 
 
-def sample_lines() -> list[dict]:
-    files = sorted((FIXTURES / "claude_code_live" / "transcripts").rglob("*.jsonl"))
-    files += sorted((FIXTURES / "claude_code_public").glob("*.jsonl"))
-    return [orjson.loads(line) for f in files for line in f.read_bytes().splitlines() if line]
-
-
-def _rename(value: object, suffix: str) -> object:
-    return f"{value}_{suffix}" if isinstance(value, str) and value else value
-
-
 def generate(root: Path, megabytes: float) -> tuple[int, int]:
-    """Write session files under ``root/projects`` until ``megabytes``; (bytes, lines)."""
-    lines = sample_lines()
-    target = int(megabytes * 1024 * 1024)
-    written = count = copy = 0
-    project = root / "projects" / "-bench-project"
-    project.mkdir(parents=True)
-    while written < target:
-        copy += 1
-        tag = f"c{copy}"
-        out = []
-        for line in lines:
-            line = dict(line)
-            line["sessionId"] = f"bench-session-{copy}"
-            if isinstance(line.get("message"), dict):
-                message = dict(line["message"])
-                message["id"] = _rename(message.get("id"), tag)
-                if isinstance(message.get("content"), list):
-                    blocks = []
-                    for block in message["content"]:
-                        if isinstance(block, dict):
-                            block = dict(block)
-                            for key in ("id", "tool_use_id"):
-                                if key in block:
-                                    block[key] = _rename(block[key], tag)
-                        blocks.append(block)
-                    message["content"] = blocks
-                line["message"] = message
-            for key in ("requestId", "uuid", "promptId"):
-                if key in line:
-                    line[key] = _rename(line[key], tag)
-            out.append(orjson.dumps(line) + b"\n")
-        data = b"".join(out)
-        (project / f"bench-session-{copy}.jsonl").write_bytes(data)
-        written += len(data)
-        count += len(out)
-    return written, count
+    """A history in the real layout (``tests/history.py``) under ``root``; (bytes, lines)."""
+    counts = history.generate(root, megabytes)
+    lines = sum(f.read_bytes().count(b"\n") for f in root.rglob("*.jsonl"))
+    return counts["bytes"], lines
 
 
 def main() -> None:

@@ -95,14 +95,13 @@ def test_backfill_twice_adds_nothing(redis_client, tmp_path: Path) -> None:
     assert again == first
 
 
-@pytest.mark.slow
-def test_live_transcripts_match_real_ccusage(redis_client, tmp_path: Path) -> None:
-    """Runs the real ``npx ccusage@20.0.24`` (skipped without npx or registry access)."""
+def run_real_ccusage(
+    command: list[str], config_dir: Path, tmp_path: Path, timeout: int = 180
+) -> dict:
+    """``npx ccusage@20.0.24 <command> --json --offline``; skips without npx or the registry."""
     npx = shutil.which("npx")
     if npx is None:
         pytest.skip("npx is not installed")
-    config_dir = tmp_path / "claude"
-    shutil.copytree(LIVE_ROOTS[0], config_dir)
     env = dict(
         os.environ,
         CLAUDE_CONFIG_DIR=str(config_dir),
@@ -112,18 +111,26 @@ def test_live_transcripts_match_real_ccusage(redis_client, tmp_path: Path) -> No
     )
     try:
         done = subprocess.run(
-            [npx, "--yes", "ccusage@20.0.24", "daily", "--json", "--offline"],
+            [npx, "--yes", "ccusage@20.0.24", *command, "--json", "--offline"],
             env=env,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=timeout,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        pytest.skip("npx ccusage@20.0.24 did not finish in 180 s (registry unreachable?)")
+        pytest.skip(f"npx ccusage@20.0.24 did not finish in {timeout} s (registry unreachable?)")
     if done.returncode != 0:
         pytest.skip(f"npx ccusage@20.0.24 failed: {done.stderr.strip()[-300:]}")
-    expected = ccusage_totals(json.loads(done.stdout))
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.slow
+def test_live_transcripts_match_real_ccusage(redis_client, tmp_path: Path) -> None:
+    """Runs the real ``npx ccusage@20.0.24`` (skipped without npx or registry access)."""
+    config_dir = tmp_path / "claude"
+    shutil.copytree(LIVE_ROOTS[0], config_dir)
+    expected = ccusage_totals(run_real_ccusage(["daily"], config_dir, tmp_path))
     assert capture([config_dir], redis_client, tmp_path / "state") == expected
 
 
@@ -197,36 +204,6 @@ def test_ledger_per_day_and_model_equals_ccusage_calculate_on_the_public_transcr
     rows = ledger(PUBLIC_ROOTS, cfg, redis_client, writer_conn, tmp_path)
     calculated = json.loads((CCUSAGE / "public_daily_mode_calculate.json").read_text())
     assert_same(ledger_totals(rows), ccusage_ledger(calculated, "daily"))
-
-
-def run_real_ccusage(
-    command: list[str], config_dir: Path, tmp_path: Path, timeout: int = 180
-) -> dict:
-    """``npx ccusage@20.0.24 <command> --json --offline``; skips without npx or the registry."""
-    npx = shutil.which("npx")
-    if npx is None:
-        pytest.skip("npx is not installed")
-    env = dict(
-        os.environ,
-        CLAUDE_CONFIG_DIR=str(config_dir),
-        TZ="UTC",
-        npm_config_cache=str(tmp_path / "npm-cache"),
-        npm_config_update_notifier="false",
-    )
-    try:
-        done = subprocess.run(
-            [npx, "--yes", "ccusage@20.0.24", *command, "--json", "--offline"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"npx ccusage@20.0.24 did not finish in {timeout} s (registry unreachable?)")
-    if done.returncode != 0:
-        pytest.skip(f"npx ccusage@20.0.24 failed: {done.stderr.strip()[-300:]}")
-    return dict(json.loads(done.stdout))
 
 
 @pytest.mark.slow
