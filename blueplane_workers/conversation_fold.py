@@ -22,7 +22,7 @@ sums of its ledger rows. Failed requests (``api_errors``) are one row per failur
 hook (no request id) joins the OTel / transcript error of the same session and prompt within
 :data:`ERROR_JOIN_S`.
 
-A session exists only when it has activity (:data:`ACTIVITY`): start-up-only events, a lone
+A session exists only when it has activity (``facts.ACTIVITY``): start-up-only events, a lone
 ``SessionEnd`` or MCP tracking calls make no conversation (:func:`has_activity`).
 """
 
@@ -38,35 +38,22 @@ import orjson
 
 from blueplane_core import metric_keys as mk
 from blueplane_core.pricing import PriceTable
-from blueplane_workers.facts import COMPACTION_WINDOW_S, EDIT_TOOLS, Fact, best, facts_of
-
-#: event types that make a session exist (a prompt, an API request, a tool call, an edit, or a
-#: compaction, which is a paid summary request).
-ACTIVITY = frozenset(
-    {
-        "user_prompt",
-        "compaction",
-        "token_usage",
-        "api_request",
-        "api_error",
-        "tool_use",
-        "tool_result",
-        "mcp_call",
-        "file_edit",
-        "edit_decision",
-    }
+from blueplane_workers.facts import (
+    COMPACTION_WINDOW_S,
+    EDIT_TOOLS,
+    Fact,
+    best,
+    facts_of,
+    is_session_activity,
 )
+
 #: a StopFailure (no request id) joins an api_error of the same prompt this close in time.
 ERROR_JOIN_S = 300
-#: sources whose events never make a session on their own (MCP tracking calls, vendor imports).
-_NOT_SESSION_SOURCES = frozenset({"mcp", "import"})
 
 
 def has_activity(events: list[tuple[int, dict[str, Any]]]) -> bool:
-    """A session exists when some source saw it do something (:data:`ACTIVITY`)."""
-    return any(
-        e["event_type"] in ACTIVITY and e["source"] not in _NOT_SESSION_SOURCES for _s, e in events
-    )
+    """A session exists when some source saw it do something (``facts.is_session_activity``)."""
+    return any(is_session_activity(e) for _s, e in events)
 
 
 READ_TOOLS = frozenset({"Read", "read_file", "NotebookRead"})

@@ -107,6 +107,32 @@ def dims_of(event: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in dims.items() if v}
 
 
+#: event types that make a session exist (a prompt, an API request or error, a tool call, an
+#: edit, or a compaction, which is a paid summary request). Start-up telemetry, a lone
+#: SessionEnd, MCP tracking calls and vendor imports do not (docs/metrics.md).
+ACTIVITY = frozenset(
+    {
+        "user_prompt",
+        "compaction",
+        "token_usage",
+        "api_request",
+        "api_error",
+        "tool_use",
+        "tool_result",
+        "mcp_call",
+        "file_edit",
+        "edit_decision",
+    }
+)
+#: sources whose events never make a session on their own (MCP tracking calls, vendor imports).
+_NOT_SESSION_SOURCES = frozenset({"mcp", "import"})
+
+
+def is_session_activity(event: dict[str, Any]) -> bool:
+    """The event shows a session doing something, so the session exists (and counts)."""
+    return event["event_type"] in ACTIVITY and event["source"] not in _NOT_SESSION_SOURCES
+
+
 def is_agent_activity(event: dict[str, Any]) -> bool:
     """Agent activity in a workspace (for agent-assisted commits): any non-git event."""
     return event["platform"] != "git" and event["event_type"] not in ("commit", "usage_report")

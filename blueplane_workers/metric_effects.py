@@ -20,7 +20,15 @@ import orjson
 
 from blueplane_core import metric_keys as mk
 from blueplane_core.pricing import PriceTable
-from blueplane_workers.facts import Fact, best, dims_of, facts_of, is_agent_activity, sources
+from blueplane_workers.facts import (
+    Fact,
+    best,
+    dims_of,
+    facts_of,
+    is_agent_activity,
+    is_session_activity,
+    sources,
+)
 
 
 @dataclass
@@ -298,8 +306,9 @@ def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) 
     if event["platform"] == "git":
         _commit_marks(effects, event, dims, unix)
         return
-    distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
-    effects.sadd.update(_distinct_marks(distinct, session, ts[:13]))
+    if is_session_activity(event):  # start-up-only and tracking events make no session
+        distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
+        effects.sadd.update(_distinct_marks(distinct, session, ts[:13]))
     zkey = mk.active_key(session)
     active = effects.active.get(zkey)
     if active is None:

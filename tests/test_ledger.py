@@ -220,6 +220,13 @@ def test_only_activity_makes_a_session(cfg, redis_client, writer_conn) -> None:
     run_conversations(cfg, writer_conn, redis_client)
     sessions = rows(writer_conn, "SELECT session_id, event_count FROM conversations")
     assert sessions == [{"session_id": "real", "event_count": 2}]
+    # the live counters agree: one session
+    from blueplane_core import metric_keys as mk
+    from tests.test_metrics import run_metrics
+
+    run_metrics(cfg, writer_conn, redis_client)
+    totals = redis_client.hgetall(mk.counters_key("all", "total"))
+    assert int(totals[b"sessions"]) == 1
 
 
 def test_copilot_reports_are_rows_not_sessions_and_reach_metrics(
