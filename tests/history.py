@@ -20,8 +20,10 @@ from typing import Any
 import orjson
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real"
-#: how far each copy is moved in time (5 h 37 min: copies walk across days and midnights).
+#: how far each copy is moved in time (5 h 37 min: copies walk across days and midnights),
+#: wrapping after WRAP copies (about 14 months) so a big history stays within recent dates.
 SHIFT = timedelta(hours=5, minutes=37)
+WRAP = 1800
 PROJECTS = 7
 _ID_KEYS = ("requestId", "uuid", "parentUuid", "promptId", "leafUuid", "toolUseID")
 
@@ -120,7 +122,7 @@ def generate(root: Path, megabytes: float, seed: int = 9) -> dict[str, int]:
         for source in sessions:
             copies += 1
             tag = f"h{copies}"
-            by = SHIFT * copies
+            by = SHIFT * (copies % WRAP)
             new_id = str(uuid.uuid5(uuid.UUID(int=seed), f"{source.session_id}:{copies}"))
             project = root / "projects" / f"-bench-history-project-{copies % PROJECTS}"
             project.mkdir(parents=True, exist_ok=True)
