@@ -84,7 +84,9 @@ TOOLS: dict[str, tuple[str, dict[str, Any], bool]] = {
         "before: sessions, prompts, edit acceptance rate, tokens by kind, cost in USD (with the "
         "number of unpriced requests), tool and API error rates, lines changed, active hours and "
         "lines per active hour. Each figure has value, previous, change_pct and provenance "
-        "(official / derived / estimated). 'live' holds today's real-time counters from Redis.",
+        "(official / derived / estimated); cost also has official_usd, the cost the client "
+        "itself reported. 'copilot' holds GitHub Copilot's own daily suggestion and acceptance "
+        "numbers when imported. 'live' holds today's real-time counters from Redis.",
         _schema(),
         True,
     ),
