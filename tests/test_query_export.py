@@ -50,6 +50,12 @@ def test_anonymized_export_keeps_no_identifier(redis_client: redis.Redis, tmp_pa
     sessions = {s["session_id"] for s in doc["sessions"]}
     assert len(sessions) == len(SESSIONS)
     assert {t["session_id"] for t in doc["turns"]} <= sessions  # still joinable inside the file
+    # the request ledger is exported too, its ids re-keyed like the rest
+    plain_requests = json.loads(plain.read_text())["requests"]
+    assert len(doc["requests"]) == len(plain_requests) > 0
+    assert {r["session_id"] for r in doc["requests"]} <= sessions
+    for row in plain_requests:
+        assert row["request_key"] not in text
     for fmt in ("csv", "parquet", "markdown"):
         out = tmp_path / f"anon.{fmt}"
         done = bp_query("export", "-f", fmt, "-o", str(out), "--anonymize")
