@@ -23,6 +23,7 @@ import orjson
 from blueplane_capture.faults import FileFaults
 from blueplane_capture.hooks import spool_file
 from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
+from blueplane_core.backoff import Backoff
 from blueplane_core.emit import Emitter
 
 log = logging.getLogger("blueplane.capture.spool")
@@ -152,27 +153,36 @@ class SpoolDrainer:
         burst: bool = False,
         heartbeat: lifecycle.Heartbeat | None = None,
     ) -> int:
-        """Drain until shutdown (or once, in burst mode); Redis errors back off and retry."""
-        backoff = interval_s
+        """Drain until shutdown (or once, in burst mode); Redis errors back off and retry,
+        with one log line a minute while Redis stays away (not one per attempt)."""
+        waits = Backoff(
+            log,
+            shutdown,
+            first_s=interval_s,
+            max_s=30.0,
+            on_wait=heartbeat.beat if heartbeat else None,
+        )
         while not shutdown.requested:
             try:
                 count = self.drain_once()
                 if count:
                     log.info("pushed %d spooled event(s)", count)
-                backoff = interval_s
+                waits.succeeded()
                 if heartbeat:
                     heartbeat.beat(self.heartbeat_info())
             except redis_conn.errors() as exc:
-                log.warning("Redis unavailable, will retry in %.1fs: %s", backoff, exc)
-                backoff = min(backoff * 2, 30.0)
                 if burst:
+                    log.warning("Redis unavailable: %s", exc)
                     raise
+                waits.wait(exc, "pushing spooled events")
+                continue
             except OSError as exc:  # the disk itself (full, read-only): wait and try again
                 self.faults.failed("<round>", "a drain round", exc, action="failed")
-                backoff = min(backoff * 2, 30.0)
+                shutdown.wait(5.0)
+                continue
             if burst:
                 break
-            shutdown.wait(backoff)
+            shutdown.wait(interval_s)
         return self.pushed
 
 

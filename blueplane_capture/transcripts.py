@@ -32,6 +32,7 @@ from blueplane_capture.faults import FileFaults, describe, is_regular_file
 from blueplane_capture.offsets import FilePosition, OffsetStore
 from blueplane_capture.transcript_parser import FileCursor, FileInfo, TranscriptParser
 from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
+from blueplane_core.backoff import Backoff
 from blueplane_core.emit import Emitter
 
 log = logging.getLogger("blueplane.capture.claude")
@@ -387,7 +388,9 @@ class TranscriptMonitor:
         import watchfiles
 
         last_scan = 0.0
-        backoff = tick_s
+        waits = Backoff(
+            log, shutdown, first_s=tick_s, max_s=30.0, on_wait=heartbeat.beat if heartbeat else None
+        )
         while not shutdown.requested:
             roots = [str(transcript_dir(r)) for r in self.roots if transcript_dir(r).is_dir()]
             if not roots:
@@ -409,15 +412,13 @@ class TranscriptMonitor:
                         last_scan = now
                     else:
                         self.poll({Path(p) for _, p in changes}, now=now)
-                    backoff = tick_s
+                    waits.succeeded()
                     if heartbeat:
                         heartbeat.beat(self.heartbeat_info())
                     if shutdown.requested:
                         break
             except redis_conn.errors() as exc:
-                log.warning("Redis unavailable, retrying in %.1fs: %s", backoff, exc)
-                shutdown.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                waits.wait(exc, "sending transcript events")  # one log line a minute
             except (OSError, RuntimeError) as exc:
                 # a watched folder vanished or became unreadable: poll by rescans until it is back
                 self.faults.failed("<watch>", "file watching", exc, action="paused")

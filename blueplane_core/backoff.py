@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import redis
-
 from blueplane_core.lifecycle import Shutdown
 
 T = TypeVar("T")
@@ -52,6 +50,8 @@ _OS_STATES = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` says the bus or the disk cannot take writes right now (retrying the same
     work later will succeed), as opposed to something wrong with the work itself."""
+    import redis  # here: a process that only waits (capture) need not load redis-py for it
+
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return True  # includes BusyLoadingError: Redis replaying its append-only file
     if isinstance(exc, redis.exceptions.SlotNotCoveredError):
