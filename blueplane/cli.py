@@ -7,7 +7,7 @@ user as one line on stderr with a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -64,20 +64,7 @@ def up(
         supervisor.start(cfg, timeout=wait)
     except supervisor.SupervisorError as exc:
         raise fail(str(exc)) from None
-    client = redis_conn.connect(cfg)
-    import time
-
-    import redis
-
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError as exc:
-            if time.monotonic() > deadline:
-                raise fail(f"Redis at {redis_conn.redis_url(cfg)} does not answer: {exc}") from None
-            time.sleep(0.1)
+    _wait_for_redis(cfg, wait)
     not_running = supervisor.wait_running(cfg, timeout=wait)
     if not_running:
         _print_processes()
@@ -88,6 +75,24 @@ def up(
         )
     out.print(f"[green]Blueplane is up[/green] (data in {paths.home()})")
     _print_processes()
+
+
+def _wait_for_redis(cfg: config.Config, wait: float) -> Any:
+    """A client of the Redis supervisord just started, once it answers (else one-line fail)."""
+    import time
+
+    import redis
+
+    client = redis_conn.connect(cfg)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            client.ping()
+            return client
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise fail(f"Redis at {redis_conn.redis_url(cfg)} does not answer: {exc}") from None
+            time.sleep(0.1)  # waiting for a process just started, with a deadline
 
 
 @app.command()
@@ -217,7 +222,6 @@ def demo(
 ) -> None:
     """Push realistic synthetic sessions through a pipeline of the demo's own, in its own data
     folder (~/.blueplane-demo): your own data and pipeline are never touched."""
-    import redis
     from rich.progress import Progress
 
     from blueplane import demo as demo_module
@@ -245,18 +249,7 @@ def demo(
         supervisor.start(cfg, timeout=30.0, capture=False)
     except supervisor.SupervisorError as exc:
         raise fail(str(exc)) from None
-    import time
-
-    client = redis_conn.connect(cfg)
-    deadline = time.monotonic() + 30.0
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError as exc:
-            if time.monotonic() > deadline:
-                raise fail(f"the demo's Redis does not answer: {exc}") from None
-            time.sleep(0.1)  # waiting for a process we just started, with a deadline
+    client = _wait_for_redis(cfg, 30.0)
     try:
         with Progress(console=out, transient=True) as progress:
             task = progress.add_task("ingesting", total=events)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -45,3 +47,23 @@ def ingest_all(consumer: str = "test-ingest", claim_idle_ms: int = 30_000) -> di
     finally:
         conn.close()
         client.close()
+
+
+def bp_query(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``bp-query ARGS`` as a real subprocess of this interpreter, with this test's settings."""
+    from tests.conftest import PYTHON, python_env
+
+    return subprocess.run(
+        [PYTHON, "-m", "blueplane_query.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(env),
+    )
+
+
+def bp_query_json(*args: str, env: dict[str, str] | None = None) -> Any:
+    """``bp-query ARGS --json``, which must succeed, parsed."""
+    done = bp_query(*args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

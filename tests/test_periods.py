@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from blueplane_core.pricing import Usage, load
 from blueplane_query import periods
 from blueplane_query.errors import BadOption
 from blueplane_query.filters import Filter, parse_when
-from tests.conftest import PYTHON, REPO, python_env
+from tests.conftest import REPO
+from tests.helpers import bp_query, bp_query_json
 from tests.query_data import TOKENS, commit_event, fill, session_events
 
 REAL = REPO / "tests" / "fixtures" / "real"
@@ -239,22 +239,6 @@ def test_default_zone_is_the_config_then_the_machine(
 # -- through bp-query, on data the real pipeline stored ---------------------------------------
 
 
-def _bp_query(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(env),
-    )
-
-
-def _json(*args: str, env: dict[str, str] | None = None) -> Any:
-    done = _bp_query(*args, "--json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 #: two one-prompt sessions: A at 23:30 UTC on Sunday 2026-11-22 (already Monday the 23rd in
 #: Berlin, UTC+1), B at 10:00 UTC on Tuesday 2026-11-24.
 _A = ("aaaaaaaa-0000-4000-8000-00000000000a", datetime(2026, 11, 22, 23, 30, tzinfo=UTC))
@@ -275,42 +259,64 @@ def _periods(result: dict[str, Any]) -> dict[str, int]:
 
 
 def test_costs_follow_the_zone_weeks_and_inclusive_until(two_days: None) -> None:
-    assert _periods(_json("costs", "--by", "day", "--since", "1y", "--tz", "UTC")) == {
+    assert _periods(bp_query_json("costs", "--by", "day", "--since", "1y", "--tz", "UTC")) == {
         "2026-11-22": 1,
         "2026-11-24": 1,
     }
-    berlin = _json("costs", "--by", "day", "--since", "2026-11-01", "--tz", "Europe/Berlin")
+    berlin = bp_query_json("costs", "--by", "day", "--since", "2026-11-01", "--tz", "Europe/Berlin")
     assert _periods(berlin) == {"2026-11-23": 1, "2026-11-24": 1}
     assert berlin["filter"]["tz"] == "Europe/Berlin"
     # ISO weeks: Sunday the 22nd is in W47 in UTC; in Berlin A is on Monday, in W48
-    assert _periods(_json("costs", "--by", "week", "--tz", "UTC", "--since", "1y")) == {
+    assert _periods(bp_query_json("costs", "--by", "week", "--tz", "UTC", "--since", "1y")) == {
         "2026-W47": 1,
         "2026-W48": 1,
     }
-    assert _periods(_json("costs", "--by", "week", "--tz", "Europe/Berlin", "--since", "1y")) == {
-        "2026-W48": 2
-    }
+    assert _periods(
+        bp_query_json("costs", "--by", "week", "--tz", "Europe/Berlin", "--since", "1y")
+    ) == {"2026-W48": 2}
     # --since D --until D is the day D, in the zone asked for
-    one_day = _json("costs", "--since", "2026-11-23", "--until", "2026-11-23", "--tz", "+01:00")
+    one_day = bp_query_json(
+        "costs", "--since", "2026-11-23", "--until", "2026-11-23", "--tz", "+01:00"
+    )
     assert _periods(one_day) == {"2026-11-23": 1}
     assert one_day["totals"]["output_tokens"] == TOKENS["output_tokens"]  # A's one request
-    assert _periods(_json("costs", "--since", "2026-11-23", "--until", "2026-11-23")) == {}
+    assert _periods(bp_query_json("costs", "--since", "2026-11-23", "--until", "2026-11-23")) == {}
     # the config's zone is the default, and --tz overrides it
     env = {"BLUEPLANE_DISPLAY_TIMEZONE": "Europe/Berlin"}
-    assert _periods(_json("costs", "--since", "1y", env=env)) == _periods(berlin)
-    assert "2026-11-22" in _periods(_json("costs", "--since", "1y", "--tz", "UTC", env=env))
-    sessions = _json("sessions", "--since", "2026-W48", "--until", "2026-W48", "--tz", "UTC")
+    assert _periods(bp_query_json("costs", "--since", "1y", env=env)) == _periods(berlin)
+    assert "2026-11-22" in _periods(bp_query_json("costs", "--since", "1y", "--tz", "UTC", env=env))
+    sessions = bp_query_json(
+        "sessions", "--since", "2026-W48", "--until", "2026-W48", "--tz", "UTC"
+    )
     assert [s["session_id"] for s in sessions["sessions"]] == [_B[0]]
-    human = _bp_query("sessions", "--since", "1y", "--tz", "Europe/Berlin")
+    human = bp_query("sessions", "--since", "1y", "--tz", "Europe/Berlin")
     assert "2026-11-23 00:30" in human.stdout and "Europe/Berlin" in human.stdout, human.stdout
     # commits (and every other per-day breakdown) use the same local day
     for tz, day in (("UTC", "2026-11-22"), ("Europe/Berlin", "2026-11-23")):
-        commits = _json("commits", "--since", "1y", "--tz", tz)
+        commits = bp_query_json("commits", "--since", "1y", "--tz", tz)
         assert [d["day"] for d in commits["by_day"]] == [day]
-    bad = _bp_query("costs", "--tz", "Mars/Olympus")
+    bad = bp_query("costs", "--tz", "Mars/Olympus")
     assert bad.returncode == 2 and "unknown time zone" in bad.stderr
 
 
 def test_until_before_since_is_refused_in_one_line(two_days: None) -> None:
-    bad = _bp_query("costs", "--since", "2026-11-24", "--until", "2026-11-23")
+    bad = bp_query("costs", "--since", "2026-11-24", "--until", "2026-11-23")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_mcp_tools_take_the_zone_and_inclusive_dates(two_days: None) -> None:
+    from tests.test_mcp_server import body, session_calls
+
+    _tools, results = session_calls(
+        [
+            ("get_costs", {"by": "day", "since": "1y", "tz": "Europe/Berlin"}),
+            ("get_costs", {"since": "2026-11-23", "until": "2026-11-23", "tz": "+01:00"}),
+            ("get_session_metrics", {"since": "2026-W48", "until": "2026-W48", "tz": "UTC"}),
+            ("get_costs", {"tz": "Mars/Olympus"}),
+        ]
+    )
+    berlin, one_day, week, bad = results
+    assert _periods(body(berlin)) == {"2026-11-23": 1, "2026-11-24": 1}
+    assert _periods(body(one_day)) == {"2026-11-23": 1}
+    assert [s["session_id"] for s in body(week)["sessions"]] == [_B[0]]
+    assert bad.is_error and "unknown time zone" in bad.content[0].text

@@ -12,15 +12,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from blueplane_core import db, paths
 from blueplane_core.raw_traces import RawEvents
-from tests.conftest import FIXTURES, PYTHON, python_env
-from tests.helpers import ingest_all
+from tests.conftest import FIXTURES, python_env
+from tests.helpers import bp_query, bp_query_json, ingest_all
 from tests.query_data import run_workers
 
 LIVE = FIXTURES / "claude_code_live" / "transcripts"
@@ -43,22 +42,6 @@ def _capture(redis_url: str, labels: str | None = None) -> None:
     run_workers()
 
 
-def _bp_query(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(env),
-    )
-
-
-def _json(*args: str, env: dict[str, str] | None = None) -> Any:
-    done = _bp_query(*args, "--json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 @pytest.fixture
 def captured(redis_client: redis.Redis, redis_url: str) -> None:
     _capture(redis_url)
@@ -67,40 +50,40 @@ def captured(redis_client: redis.Redis, redis_url: str) -> None:
 def test_reports_show_the_folder_name_and_project_takes_name_path_or_hash(
     captured: None,
 ) -> None:
-    everything = _json("sessions", "--since", "10y", "--limit", "200")
+    everything = bp_query_json("sessions", "--since", "10y", "--limit", "200")
     assert everything["total"] > 0
     assert {s["project_label"] for s in everything["sessions"]} == {LABEL}
     project_hash = everything["sessions"][0]["project_hash"]
-    human = _bp_query("sessions", "--since", "10y")
+    human = bp_query("sessions", "--since", "10y")
     assert "project" in human.stdout and LABEL in human.stdout, human.stdout
 
     for given in (LABEL, LABEL.upper(), FOLDER, FOLDER + "/", project_hash, project_hash[:6]):
-        found = _json("sessions", "--since", "10y", "--limit", "200", "--project", given)
+        found = bp_query_json("sessions", "--since", "10y", "--limit", "200", "--project", given)
         assert found["total"] == everything["total"], given
         assert found["filter"]["project_hashes"] == [project_hash]
-    by_project = _json("costs", "--by", "project", "--since", "10y")
+    by_project = bp_query_json("costs", "--by", "project", "--since", "10y")
     assert [(r["period"], r["label"]) for r in by_project["rows"]] == [(project_hash, LABEL)]
-    assert LABEL in _bp_query("costs", "--by", "project", "--since", "10y").stdout
-    detail = _bp_query("session", everything["sessions"][0]["session_id"])
+    assert LABEL in bp_query("costs", "--by", "project", "--since", "10y").stdout
+    detail = bp_query("session", everything["sessions"][0]["session_id"])
     assert LABEL in detail.stdout
 
     # a name or path that matches nothing says so and fails, instead of 0 rows and exit 0
     for wrong in ("no-such-project", "/tmp/ccdemo/other-project", "./nowhere"):
-        done = _bp_query("sessions", "--project", wrong)
+        done = bp_query("sessions", "--project", wrong)
         assert done.returncode == 1, (wrong, done.stdout, done.stderr)
         assert "no project" in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert LABEL in _bp_query("sessions", "--project", "nothing").stderr  # names the known ones
+    assert LABEL in bp_query("sessions", "--project", "nothing").stderr  # names the known ones
 
 
 def test_an_anonymized_export_never_carries_the_label(captured: None, tmp_path: Path) -> None:
     plain, anonymized = tmp_path / "plain.json", tmp_path / "anon.json"
     for out, extra in ((plain, ()), (anonymized, ("--anonymize",))):
-        done = _bp_query("export", "-f", "json", "-o", str(out), "--since", "10y", *extra)
+        done = bp_query("export", "-f", "json", "-o", str(out), "--since", "10y", *extra)
         assert done.returncode == 0, done.stderr
     assert LABEL in plain.read_text()  # the local export keeps it (so the check below can fail)
     assert LABEL not in anonymized.read_text()
     csv_out = tmp_path / "anon.csv"
-    done = _bp_query("export", "-f", "csv", "-o", str(csv_out), "--since", "10y", "--anonymize")
+    done = bp_query("export", "-f", "csv", "-o", str(csv_out), "--since", "10y", "--anonymize")
     assert done.returncode == 0, done.stderr
     for written in tmp_path.glob("anon*.csv"):
         assert LABEL not in written.read_text(), written
@@ -122,9 +105,26 @@ def test_hash_setting_stores_no_label_anywhere(
     assert not any("project_label" in e["metadata"] for e in stored)
     assert LABEL not in json.dumps(stored)
     env = {"BLUEPLANE_PRIVACY_PROJECT_LABELS": "hash"}
-    sessions = _json("sessions", "--since", "10y", env=env)
+    sessions = bp_query_json("sessions", "--since", "10y", env=env)
     assert sessions["total"] > 0 and {s["project_label"] for s in sessions["sessions"]} == {None}
     # a path still works (it is hashed here, as capture did); a name has nothing to match
-    by_path = _json("sessions", "--since", "10y", "--project", FOLDER, env=env)
+    by_path = bp_query_json("sessions", "--since", "10y", "--project", FOLDER, env=env)
     assert by_path["total"] == sessions["total"]
-    assert _bp_query("sessions", "--project", LABEL, env=env).returncode == 1
+    assert bp_query("sessions", "--project", LABEL, env=env).returncode == 1
+
+
+def test_mcp_tools_take_a_project_by_name(captured: None) -> None:
+    from tests.test_mcp_server import body, session_calls
+
+    _tools, results = session_calls(
+        [
+            ("get_session_metrics", {"since": "10y", "project": LABEL}),
+            ("get_costs", {"since": "10y", "by": "project"}),
+            ("get_session_metrics", {"project": "no-such-project"}),
+        ]
+    )
+    named, by_project, unknown = results
+    assert body(named)["total"] > 0
+    assert {s["project_label"] for s in body(named)["sessions"]} == {LABEL}
+    assert [r["label"] for r in body(by_project)["rows"]] == [LABEL]
+    assert unknown.is_error and "no project matches" in unknown.content[0].text

@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -17,28 +16,14 @@ from blueplane_query import errors
 from blueplane_query.errors import AccessDenied
 from blueplane_query.store import Store
 from tests.conftest import PYTHON, python_env
+from tests.helpers import bp_query
+from tests.helpers import bp_query_json as as_json
 from tests.query_data import SESSIONS, fill, worker_module
 
 needs_conversations = pytest.mark.skipif(
     worker_module("conversations") is None,
     reason="blueplane_workers.conversations is not in this tree yet",
 )
-
-
-def bp_query(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(env),
-    )
-
-
-def as_json(*args: str) -> Any:
-    done = bp_query(*args, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> str:
