@@ -39,7 +39,7 @@ BLOCK = timedelta(hours=5)
 #: the span over which a zone's offset transitions are turned into SQL (times outside it take the
 #: offset at its nearest end; only historic or far-future zone changes could differ).
 _SPAN_START = datetime(2000, 1, 1, tzinfo=UTC)
-_SPAN_YEARS_AHEAD = 3
+_SPAN_YEARS_AHEAD = 1
 
 
 # -- the zone ---------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def _offsets(name: str, tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
     Found by sampling the zone once a day and bisecting each change to the minute (zones change
     their offset at most a few times a year, never twice in a day).
     """
-    end = datetime.now(UTC).replace(year=datetime.now(UTC).year + _SPAN_YEARS_AHEAD)
+    end = datetime.now(UTC) + timedelta(days=366 * _SPAN_YEARS_AHEAD)  # (no Feb 29 trap)
     spans: list[tuple[datetime, int]] = [(_SPAN_START, _minutes(tz, _SPAN_START))]
     at = _SPAN_START
     step = timedelta(days=1)
