@@ -255,3 +255,58 @@ def test_a_hook_that_cannot_spool_counts_the_loss_for_status(
     assert report["hook_losses"]["events"] == 1
     assert any(p.startswith("hooks lost 1 event(s)") for p in report["problems"])
     assert not report["healthy"]
+
+
+def test_metrics_worker_waits_out_a_read_only_redis_and_resumes(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from blueplane_core import metric_keys as mk
+    from blueplane_workers.loop import Settings as WorkerSettings
+    from blueplane_workers.metrics import build_worker
+    from tests.helpers import ingest_all
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    with full_tmpfs(tmp_path / "redis-disk", size="256k") as disk, redis_on(disk) as client:
+        port = client.connection_pool.connection_kwargs["port"]
+        monkeypatch.setenv("BLUEPLANE_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+        Emitter(client).emit_many(synthetic.take(100, seed=13))
+        ingest_all()
+        shutdown = Shutdown()
+        conn = db.connect_writer(paths.database())
+        worker_client = redis_conn_for(config.load())
+        worker = build_worker(
+            config.load(), "metrics-disk", conn, worker_client, shutdown,
+            settings=WorkerSettings(idle_block_ms=20, max_deliveries=3),
+        )  # fmt: skip  (built while Redis still took writes, as a running worker was)
+        filler = fill(disk)
+        client.bgsave()
+        wait_for(
+            lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err",
+            30,
+            what="the background save failing on the full disk",
+        )
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: worker.backoff.total >= 5, 60, what="five failed attempts")
+            assert thread.is_alive() and client.xlen(streams.DLQ_STREAM) == 0
+            filler.unlink()
+            client.bgsave()
+            wait_for(
+                lambda: (
+                    mk.decode_counters(client.hgetall(mk.counters_key("all", "total"))).get(
+                        "events"
+                    )
+                    == 100
+                ),
+                60,
+                what="every event counted once",
+            )
+        finally:
+            shutdown.request()
+            thread.join(30)
+            worker_client.close()
+            conn.close()
+        # more attempts than max_deliveries, yet nothing was dead-lettered: waiting is not failing
+        assert worker.backoff.total > 3 and client.xlen(streams.DLQ_STREAM) == 0
