@@ -383,17 +383,30 @@ def _official(row: dict[str, Any]) -> str:
 def requests(r: dict[str, Any]) -> Any:
     if not r["requests"]:
         return _empty("requests")
+    tz = _zone(r)
     table = Table(
-        title=f"requests {r['page']} of {max(1, -(-r['total'] // r['limit']))} pages",
+        title=f"requests {r['page']} of {max(1, -(-r['total'] // r['limit']))} pages "
+        f"(times in {tz.name})",
         title_justify="left",
+        box=None,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
     )
-    for col in ("time (UTC)", "session", "model", "tokens", "cost", "official"):
-        table.add_column(col, justify="right" if col in ("tokens", "cost", "official") else "left")
+    for col in ("time", "session", "project", "model", "tokens", "cost", "official"):
+        table.add_column(
+            col,
+            justify="right" if col in ("tokens", "cost", "official") else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width={"project": 12, "model": 14}.get(col),
+        )
     for q in r["requests"]:
         table.add_row(
-            q["timestamp"][:19].replace("T", " "),
+            tz.show(q["timestamp"], seconds=True),
             q["session_id"][:8],
-            (q["model"] or "?")[:28],
+            project_name(q.get("project_label"), q.get("project_hash")),
+            (q["model"] or "?")[:20],
             _n(q["total_tokens"]),
             _usd(q["cost_usd"]),
             "—" if q["official_cost_usd"] is None else _usd(q["official_cost_usd"]),

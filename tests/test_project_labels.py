@@ -66,6 +66,9 @@ def test_reports_show_the_folder_name_and_project_takes_name_path_or_hash(
     assert LABEL in bp_query("costs", "--by", "project", "--since", "10y").stdout
     detail = bp_query("session", everything["sessions"][0]["session_id"])
     assert LABEL in detail.stdout
+    ledger = bp_query_json("requests", "--since", "10y", "--project", LABEL)
+    assert ledger["total"] > 0 and {q["project_label"] for q in ledger["requests"]} == {LABEL}
+    assert LABEL in bp_query("requests", "--since", "10y").stdout
 
     # a name or path that matches nothing says so and fails, instead of 0 rows and exit 0
     for wrong in ("no-such-project", "/tmp/ccdemo/other-project", "./nowhere"):

@@ -67,7 +67,11 @@ def list_requests(
         " ORDER BY at_ms DESC, request_key LIMIT ? OFFSET ?",
         [*params, limit, (page - 1) * limit],
     )
+    from blueplane_query.projects import labels
+
+    names = labels(store)  # the folder names this machine keeps, beside the hashes
     for r in rows:
+        r["project_label"] = names.get(r["project_hash"])
         cost, official = r.pop("cost_nusd"), r.pop("official_cost_nusd")
         r["cache_write_tokens"] = r.pop("cache_write_5m_tokens") + r.pop("cache_write_1h_tokens")
         r["total_tokens"] = (
