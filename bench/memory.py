@@ -56,6 +56,8 @@ def name_of(pid: int) -> str:
         if item.startswith(b"SUPERVISOR_PROCESS_NAME="):
             return item.split(b"=", 1)[1].decode()
     words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    if b"redis-server" in words[0]:  # it rewrites its argv and environ (its process title)
+        return "redis"
     return Path(words[0].decode()).name if words and words[0] else str(pid)
 
 
