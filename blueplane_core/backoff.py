@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -50,14 +51,20 @@ _OS_STATES = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO}
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` says the bus or the disk cannot take writes right now (retrying the same
     work later will succeed), as opposed to something wrong with the work itself."""
-    import redis  # here: a process that only waits (capture) need not load redis-py for it
+    from blueplane_core import resp
 
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return True  # includes BusyLoadingError: Redis replaying its append-only file
-    if isinstance(exc, redis.exceptions.SlotNotCoveredError):
-        return True  # a cluster client that has not yet learnt who took over Blueplane's slot
-    if isinstance(exc, redis.ResponseError):
-        return str(exc).lstrip("-").split(" ", 1)[0].upper() in _REDIS_STATES
+    if isinstance(exc, resp.Unavailable):
+        return True  # the small client (capture processes) could not reach any node in time
+    if isinstance(exc, resp.ReplyError):
+        return str(exc).split(" ", 1)[0].upper() in _REDIS_STATES
+    redis = sys.modules.get("redis")  # an error of redis-py only where redis-py is loaded
+    if redis is not None:
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            return True  # includes BusyLoadingError: Redis replaying its append-only file
+        if isinstance(exc, redis.exceptions.SlotNotCoveredError):
+            return True  # a cluster client that has not yet learnt who took over {bp}'s slot
+        if isinstance(exc, redis.ResponseError):
+            return str(exc).lstrip("-").split(" ", 1)[0].upper() in _REDIS_STATES
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()
         return any(state in text for state in _SQLITE_STATES)

@@ -164,3 +164,18 @@ def test_light_processes_do_not_import_redis_py(module: str) -> None:
         [PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=python_env()
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_small_client_errors_are_classified_without_loading_redis_py() -> None:
+    """A capture process waiting out Redis (blueplane_core.backoff) keeps redis-py unloaded."""
+    code = (
+        "import sys\n"
+        "from blueplane_core import backoff, resp\n"
+        "t = backoff.is_transient\n"
+        "print(t(resp.Unavailable('down')), t(resp.ReplyError('READONLY replica')),"
+        " t(resp.ReplyError('WRONGTYPE Operation')), 'redis' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=python_env()
+    )
+    assert done.stdout.split() == ["True", "True", "False", "False"], done.stderr
