@@ -159,23 +159,24 @@ def test_importing_the_client_loads_only_c_modules() -> None:
     ],
 )
 def test_light_processes_do_not_import_redis_py(module: str) -> None:
-    code = f"import sys, {module}; print('redis' in sys.modules)"
-    done = subprocess.run(
-        [PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=python_env()
-    )
+    done = _python(f"import sys, {module}; print('redis' in sys.modules)")
     assert done.stdout.strip() == "False", done.stderr
 
 
 def test_small_client_errors_are_classified_without_loading_redis_py() -> None:
     """A capture process waiting out Redis (blueplane_core.backoff) keeps redis-py unloaded."""
-    code = (
+    done = _python(
         "import sys\n"
         "from blueplane_core import backoff, resp\n"
         "t = backoff.is_transient\n"
         "print(t(resp.Unavailable('down')), t(resp.ReplyError('READONLY replica')),"
         " t(resp.ReplyError('WRONGTYPE Operation')), 'redis' in sys.modules)\n"
     )
-    done = subprocess.run(
+    assert done.stdout.split() == ["True", "True", "False", "False"], done.stderr
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by this interpreter in a fresh process, with the tests' environment."""
+    return subprocess.run(
         [PYTHON, "-c", code], capture_output=True, text=True, timeout=60, env=python_env()
     )
-    assert done.stdout.split() == ["True", "True", "False", "False"], done.stderr
