@@ -356,6 +356,7 @@ def main() -> None:
 
     from blueplane import errors
 
+    paths.restrict_umask()  # supervisord, Redis and every process inherit it
     try:
         # outside standalone mode click returns a command's exit code instead of exiting
         returned = app(standalone_mode=False)

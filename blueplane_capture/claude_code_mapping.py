@@ -18,8 +18,9 @@ from blueplane_capture.hooks.primitives import (
     format_timestamp,
     keyed_hash,
     new_event_id,
-    program_name,
+    program_facts,
 )
+from blueplane_core import allowlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def tool_input_facts(tool_name: str, tool_input: Any, secret: bytes) -> dict[str
             facts["file_hash"] = keyed_hash(secret, path, "file")
             break
     if tool_name in _SHELL_TOOLS:
-        facts["program"] = program_name(tool_input.get("command"))
+        facts.update(program_facts(tool_input.get("command"), secret))
     elif tool_name in _AGENT_TOOLS and isinstance(tool_input.get("subagent_type"), str):
         facts["agent_type"] = tool_input["subagent_type"]
     return facts
@@ -260,7 +261,10 @@ def _hook_payload(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dic
             out["background_task_count"] = len(p["background_tasks"])
     elif name == "StopFailure":
         kind = "api_error"
+        # ``error`` is one of a documented set (allow-list enum); the error text is only measured
         out["error_type"] = p["error"] if isinstance(p.get("error"), str) else "unknown"
+        message = p.get("last_assistant_message")
+        out["error_length"] = len(message) if isinstance(message, str) else 0
     elif name in ("SubagentStart", "SubagentStop"):
         kind = "subagent_start" if name == "SubagentStart" else "subagent_stop"
         agent_id = p.get("agent_id") if isinstance(p.get("agent_id"), str) else ""
@@ -313,32 +317,36 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
     session = payload.get("session_id")
     if not isinstance(session, str) or not session:
         session = os.environ.get("CLAUDE_CODE_SESSION_ID") or "unknown"
-    return {
-        "schema": SCHEMA,
-        "event_id": event_id or new_event_id(),
-        "timestamp": format_timestamp(now),
-        "platform": PLATFORM,
-        "source": "hook",
-        "session_id": session[:256],
-        "event_type": kind,
-        "hook_type": name or None,
-        "metadata": _metadata(payload, secret),
-        "payload": body,
-    }
+    return allowlist.clean_event(
+        {
+            "schema": SCHEMA,
+            "event_id": event_id or new_event_id(),
+            "timestamp": format_timestamp(now),
+            "platform": PLATFORM,
+            "source": "hook",
+            "session_id": session[:256],
+            "event_type": kind,
+            "hook_type": name or None,
+            "metadata": _metadata(payload, secret),
+            "payload": body,
+        }
+    )
 
 
 def unparsed_hook_event(reason: str, size: int, now: float | None = None) -> dict[str, Any]:
     """What a hook records when its stdin was not a JSON object: the fact, never the bytes."""
     session = os.environ.get("CLAUDE_CODE_SESSION_ID") or "unknown"
-    return {
-        "schema": SCHEMA,
-        "event_id": new_event_id(),
-        "timestamp": format_timestamp(now),
-        "platform": PLATFORM,
-        "source": "hook",
-        "session_id": session[:256],
-        "event_type": "generic",
-        "hook_type": None,
-        "metadata": {},
-        "payload": {"original_type": "unparsed", "parse_error": reason, "input_bytes": size},
-    }
+    return allowlist.clean_event(
+        {
+            "schema": SCHEMA,
+            "event_id": new_event_id(),
+            "timestamp": format_timestamp(now),
+            "platform": PLATFORM,
+            "source": "hook",
+            "session_id": session[:256],
+            "event_type": "generic",
+            "hook_type": None,
+            "metadata": {},
+            "payload": {"original_type": "unparsed", "parse_error": reason, "input_bytes": size},
+        }
+    )

@@ -13,8 +13,9 @@ Three generations of GitHub's API are accepted (formats.md section 6; samples in
 One event per day (and per user in per-user reports). Its id is derived from the generation,
 the organisation, the day (and the hashed user), so importing the same file twice, or an
 overlapping 28-day window tomorrow, adds nothing. Logins, user ids and organisation ids are
-replaced by keyed hashes; everything else in a day record is counts and names of languages,
-editors, models and features, which are kept as they came under ``totals``.
+replaced by keyed hashes; of the rest of a day record only numbers and the names of languages,
+editors, features and model families are kept under ``totals`` (repository names and custom
+model names are not).
 
 Import is an official source (the vendor's own accounting): ``source`` is ``import``.
 """
@@ -32,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from blueplane_core import events, privacy
+from blueplane_core import allowlist, events, privacy
 from blueplane_core.emit import Emitter
 
 log = logging.getLogger("blueplane.capture.copilot")
@@ -42,8 +43,6 @@ LEGACY, METRICS, REPORT = "legacy_usage", "metrics", "usage_metrics"
 DEFAULT_API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 HTTP_TIMEOUT_S = 30
-#: identities in a day record: replaced by keyed hashes, never kept
-_IDENTITY_KEYS = ("user_login", "user_id", "organization_id", "enterprise_id", "team_id")
 
 
 class CopilotImportError(Exception):
@@ -193,19 +192,6 @@ def headline(kind: str, record: dict[str, Any]) -> dict[str, int | float]:
     return numbers
 
 
-def _scrub(value: Any) -> Any:
-    """A copy without identity keys or anything the privacy rules forbid."""
-    if isinstance(value, dict):
-        return {
-            k: _scrub(v)
-            for k, v in value.items()
-            if k not in _IDENTITY_KEYS and k not in privacy.FORBIDDEN_KEYS
-        }
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
 def _day_ms(day: str) -> int:
     parsed = date.fromisoformat(day[:10])
     return int(datetime(parsed.year, parsed.month, parsed.day, tzinfo=UTC).timestamp() * 1000)
@@ -235,7 +221,11 @@ def to_events(document: Any, secret: bytes, org: str = "") -> tuple[str, list[di
         if user_hash:
             payload["user_hash"] = user_hash
         payload.update(headline(kind, record))
-        payload["totals"] = _scrub({k: v for k, v in record.items() if k not in ("day", "date")})
+        # numbers and names of languages / editors / features / model families only
+        # (``allowlist.COPILOT_TOTALS``): no repository names, logins or custom model names
+        payload["totals"] = allowlist.COPILOT_TOTALS.coerce(
+            {k: v for k, v in record.items() if k not in ("day", "date")}
+        )
         built.append(
             events.make_event(
                 event_type="usage_report",

@@ -209,9 +209,7 @@ class State:
 
     def save(self) -> None:
         paths.ensure_private_dir(self.file.parent)
-        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(orjson.dumps(self.data))
-        os.replace(tmp, self.file)
+        paths.write_private(self.file, orjson.dumps(self.data))
 
 
 def _bounded(values: set[str]) -> list[str]:

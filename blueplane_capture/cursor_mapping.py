@@ -35,8 +35,9 @@ from blueplane_capture.hooks.primitives import (
     format_timestamp,
     keyed_hash,
     new_event_id,
-    program_name,
+    program_facts,
 )
+from blueplane_core import allowlist
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def _tool_input_facts(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
     out: dict[str, Any] = {}
     command = tool_input.get("command")
     if isinstance(command, str):
-        out["program"] = program_name(command)
+        out.update(program_facts(command, secret))
     for key in ("file_path", "path", "target_file"):
         if isinstance(tool_input.get(key), str):
             out.update(_file_facts(tool_input[key], secret))
@@ -265,7 +266,7 @@ def _event(
     if name in ("beforeShellExecution", "afterShellExecution"):
         start = name == "beforeShellExecution"
         out["tool_name"] = "Shell"
-        out["program"] = program_name(_str(p, "command"))
+        out.update(program_facts(_str(p, "command"), secret))
         key = calls.key(ids.SHELL, {"command": _str(p, "command")}, "start" if start else "end")
         if key:
             out["tool_use_id"] = key
@@ -408,31 +409,35 @@ def map_hook(
     name = _str(payload, "hook_event_name") or event_name
     kind, body = _event(name, payload, secret, home)
     session = _str(payload, "conversation_id") or _str(payload, "session_id") or "unknown"
-    return {
-        "schema": 1,
-        "event_id": new_event_id(),
-        "timestamp": format_timestamp(now),
-        "platform": PLATFORM,
-        "source": "hook",
-        "session_id": session[:256],
-        "event_type": kind,
-        "hook_type": name[:100] or None,
-        "metadata": _metadata(payload, secret),
-        "payload": body,
-    }
+    return allowlist.clean_event(
+        {
+            "schema": 1,
+            "event_id": new_event_id(),
+            "timestamp": format_timestamp(now),
+            "platform": PLATFORM,
+            "source": "hook",
+            "session_id": session[:256],
+            "event_type": kind,
+            "hook_type": name[:100] or None,
+            "metadata": _metadata(payload, secret),
+            "payload": body,
+        }
+    )
 
 
 def unparsed_hook_event(event_name: str, reason: str, size: int) -> dict[str, Any]:
     """What the hook records when stdin was not a JSON object: the fact, never the bytes."""
-    return {
-        "schema": 1,
-        "event_id": new_event_id(),
-        "timestamp": format_timestamp(),
-        "platform": PLATFORM,
-        "source": "hook",
-        "session_id": "unknown",
-        "event_type": "generic",
-        "hook_type": event_name[:100] or None,
-        "metadata": {},
-        "payload": {"original_type": "unparsed", "parse_error": reason, "input_bytes": size},
-    }
+    return allowlist.clean_event(
+        {
+            "schema": 1,
+            "event_id": new_event_id(),
+            "timestamp": format_timestamp(),
+            "platform": PLATFORM,
+            "source": "hook",
+            "session_id": "unknown",
+            "event_type": "generic",
+            "hook_type": event_name[:100] or None,
+            "metadata": {},
+            "payload": {"original_type": "unparsed", "parse_error": reason, "input_bytes": size},
+        }
+    )

@@ -160,28 +160,34 @@ def commit_event(facts: dict[str, Any], toplevel: str, secret: bytes) -> dict[st
     if facts["branch"]:
         metadata["git_branch_hash"] = keyed_hash(secret, facts["branch"], "branch")
     unix_ms = facts["time"] * 1000 if facts["time"] else None
-    return {
-        "schema": 1,
-        "event_id": derived_event_id("git-commit", f"{project}\x00{facts['sha']}", unix_ms),
-        "timestamp": format_timestamp(facts["time"] or None),
-        "platform": PLATFORM,
-        "source": "git_hook",
-        "session_id": project,
-        "event_type": "commit",
-        "hook_type": "post-commit",
-        "metadata": metadata,
-        "payload": {
-            "commit_hash": keyed_hash(secret, facts["sha"], "commit"),
-            "author_hash": keyed_hash(secret, facts["email"], "author") if facts["email"] else "",
-            "files_changed": facts["files"],
-            "lines_added": facts["added"],
-            "lines_removed": facts["removed"],
-            "binary_files": facts["binary"],
-            "file_extensions": facts["extensions"],
-            "parent_count": facts["parent_count"],
-            "is_merge": facts["parent_count"] > 1,
-        },
-    }
+    from blueplane_core import allowlist
+
+    return allowlist.clean_event(
+        {
+            "schema": 1,
+            "event_id": derived_event_id("git-commit", f"{project}\x00{facts['sha']}", unix_ms),
+            "timestamp": format_timestamp(facts["time"] or None),
+            "platform": PLATFORM,
+            "source": "git_hook",
+            "session_id": project,
+            "event_type": "commit",
+            "hook_type": "post-commit",
+            "metadata": metadata,
+            "payload": {
+                "commit_hash": keyed_hash(secret, facts["sha"], "commit"),
+                "author_hash": keyed_hash(secret, facts["email"], "author")
+                if facts["email"]
+                else "",
+                "files_changed": facts["files"],
+                "lines_added": facts["added"],
+                "lines_removed": facts["removed"],
+                "binary_files": facts["binary"],
+                "file_extensions": facts["extensions"],
+                "parent_count": facts["parent_count"],
+                "is_merge": facts["parent_count"] > 1,
+            },
+        }
+    )
 
 
 def handle(cwd: str | None = None) -> dict[str, Any] | None:

@@ -11,7 +11,6 @@ a crash in between re-reads some lines, whose deterministic event ids make the r
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,8 @@ class FilePosition:
 
 
 class OffsetStore:
-    """The positions of every file one monitor reads, keyed by absolute path."""
+    """The positions of every file one monitor reads, keyed by what the monitor chooses (a keyed
+    hash of the path: the state file names no folder)."""
 
     def __init__(self, name: str, folder: Path | None = None) -> None:
         self.file = (folder or paths.state_dir()) / f"{name}.json"
@@ -107,19 +107,9 @@ class OffsetStore:
         """Write the positions if anything changed since the last save."""
         if not self.dirty and self.existed:
             return
-        paths.ensure_private_dir(self.file.parent)
         data = orjson.dumps(
             {"version": 1, "files": {p: pos.to_json() for p, pos in self.positions.items()}}
         )
-        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.file)
+        paths.write_private(self.file, data)
         self.existed = True
         self.dirty = False

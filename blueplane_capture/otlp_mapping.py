@@ -17,10 +17,8 @@ list of keys; unknown events keep only numbers and short strings of non-private 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -31,7 +29,7 @@ from typing import Any
 import orjson
 
 from blueplane_capture.claude_code_mapping import shared_event_id
-from blueplane_core import events, paths, privacy
+from blueplane_core import allowlist, events, paths, privacy
 
 log = logging.getLogger("blueplane.capture.otlp")
 
@@ -64,27 +62,6 @@ _DROPPED_KEYS = frozenset(
         "exception.stacktrace",
     }
 )
-#: Substrings that make a string-valued attribute of an unknown event suspect.
-_SUSPECT_PARTS = (
-    "email",
-    "prompt",
-    "response",
-    "content",
-    "path",
-    "command",
-    "message",
-    "text",
-    "body",
-    "parameters",
-    "input",
-    "output",
-    "error",
-    "query",
-    "url",
-    "file",
-    "name_of",
-)
-_MAX_GENERIC_STRING = 200
 
 #: Anthropic API error classes by HTTP status (public API docs), so api_error carries the same
 #: short ``error_type`` a transcript would, without the error text.
@@ -262,20 +239,12 @@ def is_private(key: str) -> bool:
 
 
 def safe_attributes(attrs: dict[str, Any], skip: Iterable[str] = ()) -> dict[str, Any]:
-    """Numbers, booleans and short non-private strings; everything else is left behind."""
+    """Numbers and flags under a safe name, and the string attributes the allow-list names
+    (``allowlist.OTEL_ATTRIBUTES``, each validated); everything else is left behind."""
     skipped = set(skip)
-    out: dict[str, Any] = {}
-    for key, value in attrs.items():
-        if key in skipped or is_private(key):
-            continue
-        if isinstance(value, (bool, int, float)):
-            out[key] = value
-        elif isinstance(value, str) and len(value) <= _MAX_GENERIC_STRING:
-            lowered = key.lower()
-            is_id = lowered.endswith((".id", "_id", ".name", "_name", "type", "source"))
-            if is_id or not any(part in lowered for part in _SUSPECT_PARTS):
-                out[key] = value
-    return out
+    kept = {k: v for k, v in attrs.items() if k not in skipped and not is_private(k)}
+    cleaned = allowlist.ATTRIBUTES.coerce(kept)
+    return cleaned if isinstance(cleaned, dict) else {}
 
 
 def _put(payload: dict[str, Any], key: str, value: Any) -> None:
@@ -314,18 +283,42 @@ def _platform(resource: dict[str, Any]) -> str:
 
 
 def _session(attrs: dict[str, Any], resource: dict[str, Any]) -> str:
+    """The session id as sent when it is an identifier, else a keyed hash of it."""
     session = attrs.get("session.id") or resource.get("session.id")
-    return str(session)[:256] if session else "unknown"
+    if not session:
+        return "unknown"
+    text = str(session)
+    if allowlist.SESSION_ID.check(text):
+        return text
+    return "otel-" + privacy.keyed_hash(_secret(), text, "session")
 
 
-def _event_name(record: dict[str, Any], attrs: dict[str, Any]) -> str:
+_SECRET: list[bytes] = []
+
+
+def _secret() -> bytes:
+    """The installation's key, read once per process (keyed hashes of ids and series)."""
+    if not _SECRET:
+        _SECRET.append(privacy.load_secret())
+    return _SECRET[0]
+
+
+def _event_name(attrs: dict[str, Any]) -> str:
+    """The event's name from ``event.name``, never from the body (which may be any text): a
+    name that is not a short lowercase identifier becomes ``otel.other``."""
     name = attrs.get("event.name")
     if not isinstance(name, str) or not name:
-        body = any_value(record.get("body"))
-        name = body if isinstance(body, str) and len(body) <= 100 else ""
+        return "log"
     if name.startswith("claude_code."):
         name = name[len("claude_code.") :]
-    return name or "log"
+    return name if _is_safe_name(name) else "otel.other"
+
+
+_SAFE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+def _is_safe_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and name[0].isalpha() and _SAFE_NAME_CHARS.issuperset(name)
 
 
 def _json_attr(value: Any) -> dict[str, Any]:
@@ -379,8 +372,8 @@ def _map_log(name: str, a: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         _put(p, "tool_name", a.get("tool_name"))
         _put(p, "tool_use_id", a.get("tool_use_id"))
         params = _json_attr(a.get("tool_parameters"))
-        program = privacy.program_name(params.get("bash_command") or params.get("full_command"))
-        _put(p, "program", program)
+        command = params.get("full_command") or params.get("bash_command")
+        p.update(privacy.program_facts(command if isinstance(command, str) else None, _secret()))
         tool_input = _json_attr(a.get("tool_input"))
         _put(p, "file_extension", privacy.file_extension(tool_input.get("file_path")))
     if name == "tool_result":
@@ -460,7 +453,7 @@ def _log_event(
     if not isinstance(record, dict):
         raise TypeError("log record is not an object")
     attrs = attributes(record.get("attributes"))
-    name = _event_name(record, attrs)
+    name = _event_name(attrs)
     timestamp, unix_ms = _timestamp(record, attrs)
     session = _session(attrs, resource)
     event_type, payload = _map_log(name, attrs)
@@ -469,7 +462,10 @@ def _log_event(
     if sequence is not None and session != "unknown":
         key = f"{session}\x00{sequence}\x00{name}\x00{time_ns}"
     else:
-        key = hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        # keyed: an id derived from the record's bytes must not be a guessable hash of its text
+        key = privacy.keyed_hash(
+            _secret(), orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode(), "otlp-log"
+        )
     event_id = events.derived_event_id("otlp-log", key, unix_ms)
     shared_key = payload.get(_SHARED_KEYS.get(event_type, ""))
     if platform == "claude_code" and isinstance(shared_key, str) and shared_key:
@@ -553,10 +549,7 @@ class CumulativeState:
             for key, entry in self.series.items()
             if newest - int(entry.get("t", 0)) <= self.MAX_AGE_NS
         }
-        paths.ensure_private_dir(self.file.parent)
-        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(orjson.dumps(self.series))
-        os.replace(tmp, self.file)
+        paths.write_private(self.file, orjson.dumps(self.series))
 
 
 _DELTA, _CUMULATIVE = 1, 2
@@ -596,6 +589,7 @@ def _metric(
     name = metric["name"]
     if not isinstance(name, str) or not name:
         raise ValueError("metric without a name")
+    name = name if _is_safe_name(name) else "otel.other"
     unit = str(metric.get("unit") or "")
     if "sum" in metric:
         data, kind = metric["sum"], "sum"
@@ -623,7 +617,8 @@ def _metric(
         if raw is None:
             raise ValueError(f"data point of {name!r} has no value")
         identity = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode()
-        series = hashlib.sha256(f"{origin}\x00{name}\x00{identity}".encode()).hexdigest()[:32]
+        # keyed: the series id is kept in the state file and must not be a guessable hash
+        series = privacy.keyed_hash(_secret(), f"{origin}\x00{name}\x00{identity}", "series")
         value: float | None = raw
         if kind != "gauge" and temporality == _CUMULATIVE:
             value = state.increment(series, start_ns, time_ns, raw, monotonic, out.state_updates)

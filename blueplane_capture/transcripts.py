@@ -105,6 +105,9 @@ class TranscriptMonitor:
         self.bytes_read = 0
         self.faults = FileFaults(log)
         self.heartbeat: lifecycle.Heartbeat | None = None
+        #: state key -> file, for files seen by this process (the state holds no paths)
+        self.known: dict[str, Path] = {}
+        self._rekey_old_state()
 
     def shown(self, path: Path | str) -> str:
         """How a log line names a transcript (no home path, no project folder)."""
@@ -115,6 +118,31 @@ class TranscriptMonitor:
             f"events={self.emitted} malformed={self.malformed} refused={self.refused} "
             f"unreadable={self.faults.count} failing={self.faults.failing}"
         )
+
+    # ------------------------------------------------------------------------ state
+
+    def state_key(self, path: Path) -> str:
+        """The state file's name for ``path``: a keyed hash, never the path (which holds the
+        home folder and the project's name)."""
+        key = privacy.keyed_hash(self.secret, str(path), "state")
+        self.known[key] = path
+        return key
+
+    def _rekey_old_state(self) -> None:
+        """Positions saved by older versions were keyed by path and remembered the head's
+        bytes: rename them to keyed hashes, hash the heads, so no path or text stays behind."""
+        for key in [k for k in self.store.positions if "/" in k or "\\" in k]:
+            pos = self.store.positions.pop(key)
+            if pos.head and ":" not in pos.head:
+                head = bytes.fromhex(pos.head)
+                pos.head = self._head_digest(head)
+            self.store.put(self.state_key(Path(key)), pos)
+
+    def _path_of(self, key: str) -> Path | None:
+        if key not in self.known:
+            for path in self.transcript_files():
+                self.state_key(path)
+        return self.known.get(key)
 
     # ------------------------------------------------------------------------ files
 
@@ -159,7 +187,7 @@ class TranscriptMonitor:
         emitted once the file has been quiet for ``settle_s``. Raises a Redis error
         (``redis_conn.errors()``) with the file's saved position unchanged.
         """
-        key = str(path)
+        key = self.state_key(path)
         now = time.time() if now is None else now
         try:
             stat = path.stat()
@@ -220,14 +248,20 @@ class TranscriptMonitor:
             self.store.put(key, pos)
         return sent
 
+    def _head_digest(self, head: bytes) -> str:
+        """``<length>:<keyed hash>`` of a file's first bytes (which may hold a prompt)."""
+        return f"{len(head)}:" + privacy.keyed_hash(self.secret, head.hex(), "head")
+
     def _head_of(self, path: Path) -> str:
         with path.open("rb") as handle:
-            return handle.read(HEAD_BYTES).hex()
+            return self._head_digest(handle.read(HEAD_BYTES))
 
     def _head_changed(self, path: Path, pos: FilePosition) -> bool:
-        want = bytes.fromhex(pos.head)
+        size, _, _digest = pos.head.partition(":")
+        if not size.isdigit():
+            return False
         with path.open("rb") as handle:
-            return handle.read(len(want)) != want
+            return self._head_digest(handle.read(int(size))) != pos.head
 
     def _skip_huge_line(self, path: Path, pos: FilePosition) -> int:
         """Skip one line longer than CHUNK_BYTES (counted malformed); returns bytes skipped."""
@@ -294,7 +328,11 @@ class TranscriptMonitor:
                         sent += self.emitter.emit_many([event])
                     except (events.InvalidEvent, privacy.PrivacyViolation) as exc:
                         self.refused += 1
-                        log.error("refused %s event: %s", event.get("event_type"), exc)
+                        # a privacy refusal names keys only; other messages may quote values
+                        why = str(exc) if isinstance(exc, privacy.PrivacyViolation) else None
+                        log.error(
+                            "refused %s event: %s", event.get("event_type"), why or describe(exc)
+                        )
         self.emitted += sent
         return sent
 
@@ -309,14 +347,17 @@ class TranscriptMonitor:
     ) -> int:
         """Read the given files (default: all transcripts) plus every file with held
         responses or an unreported end, then save the positions. Returns events sent."""
-        targets = {str(p): Path(p) for p in (self.transcript_files() if files is None else files)}
-        for key, pos in self.store.positions.items():
+        listed = self.transcript_files() if files is None else files
+        targets = {self.state_key(Path(p)): Path(p) for p in listed}
+        for key, pos in list(self.store.positions.items()):
             if key not in targets and (pos.cursor.get("pending") or pos.ended_at != pos.offset):
-                targets[key] = Path(key)
+                path = self._path_of(key)
+                if path is not None:
+                    targets[key] = path
         sent = 0
         saved = time.monotonic()
         try:
-            for key in sorted(targets):
+            for key in sorted(targets, key=lambda k: str(targets[k])):
                 if self.shutdown is not None and self.shutdown.requested:
                     break  # SIGTERM during a long backfill: save what is done, stop
                 sent += self._read_guarded(key, targets[key], flush, now, progress)
@@ -327,7 +368,7 @@ class TranscriptMonitor:
                     saved = time.monotonic()
         finally:
             if files is None:
-                existing = {str(p) for p in self.transcript_files()}
+                existing = {self.state_key(p) for p in self.transcript_files()}
                 self.store.forget_missing(existing)
                 self.faults.forget(existing)
             self._save()
@@ -361,7 +402,7 @@ class TranscriptMonitor:
         """Read the whole existing history once, with a progress bar. Held responses of files
         quiet for ``settle_s`` are emitted; ``flush`` emits every held response (``--once``)."""
         files = self.transcript_files()
-        total = sum(max(_size(p) - self.store.get(str(p)).offset, 0) for p in files)
+        total = sum(max(_size(p) - self.store.get(self.state_key(p)).offset, 0) for p in files)
         if not show_progress:
             return self.poll(files, flush=flush)
         from rich.console import Console

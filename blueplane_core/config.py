@@ -251,7 +251,9 @@ def _coerce(key: Key, value: Any, origin: str) -> Any:
 
 def load_or_exit(process: str) -> Config:
     """The configuration for a process's ``main()``; on a bad value, one line on stderr naming
-    the process, key and file, and exit EXIT_CONFIG (supervisord then does not restart it)."""
+    the process, key and file, and exit EXIT_CONFIG (supervisord then does not restart it).
+    Every process starts here, so this is also where its umask becomes private."""
+    paths.restrict_umask()
     try:
         return load()
     except ConfigError as exc:

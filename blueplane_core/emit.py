@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from blueplane_core import events, privacy, streams
+from blueplane_core import allowlist, events, privacy, streams
 
 
 def encode(event: dict[str, Any]) -> bytes:
@@ -47,6 +47,9 @@ class Emitter:
         events.validate(event)
         privacy.check_sanitized(event["payload"], "payload")
         privacy.check_sanitized(event["metadata"], "metadata")
+        problem = allowlist.violation(event)
+        if problem:
+            raise privacy.PrivacyViolation(problem)
         return encode(event)
 
     def emit(self, event: dict[str, Any]) -> bool:

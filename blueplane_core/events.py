@@ -15,6 +15,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from blueplane_core import allowlist
+
 SCHEMA_VERSION = 1
 
 #: The closed list of event types, each with what it means. Capture code maps every platform
@@ -251,7 +253,13 @@ def make_event(
     event_id: str | None = None,
     timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """Build a schema-1 envelope; the id defaults to a fresh UUIDv7 and the time to now."""
+    """Build a schema-1 envelope; the id defaults to a fresh UUIDv7 and the time to now.
+
+    Payload and metadata go through the privacy allow-list (``allowlist.clean``): a key it does
+    not list raises ``allowlist.NotAllowed``, a value not of its key's kind is coerced or left
+    out. This is the only way capture code builds an event.
+    """
+    payload, metadata = allowlist.clean(event_type, payload or {}, metadata or {})
     return {
         "schema": SCHEMA_VERSION,
         "event_id": event_id or new_event_id(),
@@ -261,8 +269,8 @@ def make_event(
         "session_id": session_id,
         "event_type": event_type,
         "hook_type": hook_type,
-        "metadata": metadata or {},
-        "payload": payload or {},
+        "metadata": metadata,
+        "payload": payload,
     }
 
 

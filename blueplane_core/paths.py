@@ -108,3 +108,29 @@ def _tilde(path: Path) -> str:
         return "~/" + path.relative_to(Path.home()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+#: the umask of every Blueplane process: files 0600, folders 0700, whatever the user's umask
+PRIVATE_UMASK = 0o077
+
+
+def restrict_umask() -> None:
+    """Make every file and folder this process (and its children: supervisord, Redis, SQLite's
+    -wal/-shm files, logs) creates readable by the user only. Called first by every entry
+    point; the hooks do the same in ``hooks.runtime.settings``."""
+    os.umask(PRIVATE_UMASK)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temp + fsync + rename), mode 0600."""
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -143,6 +143,20 @@ def program_name(command: str | None) -> str:
     return ""
 
 
+def program_facts(command: str | None, secret: bytes) -> dict[str, str]:
+    """What a shell command line may leave behind: its program by name when it is a well-known
+    tool (``allowlist.PROGRAMS``), else ``other`` and a keyed hash of the program's name; no
+    script names, no arguments."""
+    from blueplane_core.allowlist import PROGRAMS
+
+    name = program_name(command)
+    if not name:
+        return {}
+    if name in PROGRAMS:
+        return {"program": name}
+    return {"program": "other", "program_hash": keyed_hash(secret, name, "program")}
+
+
 def text_length(value: Any) -> int:
     """The length of a text we must not keep (0 for anything that is not a string)."""
     return len(value) if isinstance(value, str) else 0

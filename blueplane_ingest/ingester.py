@@ -24,11 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis
 
-from blueplane_core import events, streams
+from blueplane_core import allowlist, events, streams
 from blueplane_core.backoff import Backoff, is_transient
 from blueplane_core.consumer import BatchCollector, BatchPolicy, Delivery
 from blueplane_core.lifecycle import Heartbeat, Shutdown, publish_stats
@@ -45,6 +46,20 @@ MAX_BACKOFF_S = 5.0
 @dataclass(frozen=True)
 class Settings(BatchPolicy):
     max_deliveries: int = 3
+
+
+def redacted(entry: Delivery, event: dict[str, Any]) -> Delivery:
+    """``entry`` with its event's payload and metadata values replaced by their JSON types, so
+    the dead letter shows which keys arrived without keeping a value the allow-list refused."""
+    shape = dict(event)
+    for name, kind in (("session_id", allowlist.SESSION_ID), ("hook_type", allowlist.HOOK_TYPE)):
+        if shape[name] is not None and not kind.check(shape[name]):
+            shape[name] = "(refused)"
+    for section in ("payload", "metadata"):
+        shape[section] = {str(k): type(v).__name__ for k, v in event[section].items()}
+    fields = dict(entry.fields or {})
+    fields[EVENT_FIELD] = orjson.dumps(shape)
+    return Delivery(entry.id, fields, entry.deliveries)
 
 
 def _percentile(ordered: list[float], p: float) -> float:
@@ -163,6 +178,12 @@ class Ingester:
             else:
                 try:
                     event = events.validate(orjson.loads(data))
+                    problem = allowlist.violation(event)
+                    if problem:
+                        # the original bytes hold what the allow-list refused: keep its shape
+                        batch.outcome.dead.append((redacted(entry, event), f"privacy: {problem}"))
+                        batch.outcome.ack.append(entry.id)
+                        continue
                     batch.entries.append(entry)
                     batch.events.append(event)
                     good_raw.append(data)

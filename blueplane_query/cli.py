@@ -340,6 +340,7 @@ def _answer(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point (``bp-query``)."""
+    os.umask(0o077)  # = paths.restrict_umask(), without importing more before a command runs
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["statusline"] and "-h" not in argv and "--help" not in argv:
         # Claude Code runs it after every message: no parser, no usage errors, always a line

@@ -249,6 +249,21 @@ TOOLS: dict[str, tuple[str, dict[str, Any], bool]] = {
 }
 
 
+_UUID_CHARS = frozenset("0123456789abcdef-")
+
+
+def tracking_id(given: str, kind: str) -> str:
+    """An id a caller passed to a tracking tool, as it may be stored: a session or decision id
+    of the known form (a lowercase UUID, as Claude Code, Cursor and ``log_decision`` issue
+    them) as given, anything else as a keyed hash (it could be any text, and ids end up in
+    key names and tables)."""
+    if len(given) == 36 and _UUID_CHARS.issuperset(given) and given.count("-") == 4:
+        return given
+    from blueplane_core import privacy
+
+    return "mcp-" + privacy.keyed_hash(privacy.load_secret(), given, kind)
+
+
 class Tracking:
     """Emits decision / outcome events through the pipeline (lazy Redis connection)."""
 
@@ -266,7 +281,7 @@ class Tracking:
             event_type=event_type,
             platform="blueplane",
             source="mcp",
-            session_id=session_id or self.session_id,
+            session_id=tracking_id(session_id, "mcp_session") if session_id else self.session_id,
             hook_type=None,
             payload=payload,
         )
@@ -296,7 +311,7 @@ class Tracking:
     def outcome(self, args: dict[str, Any]) -> dict[str, Any]:
         payload: dict[str, Any] = {"result": args["result"]}
         if args.get("decision_id"):
-            payload["decision_id"] = str(args["decision_id"])[:64]
+            payload["decision_id"] = tracking_id(str(args["decision_id"]), "mcp_decision")
         if "tests_passed" in args:
             payload["tests_passed"] = bool(args["tests_passed"])
         payload["summary_length"] = len(args.get("summary") or "")
@@ -475,8 +490,9 @@ def main() -> None:
     """Console-script entry point (``bp-mcp``): serve MCP over stdin/stdout until EOF."""
     import anyio
 
-    from blueplane_core import lifecycle
+    from blueplane_core import lifecycle, paths
 
+    paths.restrict_umask()
     lifecycle.setup_logging("bp-mcp")
     try:
         anyio.run(serve)

@@ -253,6 +253,7 @@ def main_for(
     ``check_config`` may raise ValueError for a value the kind cannot use (a bad price table),
     which, like a ConfigError, stops the process with one line and the config exit code.
     """
+    paths.restrict_umask()
     parser = argparse.ArgumentParser(prog=f"blueplane-{kind}")
     parser.add_argument("--consumer", help="consumer name (default: host + supervisor number)")
     parser.add_argument("--burst", action="store_true", help="exit when the stream is drained")

@@ -14,7 +14,7 @@ from blueplane_workers.conversations import rebuild_conversations
 from blueplane_workers.loop import Settings
 from blueplane_workers.metrics import build_worker as build_metrics
 from tests.helpers import ingest_all
-from tests.workloads import OPUS, ev, generated, mixed
+from tests.workloads import OPUS, as_hash, ev, generated, mixed
 
 TABLES = {
     "conversations": "session_id",
@@ -101,7 +101,7 @@ def test_mixed_workload_conversation_rows(cfg, redis_client, writer_conn):
     commits = writer_conn.execute(
         "SELECT commit_hash, agent_assisted, linked_session_id FROM commits ORDER BY commit_hash"
     ).fetchall()
-    assert commits == [("c1", 1, "sess-a"), ("c2", 0, None)]
+    assert sorted(commits) == sorted([(as_hash("c1"), 1, "sess-a"), (as_hash("c2"), 0, None)])
     assert redis_client.xpending(streams.CDC_STREAM, streams.CONVERSATIONS_GROUP)["pending"] == 0
 
 

@@ -214,9 +214,10 @@ def test_session_mappings_track_first_last_and_counts(redis_client: redis.Redis)
             payload={"prompt_length": 3},
         )
 
-    first = at("2026-11-20T10:00:00.000Z", "p1")
+    p1, p2 = "1" * 24, "2" * 24  # project hashes (the allow-list admits only that shape)
+    first = at("2026-11-20T10:00:00.000Z", p1)
     Emitter(redis_client).emit_many(
-        [at("2026-11-20T12:00:00.000Z", "p1"), first, first, at("2026-11-21T09:00:00.000Z", "p2")]
+        [at("2026-11-20T12:00:00.000Z", p1), first, first, at("2026-11-21T09:00:00.000Z", p2)]
     )
     ingest_all()
     conn = db.connect_writer(paths.database())
@@ -225,8 +226,8 @@ def test_session_mappings_track_first_last_and_counts(redis_client: redis.Redis)
         " FROM session_mappings ORDER BY project_hash"
     ).fetchall()
     assert [m[:4] for m in mapped] == [
-        ("p1", "2026-11-20T10:00:00.000Z", "2026-11-20T12:00:00.000Z", 2),
-        ("p2", "2026-11-21T09:00:00.000Z", "2026-11-21T09:00:00.000Z", 1),
+        (p1, "2026-11-20T10:00:00.000Z", "2026-11-20T12:00:00.000Z", 2),
+        (p2, "2026-11-21T09:00:00.000Z", "2026-11-21T09:00:00.000Z", 1),
     ]
     assert mapped[0][4] != mapped[1][4]
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 import redis
 
-from blueplane_core import db, paths
+from blueplane_core import db, paths, privacy
 from blueplane_core.raw_traces import RawEvents
 from blueplane_query.mcp_server import TOOLS
 from tests.conftest import PYTHON, REPO
@@ -127,18 +127,28 @@ def test_log_decision_and_outcome_go_through_the_pipeline(redis_client: redis.Re
     )
     decision_id = body(decision)["decision_id"]
     body(outcome)
+    _tools, (known, free) = session_calls(
+        [
+            ("log_outcome", {"result": "partial", "decision_id": decision_id}),
+            ("log_outcome", {"result": "failure", "decision_id": "my notes on the db choice"}),
+        ]
+    )
+    body(known), body(free)
     ingest_all()
     conn = db.connect_writer(paths.database())
     stored = [e for _seq, e in RawEvents(conn).iterate()]
     conn.close()
-    assert [e["event_type"] for e in stored] == ["decision", "outcome"]
+    assert [e["event_type"] for e in stored] == ["decision", "outcome", "outcome", "outcome"]
     first = stored[0]
     assert first["event_id"] == decision_id
-    assert (first["source"], first["platform"], first["session_id"]) == (
-        "mcp",
-        "blueplane",
-        "sess-42",
-    )
+    assert (first["source"], first["platform"]) == ("mcp", "blueplane")
+    # a session id not of a known form is kept only as a keyed hash (it could be any text)
+    secret = privacy.load_secret()
+    assert first["session_id"] == "mcp-" + privacy.keyed_hash(secret, "sess-42", "mcp_session")
+    assert stored[2]["payload"]["decision_id"] == decision_id  # a real decision id is kept
+    hashed = privacy.keyed_hash(secret, "my notes on the db choice", "mcp_decision")
+    assert stored[3]["payload"]["decision_id"] == "mcp-" + hashed
+    assert "sess-42" not in json.dumps(stored) and "notes" not in json.dumps(stored)
     assert first["payload"]["rationale_length"] == len(rationale)
     assert "SECRET" not in json.dumps(stored)
     assert stored[1]["payload"] == {"result": "success", "tests_passed": True, "summary_length": 4}

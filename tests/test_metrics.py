@@ -104,7 +104,7 @@ def test_mixed_workload_breakdowns_by_dimension_and_period(mixed_metrics):
     assert (hour10["requests"], hour11["requests"]) == (3, 1)
     assert (hour10["active_ms"], hour11["active_ms"]) == (82_000, 12_000)
     models = {m.decode() for m in client.zrange(mk.index_key("model"), 0, -1)}
-    assert models == {OPUS, "mystery-model-1"}
+    assert models == {OPUS, "claude-mystery-1"}
 
 
 def test_latency_percentiles_are_readable_per_tool_and_session(mixed_metrics):

@@ -128,7 +128,7 @@ def test_partial_last_line_waits_for_its_newline(redis_client, tmp_path: Path) -
     write_lines(target, [*lines[:5], lines[5][:40]])  # half of the first assistant line
     monitor = make_monitor(tmp_path / "claude", redis_client, tmp_path / "state")
     monitor.poll(flush=True)
-    assert monitor.store.get(str(target)).offset == sum(len(x) for x in lines[:5])
+    assert monitor.store.get(monitor.state_key(target)).offset == sum(len(x) for x in lines[:5])
     assert usage_totals([e for e in _stream(redis_client)]) == {}
     write_lines(target, [lines[5][40:]])
     monitor.poll(flush=True)
@@ -152,7 +152,7 @@ def test_truncated_or_replaced_file_is_reread_without_duplicates(
     monitor.poll(flush=True)
     write_lines(target, lines[:8], mode="wb")  # truncated in place
     monitor.poll(flush=True)
-    assert monitor.store.get(str(target)).offset == sum(len(x) for x in lines[:8])
+    assert monitor.store.get(monitor.state_key(target)).offset == sum(len(x) for x in lines[:8])
     replacement = target.with_suffix(".new")
     write_lines(replacement, lines)  # replaced by a new file (new inode)
     os.replace(replacement, target)
@@ -177,7 +177,7 @@ def test_malformed_lines_are_counted_logged_and_skipped(
     assert f"{monitor.shown(target)}:4: malformed line" in caplog.text
     assert f"{monitor.shown(target)}:5: malformed line" in caplog.text
     assert "/p/" not in caplog.text  # the project folder is never logged
-    assert monitor.store.get(str(target)).offset == target.stat().st_size
+    assert monitor.store.get(monitor.state_key(target)).offset == target.stat().st_size
     ingest_all()
     assert len(usage_totals(stored())) == 6
 
@@ -248,7 +248,8 @@ def test_live_mode_follows_new_lines(redis_client, tmp_path: Path) -> None:
     thread = threading.Thread(target=monitor.run, args=(shutdown,), kwargs={"tick_s": 0.2})
     thread.start()
     try:
-        wait_for(lambda: monitor.store.get(str(target)).offset > 0, 20, what="first read")
+        key = monitor.state_key(target)
+        wait_for(lambda: monitor.store.get(key).offset > 0, 20, what="first read")
         write_lines(target, lines[3:8])
         wait_for(
             lambda: "msg_88a4ee7542614282a6e7b696" in usage_totals(_stream(redis_client)),

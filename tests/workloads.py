@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,8 +10,15 @@ from typing import Any
 from blueplane_core.events import derived_event_id, format_timestamp, make_event
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
-W1 = "ws-hash-one"
-W2 = "ws-hash-two"
+
+
+def as_hash(name: str) -> str:
+    """A readable stand-in (``"f1"``) as the keyed-hash shape the allow-list admits."""
+    return hashlib.sha256(name.encode()).hexdigest()[:24]
+
+
+W1 = as_hash("ws-hash-one")
+W2 = as_hash("ws-hash-two")
 OPUS = "claude-opus-4-8"
 
 
@@ -35,6 +43,9 @@ def ev(
         meta["workspace_hash"] = workspace
     if model:
         meta["model"] = model
+    for key, value in payload.items():
+        if key.endswith("_hash") and isinstance(value, str) and len(value) != 24:
+            payload[key] = as_hash(value)
     return make_event(
         event_type=kind,
         platform=platform,
@@ -207,7 +218,7 @@ def mixed() -> list[dict[str, Any]]:
             platform="cursor",
             source="database",
             workspace=W2,
-            model="mystery-model-1",
+            model="claude-mystery-1",
             input_tokens=10,
             output_tokens=20,
         ),

@@ -245,6 +245,19 @@ def _is_assignment(word: str) -> bool:
     return eq > 0 and word[0] in _NAME_START and all(c in _NAME_CHARS for c in word[1:eq])
 
 
+def program_facts(command: Any, secret: bytes) -> dict[str, str]:
+    """``privacy.program_facts``: a well-known program by name, anything else ``other`` and a
+    keyed hash of its name (a script's name can say what a project is about)."""
+    from blueplane_core.allowlist import PROGRAMS
+
+    name = program_name(command)
+    if not name:
+        return {}
+    if name in PROGRAMS:
+        return {"program": name}
+    return {"program": "other", "program_hash": keyed_hash(secret, name, "program")}
+
+
 def program_name(command: Any) -> str:
     """``privacy.program_name``: the program a shell command line runs, nothing else."""
     if not command or not isinstance(command, str):

@@ -139,7 +139,11 @@ def _config_values(home: str, raw: bytes) -> dict[str, object]:
 
 def settings(home: str) -> tuple[str, float, frozenset[str]]:
     """(Redis URL, timeout in seconds, disabled categories), from the environment first, then
-    config.toml (read only when it mentions one of these keys)."""
+    config.toml (read only when it mentions one of these keys).
+
+    Also narrows the process's umask: every file and folder a hook creates (spool, log, data
+    folder, secret) is the user's alone, whatever umask the client runs hooks with."""
+    os.umask(0o077)
     url = os.environ.get("BLUEPLANE_REDIS_URL", "")
     timeout_ms: float = DEFAULT_TIMEOUT_MS
     disabled: list[str] = []
@@ -175,6 +179,7 @@ def settings(home: str) -> tuple[str, float, frozenset[str]]:
 
 def log(home: str, line: str) -> None:
     """Best effort: one line in <home>/logs/hooks.log; never raises."""
+    os.umask(0o077)
     try:
         from blueplane_capture.hooks.primitives import format_timestamp
 

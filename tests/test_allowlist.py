@@ -1,0 +1,161 @@
+"""The privacy allow-list: capture builds events through it, ingest refuses what breaks it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+import pytest
+import redis
+
+from blueplane_capture.hooks import primitives
+from blueplane_core import allowlist, events, privacy, streams
+from tests.conftest import PYTHON, REPO, python_env
+from tests.helpers import ingest_all
+
+
+def _event(payload: dict, metadata: dict | None = None, **envelope: str) -> dict:
+    """A valid envelope built by hand (bypassing capture), as a buggy or hostile sender might."""
+    event = events.make_event(
+        event_type="tool_result", platform="claude_code", source="hook", session_id="s-1"
+    )
+    event["payload"] = payload
+    event["metadata"] = metadata or {}
+    event.update(envelope)
+    return event
+
+
+def test_every_event_type_has_an_allow_list() -> None:
+    assert set(allowlist.PAYLOAD) == set(events.EVENT_TYPES)
+
+
+def test_capture_cannot_build_an_event_with_a_key_off_the_list() -> None:
+    with pytest.raises(allowlist.NotAllowed, match="'detail'"):
+        events.make_event(
+            event_type="tool_result",
+            platform="claude_code",
+            source="hook",
+            session_id="s",
+            payload={"tool_name": "Bash", "detail": "boom"},
+        )
+
+
+def test_capture_coerces_values_that_are_not_of_their_kind() -> None:
+    event = events.make_event(
+        event_type="tool_result",
+        platform="claude_code",
+        source="hook",
+        session_id="s",
+        payload={"program": "deploy-prod-7731.sh", "error_type": "EACCES: /home/x", "success": 1},
+        metadata={"model": "acme-secret-finetune", "client_version": "2.1 (internal build)"},
+    )
+    assert event["payload"] == {"program": "other", "error_type": "other"}
+    assert event["metadata"] == {"model": "other"}
+    assert allowlist.violation(event) is None
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (_event({"tool_name": "Bash", "detail": "canary-1 text"}), "payload key 'detail'"),
+        (_event({"tool_name": "Bash", "error_type": "canary-2 text"}), "payload.error_type"),
+        (_event({}, {"model": "canary-3 text"}), "metadata.model"),
+        (_event({}, {"cwd": "canary-4 text"}), "metadata key 'cwd'"),
+        (_event({"file_hash": "canary-5 text"}), "payload.file_hash"),
+        (_event({"attributes": {"k": "canary-6 text"}}), "payload key 'attributes'"),
+        (_event({}, session_id="canary-7 text"), "session_id"),
+        (_event({}, hook_type="canary-8 text"), "hook_type"),
+    ],
+)
+def test_ingest_dead_letters_events_off_the_list_naming_the_key_not_the_value(
+    redis_client: redis.Redis, event: dict, reason: str
+) -> None:
+    redis_client.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: orjson.dumps(event)})
+    counters = ingest_all()
+    assert counters["stored"] == 0 and counters["dead"] == 1
+    ((_, letter),) = redis_client.xrange(streams.DLQ_STREAM)
+    assert reason in letter[streams.DLQ_REASON.encode()].decode()
+    everything = b"".join(letter.values())
+    assert b"canary-" not in everything  # neither in the reason nor in the kept shape
+    kept = orjson.loads(letter[streams.DLQ_ORIGINAL.encode()])
+    assert kept["event_id"] == event["event_id"]  # the owner can still tell which event it was
+
+
+def test_events_on_the_list_are_stored(redis_client: redis.Redis) -> None:
+    good = _event({"tool_name": "Bash", "program": "git", "duration_ms": 12, "success": True})
+    redis_client.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: orjson.dumps(good)})
+    assert ingest_all()["stored"] == 1
+
+
+def test_generic_otel_attributes_keep_numbers_and_allow_listed_names_only() -> None:
+    kept = allowlist.ATTRIBUTES.coerce(
+        {
+            "count": 3,
+            "ratio": 0.5,
+            "model": "claude-opus-4-8",
+            "type": "cacheRead",
+            "terminal.type": "xterm",
+            "repo": "acme/secret-project",
+            "api_key": "sk-123",
+            "git.branch": "feature/layoffs",
+            "args": "--password=hunter2",
+            "cwd_dir": "/home/dev/x",
+            "decision": "accept",
+            "language": "Plain text",
+        }
+    )
+    assert kept == {
+        "count": 3,
+        "ratio": 0.5,
+        "model": "claude-opus-4-8",
+        "type": "cacheRead",
+        "terminal.type": "xterm",
+        "decision": "accept",
+        "language": "Plain text",
+    }
+
+
+@pytest.mark.parametrize(
+    ("command", "program", "hashed"),
+    [
+        ("git commit -m 'secret plans'", "git", False),
+        ("./scripts/deploy-prod-7731.sh --token=abc", "other", True),
+        ("FOO=1 sudo /opt/acme/bin/acme-migrate --all", "other", True),
+        ("pytest -x tests/test_secret.py", "pytest", False),
+        ("", None, False),
+    ],
+)
+def test_programs_are_kept_by_name_only_when_well_known(
+    command: str, program: str | None, hashed: bool
+) -> None:
+    secret = privacy.load_secret()
+    facts = privacy.program_facts(command, secret)
+    assert facts.get("program") == program
+    assert ("program_hash" in facts) == hashed
+    if hashed:
+        name = privacy.program_name(command)
+        assert facts["program_hash"] == privacy.keyed_hash(secret, name, "program")
+        assert name not in orjson.dumps(facts).decode()
+    assert primitives.program_facts(command, secret) == facts  # the hook's copy agrees
+
+
+def test_the_hook_process_uses_the_core_allow_list_without_heavy_imports() -> None:
+    """There is no second copy to keep equal: the hook imports ``blueplane_core.allowlist``
+    itself, which uses builtins only, so the hook's start-up stays free of ``re``/``json``."""
+    code = (
+        "import sys\n"
+        "from blueplane_capture import claude_code_mapping, cursor_mapping\n"
+        "from blueplane_capture.hooks import runtime\n"
+        "import blueplane_core.allowlist as a\n"
+        "assert claude_code_mapping.allowlist is a and cursor_mapping.allowlist is a\n"
+        "print(' '.join(sorted(m for m in ('re', 'json', 'enum', 'shlex', 'pathlib', 'uuid')"
+        " if m in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r})\n" + code],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        check=True,
+    )
+    assert done.stdout.strip() == ""
