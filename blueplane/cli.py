@@ -6,6 +6,7 @@ user as one line on stderr with a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -35,6 +36,10 @@ app.add_typer(import_app, name="import")
 app.add_typer(rebuild_app, name="rebuild")
 dlq_app = typer.Typer(help="Inspect, retry or drop dead letters.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+privacy_app = typer.Typer(
+    help="What this database keeps: every key of every event type, and every event in full."
+)
+app.add_typer(privacy_app, name="privacy")
 
 out = Console()
 err = Console(stderr=True)
@@ -284,6 +289,64 @@ def demo(
         "See it with `bp-query --demo metrics` (or costs, sessions, tools ...); "
         "remove it with `blueplane demo --clean`."
     )
+
+
+@privacy_app.callback(invoke_without_command=True)
+def privacy_summary(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """For each event type stored, the payload and metadata keys present and their value kinds."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from blueplane import privacy_report
+
+    try:
+        conn = privacy_report.open_database()
+    except FileNotFoundError:
+        raise fail(f"no database at {paths.database()} (nothing stored yet)") from None
+    try:
+        report = privacy_report.summary(conn)
+    finally:
+        conn.close()
+    if as_json:
+        data = privacy_report.as_json(report)
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not report:
+        out.print("No events stored.")
+        return
+    for event_type, entry in sorted(report.items()):
+        table = Table("key", "kind of value", "events", title=f"{event_type} ({entry['events']})")
+        for key, use in sorted(entry["keys"].items()):
+            table.add_row(key, ", ".join(sorted(use.kinds)), str(use.events))
+        out.print(table)
+
+
+@privacy_app.command("dump")
+def privacy_dump(
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="file to write (default: standard output)")
+    ] = "-",
+) -> None:
+    """Write every stored event (raw and archived), decoded, as JSON lines."""
+    from blueplane import privacy_report
+
+    try:
+        conn = privacy_report.open_database()
+    except FileNotFoundError:
+        raise fail(f"no database at {paths.database()} (nothing stored yet)") from None
+    try:
+        if output == "-":
+            privacy_report.dump(conn, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            count = privacy_report.dump(conn, handle)
+    finally:
+        conn.close()
+    err.print(f"{count} events written to {output}")
 
 
 @dlq_app.command("list")

@@ -317,6 +317,8 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
     session = payload.get("session_id")
     if not isinstance(session, str) or not session:
         session = os.environ.get("CLAUDE_CODE_SESSION_ID") or "unknown"
+    if not allowlist.SESSION_ID.check(session):  # not an id: it could be any text
+        session = "h-" + keyed_hash(secret, session, "session")
     return allowlist.clean_event(
         {
             "schema": SCHEMA,
@@ -326,7 +328,7 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
             "source": "hook",
             "session_id": session[:256],
             "event_type": kind,
-            "hook_type": name or None,
+            "hook_type": allowlist.hook_type(name),
             "metadata": _metadata(payload, secret),
             "payload": body,
         }

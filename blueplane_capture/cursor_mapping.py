@@ -409,6 +409,8 @@ def map_hook(
     name = _str(payload, "hook_event_name") or event_name
     kind, body = _event(name, payload, secret, home)
     session = _str(payload, "conversation_id") or _str(payload, "session_id") or "unknown"
+    if not allowlist.SESSION_ID.check(session):  # not an id: it could be any text
+        session = "h-" + keyed_hash(secret, session, "session")
     return allowlist.clean_event(
         {
             "schema": 1,
@@ -418,7 +420,7 @@ def map_hook(
             "source": "hook",
             "session_id": session[:256],
             "event_type": kind,
-            "hook_type": name[:100] or None,
+            "hook_type": allowlist.hook_type(name[:100]),
             "metadata": _metadata(payload, secret),
             "payload": body,
         }
@@ -436,7 +438,7 @@ def unparsed_hook_event(event_name: str, reason: str, size: int) -> dict[str, An
             "source": "hook",
             "session_id": "unknown",
             "event_type": "generic",
-            "hook_type": event_name[:100] or None,
+            "hook_type": allowlist.hook_type(event_name[:100]),
             "metadata": {},
             "payload": {"original_type": "unparsed", "parse_error": reason, "input_bytes": size},
         }

@@ -290,7 +290,7 @@ def _session(attrs: dict[str, Any], resource: dict[str, Any]) -> str:
     text = str(session)
     if allowlist.SESSION_ID.check(text):
         return text
-    return "otel-" + privacy.keyed_hash(_secret(), text, "session")
+    return "h-" + privacy.keyed_hash(_secret(), text, "session")
 
 
 _SECRET: list[bytes] = []

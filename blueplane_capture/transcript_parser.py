@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from blueplane_capture import claude_code_mapping as mapping
-from blueplane_core import events, privacy
+from blueplane_core import allowlist, events, privacy
 
 NAMESPACE = "claude_code.transcript"
 #: tool calls remembered per file for their results (a result follows its call closely).
@@ -186,6 +186,8 @@ class TranscriptParser:
         cursor.last_timestamp = timestamp
         session = line.get("sessionId")
         session = session if isinstance(session, str) and session else info.fallback_session
+        if not allowlist.SESSION_ID.check(session):  # not an id: it could be any text
+            session = "h-" + privacy.keyed_hash(self.secret, session, "session")
         cursor.session_id = session
         meta = self._metadata(line, info)
         sidechain = bool(line.get("isSidechain")) or info.is_subagent

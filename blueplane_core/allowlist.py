@@ -594,7 +594,13 @@ KEYS: dict[str, Kind] = {
     "command_type": TOKEN,
     "capture": TOKEN,
     "scope": TOKEN,
-    "unit": _Chars("unit", _ID_CHARS | frozenset("{}/"), 32),
+    "unit": Enum(
+        "unit",
+        {"", "1", "tokens", "USD", "s", "ms", "us", "ns", "By", "KiBy", "MiBy", "count", "%",
+         "{token}", "{tokens}", "{request}", "{session}", "{commit}", "{line}", "{lines}",
+         "{call}", "{decision}", "{pull_request}", "lines", "requests", "sessions", "commits",
+         "seconds", "milliseconds", "bytes", "percent"},
+    ),
     "temporality": TOKEN,
     "report_kind": TOKEN,
     "category": TOKEN,
@@ -959,6 +965,14 @@ METADATA: dict[str, Kind] = {
 #: Envelope strings that are not free: a session id and a hook / OTel event name.
 SESSION_ID: Kind = _Chars("session id", _ID_CHARS, 256)
 HOOK_TYPE: Kind = NAME
+
+
+def hook_type(name: str) -> str | None:
+    """The envelope's ``hook_type`` for a client's event name: the name when it is one,
+    ``other`` when it is text (a client may send anything there), None for none."""
+    if not name:
+        return None
+    return name if HOOK_TYPE.check(name) else "other"
 
 # ----------------------------------------------------------------------------- the checks
 
