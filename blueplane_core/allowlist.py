@@ -559,6 +559,16 @@ KEYS: dict[str, Kind] = {
     "bubble_id": ID,
     "decision_id": ID,
     "diff_id": ID,
+    "cursor_tool": NAME,
+    "source": TOKEN,
+    "duration": DURATION,
+    "failure_type": TOKEN,
+    "subagent_id": ID,
+    "subagent_type": NAME,
+    "user_decision": TOKEN,
+    "tokens_unknown": FLAG,
+    "session_lines_added": COUNT,
+    "session_lines_removed": COUNT,
     "operation": Enum("edit operation", {"create", "edit", "delete", "read"}),
     "language": Enum("language", LANGUAGES),
     # names
@@ -596,10 +606,39 @@ KEYS: dict[str, Kind] = {
     "scope": TOKEN,
     "unit": Enum(
         "unit",
-        {"", "1", "tokens", "USD", "s", "ms", "us", "ns", "By", "KiBy", "MiBy", "count", "%",
-         "{token}", "{tokens}", "{request}", "{session}", "{commit}", "{line}", "{lines}",
-         "{call}", "{decision}", "{pull_request}", "lines", "requests", "sessions", "commits",
-         "seconds", "milliseconds", "bytes", "percent"},
+        {
+            "",
+            "1",
+            "tokens",
+            "USD",
+            "s",
+            "ms",
+            "us",
+            "ns",
+            "By",
+            "KiBy",
+            "MiBy",
+            "count",
+            "%",
+            "{token}",
+            "{tokens}",
+            "{request}",
+            "{session}",
+            "{commit}",
+            "{line}",
+            "{lines}",
+            "{call}",
+            "{decision}",
+            "{pull_request}",
+            "lines",
+            "requests",
+            "sessions",
+            "commits",
+            "seconds",
+            "milliseconds",
+            "bytes",
+            "percent",
+        },
     ),
     "temporality": TOKEN,
     "report_kind": TOKEN,
@@ -699,6 +738,8 @@ KEYS: dict[str, Kind] = {
 #: settings at the time).
 _COMMON = (
     "prompt_id",
+    "composer_id",
+    "bubble_id",
     "agent_id",
     "permission_mode",
     "effort",
@@ -767,6 +808,7 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
     ),
     "agent_thought": _keys("thought_length", "generation_id", "duration_ms", "tool_name"),
     "tool_use": _keys(
+        "cursor_tool",
         *_TOOL,
         "decision",
         "decision_source",
@@ -776,6 +818,15 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
         "mcp_server_hash",
     ),
     "tool_result": _keys(
+        "content_length",
+        "edit_count",
+        "result_length",
+        "session_lines_added",
+        "session_lines_removed",
+        "cursor_tool",
+        "tool_status",
+        "user_decision",
+        "input_length",
         *_TOOL,
         "success",
         "error_type",
@@ -802,6 +853,8 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
         "language",
     ),
     "file_edit": _keys(
+        "session_lines_added",
+        "session_lines_removed",
         "file_extension",
         "file_hash",
         "operation",
@@ -867,6 +920,11 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
         "tool_name",
     ),
     "token_usage": _keys(
+        "cost_usd",
+        "loop_count",
+        "status",
+        "tokens_unknown",
+        "phase",
         "request_id",
         "message_id",
         "model",
@@ -925,6 +983,11 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
     "decision": _keys("category", "confidence", "alternatives", "rationale_length"),
     "outcome": _keys("result", "decision_id", "tests_passed", "summary_length"),
     "generic": _keys(
+        "source",
+        "duration",
+        "failure_type",
+        "subagent_id",
+        "subagent_type",
         "original_type",
         "fields",
         "attributes",
@@ -951,8 +1014,26 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
     ),
 }
 
+
+class _Label(Kind):
+    """A project's folder name, kept only when the user asks (``privacy.project_labels =
+    "basename"``; the Emitter drops it otherwise): printable, no path separator."""
+
+    name = "project label (opt-in)"
+
+    def check(self, value: Any) -> bool:
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= 128
+            and value.isprintable()
+            and "/" not in value
+            and "\\" not in value
+        )
+
+
 #: metadata key -> kind, the same for every event type.
 METADATA: dict[str, Kind] = {
+    "project_label": _Label(),
     "workspace_hash": HASH,
     "project_hash": HASH,
     "git_branch_hash": HASH,
@@ -973,6 +1054,7 @@ def hook_type(name: str) -> str | None:
     if not name:
         return None
     return name if HOOK_TYPE.check(name) else "other"
+
 
 # ----------------------------------------------------------------------------- the checks
 

@@ -97,9 +97,19 @@ TRANSCRIPT_ROUTING = frozenset(
     {"type", "timestamp", "sessionId", "uuid", "parentUuid", "id", "tool_use_id", "role",
      "subtype", "requestId", "promptId", "agentId"}
 ) | NAMES  # fmt: skip
-OTEL_ROUTING = frozenset(
-    {"event.name", "event.timestamp", "event.sequence", "session.id", "service.name", "prompt.id"}
-) | NAMES
+OTEL_ROUTING = (
+    frozenset(
+        {
+            "event.name",
+            "event.timestamp",
+            "event.sequence",
+            "session.id",
+            "service.name",
+            "prompt.id",
+        }
+    )
+    | NAMES
+)
 COPILOT_ROUTING = frozenset({"day", "date", "report_day"})
 
 
@@ -278,46 +288,45 @@ def drive_cursor_hooks(canaries: Canaries, env: dict[str, str]) -> None:
 
 
 def drive_cursor_db(canaries: Canaries, emitter: Emitter, work: Path) -> None:
+    """Every database shape the Cursor tests know (``tests/cursor_stores``), each value written
+    with canaries in its strings (ids and kinds that route a record kept)."""
     from blueplane_capture import cursor_db
-    from tests.test_cursor_db import composer, create_db, put, reply_bubble, user_bubble
+    from tests import cursor_stores
+
+    original = cursor_stores.put
+
+    def planted(path: Path, table: str, key: str, value: Any, as_text: bool = False) -> None:
+        original(path, table, key, canaries.plant(value, f"cursor-db.{key}", KEEP_C), as_text)
 
     user = work / "Cursor" / "User"
-    global_db = user / "globalStorage" / "state.vscdb"
-    workspace = user / "workspaceStorage" / "6f1e9c0d2a"
-    create_db(global_db)
-    create_db(workspace / "state.vscdb")
-    folder = canaries.text("cursor.workspace.folder", "file:///home/dev")
-    (workspace / "workspace.json").write_text(json.dumps({"folder": folder}))
-    ws_db = workspace / "state.vscdb"
-    prompts = [{"text": canaries.text("cursor.prompt"), "commandType": 4}]
-    put(ws_db, "ItemTable", "aiService.prompts", prompts)
-    generations = [
-        {
-            "unixMs": 1795375532000,
-            "generationUUID": "gen-1",
-            "type": canaries.text("cursor.generation.type"),
-            "textDescription": canaries.text("cursor.generation.description"),
-        }
-    ]
-    put(ws_db, "ItemTable", "aiService.generations", generations)
-    heads = {
-        "allComposers": [
-            {"type": "head", "composerId": "c-1", "createdAt": 1795375532000,
-             "unifiedMode": canaries.text("cursor.mode"), "name": canaries.text("cursor.name")}
-        ]
-    }  # fmt: skip
-    put(ws_db, "ItemTable", "composer.composerData", heads)
-    for key, value in (
-        ("composerData:c-1", composer("c-1")),
-        ("bubbleId:c-1:b-1", user_bubble("b-1")),
-        ("bubbleId:c-1:b-2", reply_bubble("b-2")),
-    ):
-        put(global_db, "cursorDiskKV", key, canaries.plant(value, f"cursor.{key}", KEEP_C))
+    cursor_stores.put = planted  # type: ignore[assignment]
+    try:
+        cursor_stores.build(user, 1795300000000)
+    finally:
+        cursor_stores.put = original  # type: ignore[assignment]
+    for folder in user.glob("workspaceStorage/*/workspace.json"):
+        data = json.loads(folder.read_text())
+        folder.write_text(json.dumps(canaries.plant(data, "cursor-db.workspace.json")))
     monitor = cursor_db.Monitor(emitter, [user], secret=privacy.load_secret())
     monitor.scan_once()
 
 
-KEEP_C = frozenset({"composerId", "bubbleId", "type", "status", "_v", "createdAt"})
+KEEP_C = NAMES | frozenset(
+    {
+        "composerId",
+        "bubbleId",
+        "type",
+        "status",
+        "generationUUID",
+        "id",
+        "requestId",
+        "serverBubbleId",
+        "_v",
+        "createdAt",
+        "unixMs",
+        "modelName",
+    }
+)
 
 
 def drive_git(canaries: Canaries, env: dict[str, str], work: Path) -> None:
