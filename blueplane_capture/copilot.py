@@ -211,7 +211,7 @@ def to_events(document: Any, secret: bytes, org: str = "") -> tuple[str, list[di
             unix_ms = _day_ms(day)
         except ValueError:
             skipped += 1
-            log.warning("skipped a %s record without a valid day (%r)", kind, day[:20])
+            log.warning("skipped a %s record without a valid day", kind)  # never its value
             continue
         org_id = str(record.get("organization_id") or top.get("organization_id") or org or "")
         scope = privacy.keyed_hash(secret, org_id, "org") if org_id else "unscoped"

@@ -196,7 +196,9 @@ class State:
         except FileNotFoundError:
             pass
         except (OSError, orjson.JSONDecodeError) as exc:
-            log.warning("starting from empty state; %s unreadable: %s", self.file, exc)
+            log.warning(
+                "starting from empty state; %s unreadable: %s", self.file.name, describe(exc)
+            )
 
     def for_file(self, path: Path, secret: bytes) -> dict[str, Any]:
         """What was read from ``path``, under a keyed hash of the path (the state names no
@@ -539,7 +541,8 @@ def main() -> int:
     dirs = [Path(d).expanduser() for d in cfg["capture.cursor_dirs"]] or default_user_dirs()
     client = redis_conn.small_client(cfg)
     monitor = Monitor(Emitter(client, cfg["privacy.disabled_categories"]), dirs)
-    log.info("watching %s", ", ".join(str(d) for d in dirs) or "nothing (no Cursor folder)")
+    shown = ", ".join(paths.for_log(d, [d]) for d in dirs)
+    log.info("watching %s", shown or "nothing (no Cursor folder)")
     heartbeat = lifecycle.Heartbeat(client, PROCESS)
     heartbeat.beat("starting")
     monitor.run(shutdown, heartbeat)

@@ -83,6 +83,14 @@ _EDIT_TOOLS = frozenset({"Edit", "Write", "NotebookEdit", "MultiEdit"})
 _SHARED_KEYS = {"user_prompt": "prompt_id", "tool_use": "tool_use_id", "tool_result": "tool_use_id"}
 
 
+def _reason(exc: BaseException) -> str:
+    """What a log line may say about a record that failed: our privacy refusals name keys;
+    any other message could quote the record's values, so only its class is said."""
+    if isinstance(exc, (allowlist.NotAllowed, privacy.PrivacyViolation)):
+        return str(exc)[:200]
+    return type(exc).__name__
+
+
 class MalformedBody(ValueError):
     """The body is not an OTLP export request; the message is the reason sent back (HTTP 400)."""
 
@@ -443,7 +451,7 @@ def log_events(request: dict[str, Any]) -> Mapped:
                     out.events.append(_log_event(record, resource, platform, version))
                 except (TypeError, ValueError, AttributeError) as exc:
                     out.skipped += 1
-                    log.warning("skipped log record at %s: %s", where, exc)
+                    log.warning("skipped log record at %s: %s", where, _reason(exc))
     return out
 
 
@@ -515,7 +523,9 @@ class CumulativeState:
         except FileNotFoundError:
             pass
         except (OSError, orjson.JSONDecodeError) as exc:
-            log.warning("ignoring unreadable cumulative state %s: %s", self.file, exc)
+            log.warning(
+                "ignoring unreadable cumulative state %s: %s", self.file.name, type(exc).__name__
+            )
 
     def increment(
         self,
@@ -575,7 +585,7 @@ def metric_events(request: dict[str, Any], state: CumulativeState) -> Mapped:
                     _metric(metric, resource, f"{resource_id}\x00{scope_name}", state, out)
                 except (TypeError, ValueError, AttributeError, KeyError) as exc:
                     out.skipped += 1
-                    log.warning("skipped metric at %s: %s", where, exc)
+                    log.warning("skipped metric at %s: %s", where, _reason(exc))
     return out
 
 

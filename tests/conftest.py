@@ -34,41 +34,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_redis_server(
+    binary: str, folder: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server on a free loopback port keeping its files in ``folder``, once it answers:
+    (process, URL). ``options`` are extra arguments (persistence)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder),
+         *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+
+    def up() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_for(up, 10, what="private redis-server")
+    client.close()
+    return proc, url
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a Redis private to this test session."""
     binary = shutil.which("redis-server")
     if binary:
         folder = Path(tempfile.mkdtemp(prefix="bp-redis-"))
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(url)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_for(up, 10, what="private redis-server")
-        client.close()
+        proc, url = start_redis_server(binary, folder, "--appendonly", "no")
         yield url
         proc.terminate()
         proc.wait(10)

@@ -159,3 +159,66 @@ def test_the_hook_process_uses_the_core_allow_list_without_heavy_imports() -> No
         check=True,
     )
     assert done.stdout.strip() == ""
+
+
+def blueplane(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-c", "from blueplane.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+    )
+
+
+def test_blueplane_privacy_shows_the_keys_and_kinds_stored_and_dumps_every_event(
+    redis_client: redis.Redis, tmp_path
+) -> None:
+    from blueplane_core.emit import Emitter
+
+    made = [
+        events.make_event(
+            event_type="tool_result",
+            platform="claude_code",
+            source="hook",
+            session_id="s-1",
+            payload={"tool_name": "Bash", "program": "git", "duration_ms": 12, "success": True},
+            metadata={"model": "claude-opus-4-8"},
+        ),
+        events.make_event(
+            event_type="user_prompt",
+            platform="claude_code",
+            source="hook",
+            session_id="s-1",
+            payload={"prompt_length": 40},
+        ),
+    ]
+    Emitter(redis_client).emit_many(made)
+    ingest_all()
+    done = blueplane("privacy", "--json")
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout)
+    assert report["tool_result"] == {
+        "events": 1,
+        "keys": {
+            "metadata.model": {"events": 1, "kinds": ["model name"]},
+            "payload.duration_ms": {"events": 1, "kinds": ["duration"]},
+            "payload.program": {"events": 1, "kinds": ["well-known program"]},
+            "payload.success": {"events": 1, "kinds": ["flag"]},
+            "payload.tool_name": {"events": 1, "kinds": ["name"]},
+        },
+    }
+    assert report["user_prompt"]["keys"] == {
+        "payload.prompt_length": {"events": 1, "kinds": ["length"]}
+    }
+    table = blueplane("privacy")
+    assert table.returncode == 0 and "payload.program" in table.stdout
+    out = tmp_path / "all.jsonl"
+    dumped = blueplane("privacy", "dump", "-o", str(out))
+    assert dumped.returncode == 0, dumped.stderr
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert sorted(e["event_id"] for e in lines) == sorted(e["event_id"] for e in made)
+    assert {e["event_id"]: e["payload"] for e in lines} == {
+        e["event_id"]: e["payload"] for e in made
+    }
+    assert out.stat().st_mode & 0o077 == 0  # the dump is the owner's alone

@@ -18,6 +18,7 @@ the allow-list of its type.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,8 +36,8 @@ from blueplane_capture import copilot, otlp_mapping
 from blueplane_capture.transcripts import OffsetStore, TranscriptMonitor
 from blueplane_core import allowlist, config, db, paths, privacy
 from blueplane_core.emit import Emitter
-from tests.conftest import FIXTURES, PYTHON, REPO, _free_port, python_env
-from tests.helpers import ingest_all, wait_for
+from tests.conftest import FIXTURES, PYTHON, REPO, _free_port, python_env, start_redis_server
+from tests.helpers import ingest_all
 
 CANARY = re.compile(rb"CNRY\d{5}")
 CANARY_HEX = re.compile(rb"434e5259(?:3[0-9]){5}", re.IGNORECASE)  # "CNRY" + digits, as hex
@@ -481,22 +482,8 @@ def aof_redis(monkeypatch: pytest.MonkeyPatch) -> Any:
     if binary is None:
         pytest.skip("no redis-server")
     folder = Path(tempfile.mkdtemp(prefix="bp-canary-redis-"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "yes", "--appendfsync", "always", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
+    proc, url = start_redis_server(binary, folder, "--appendonly", "yes", "--appendfsync", "always")
     client = redis.Redis.from_url(url)
-
-    def up() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    wait_for(up, 10, what="canary redis-server")
     monkeypatch.setenv("BLUEPLANE_REDIS_URL", url)
     yield client, folder
     client.close()
@@ -534,15 +521,14 @@ def export_everything(out: Path) -> None:
             assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.slow
-def test_no_canary_survives_anywhere_blueplane_keeps_data(
-    aof_redis: Any, blueplane_home: Path, tmp_path: Path
+def _drive_everything(
+    canaries: Canaries,
+    env: dict[str, str],
+    emitter: Emitter,
+    client: redis.Redis,
+    blueplane_home: Path,
+    tmp_path: Path,
 ) -> None:
-    client, redis_dir = aof_redis
-    canaries = Canaries()
-    url = os.environ["BLUEPLANE_REDIS_URL"]
-    env = python_env({"BLUEPLANE_HOME": str(blueplane_home), "BLUEPLANE_REDIS_URL": url})
-    emitter = Emitter(client)
     drive_claude_hooks(canaries, env)
     drive_transcripts(canaries, emitter, tmp_path)
     drive_otlp(canaries, emitter)
@@ -556,6 +542,32 @@ def test_no_canary_survives_anywhere_blueplane_keeps_data(
     drive_claude_hooks(canaries, spooled)
     run_pipeline(client)
     export_everything(blueplane_home / "exports")
+
+
+@pytest.mark.slow
+def test_no_canary_survives_anywhere_blueplane_keeps_data(
+    aof_redis: Any, blueplane_home: Path, tmp_path: Path
+) -> None:
+    client, redis_dir = aof_redis
+    canaries = Canaries()
+    url = os.environ["BLUEPLANE_REDIS_URL"]
+    env = python_env({"BLUEPLANE_HOME": str(blueplane_home), "BLUEPLANE_REDIS_URL": url})
+    emitter = Emitter(client)
+    # what the in-process stages log goes to a file in the data folder, scanned like the rest
+    (blueplane_home / "logs").mkdir(exist_ok=True)
+    handler = logging.FileHandler(blueplane_home / "logs" / "stages.log")
+    logger = logging.getLogger("blueplane")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        _drive_everything(canaries, env, emitter, client, blueplane_home, tmp_path)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+    logged = (blueplane_home / "logs" / "stages.log").read_text()
+    assert str(tmp_path) not in logged  # files are named relative to their watched folder
 
     leaks = scan_everything(blueplane_home, client, redis_dir)
     report = {
