@@ -109,6 +109,16 @@ def test_readme_first_command_keeps_real_data_apart_from_the_demo(
         assert "maintenance" in alive and any(n.startswith("ingest-") for n in alive), alive
         socket = blueplane_home / "run" / "redis.sock"
         assert socket.exists() and (socket.parent.stat().st_mode & 0o077) == 0  # private bus
+        # nothing the running pipeline wrote is open to others (supervisord, Redis and every
+        # process run with umask 077), and Redis's log names no home path (relative paths)
+        loose = [
+            str(p)
+            for p in blueplane_home.rglob("*")
+            if not p.is_socket() and p.stat().st_mode & 0o077
+        ]
+        assert loose == []
+        redis_log = (blueplane_home / "logs" / "redis.log").read_text()
+        assert "ready to accept connections" in redis_log and str(blueplane_home) not in redis_log
 
         # the query program (started by `up`) serves the real numbers over HTTP, and the page
         base = f"http://127.0.0.1:{query_port}"
