@@ -23,6 +23,7 @@ import math
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 #: what :meth:`Kind.coerce` returns for a value that must be left out.
@@ -318,6 +319,19 @@ PROGRAMS = frozenset(
 )
 # fmt: on
 PROGRAM: Kind = Enum("well-known program", PROGRAMS)
+
+
+def program_facts(name: str, hashed: Callable[[str], str]) -> dict[str, str]:
+    """What a shell command's program may leave behind: its name when it is a well-known tool,
+    else ``other`` and ``hashed(name)`` (a keyed hash: a script's name can say what a project
+    is about). ``privacy.program_facts`` and the hooks' ``primitives.program_facts`` call this
+    with their own program-name parser and keyed hash."""
+    if not name:
+        return {}
+    if name in PROGRAMS:
+        return {"program": name}
+    return {"program": "other", "program_hash": hashed(name)}
+
 
 #: Classes of a tool failure (``claude_code_mapping.error_type``), an API error (Anthropic's
 #: public error types, Claude Code's StopFailure ``error``), or a Cursor failure type.

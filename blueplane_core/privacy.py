@@ -147,14 +147,11 @@ def program_facts(command: str | None, secret: bytes) -> dict[str, str]:
     """What a shell command line may leave behind: its program by name when it is a well-known
     tool (``allowlist.PROGRAMS``), else ``other`` and a keyed hash of the program's name; no
     script names, no arguments."""
-    from blueplane_core.allowlist import PROGRAMS
+    from blueplane_core import allowlist
 
-    name = program_name(command)
-    if not name:
-        return {}
-    if name in PROGRAMS:
-        return {"program": name}
-    return {"program": "other", "program_hash": keyed_hash(secret, name, "program")}
+    return allowlist.program_facts(
+        program_name(command), lambda name: keyed_hash(secret, name, "program")
+    )
 
 
 def text_length(value: Any) -> int:

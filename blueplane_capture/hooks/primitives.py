@@ -248,14 +248,11 @@ def _is_assignment(word: str) -> bool:
 def program_facts(command: Any, secret: bytes) -> dict[str, str]:
     """``privacy.program_facts``: a well-known program by name, anything else ``other`` and a
     keyed hash of its name (a script's name can say what a project is about)."""
-    from blueplane_core.allowlist import PROGRAMS
+    from blueplane_core import allowlist
 
-    name = program_name(command)
-    if not name:
-        return {}
-    if name in PROGRAMS:
-        return {"program": name}
-    return {"program": "other", "program_hash": keyed_hash(secret, name, "program")}
+    return allowlist.program_facts(
+        program_name(command), lambda name: keyed_hash(secret, name, "program")
+    )
 
 
 def program_name(command: Any) -> str:
