@@ -534,7 +534,7 @@ def _tool_event(
     elif decision == "rejected":
         payload["error_type"] = "user_rejected"
     if kind == ids.SHELL:
-        payload["program"] = privacy.program_name(argument)
+        payload.update(privacy.program_facts(argument, secret))
     elif kind in (ids.READ, ids.EDIT) and argument:
         path = argument if argument.startswith("/") or not view.root else f"{view.root}/{argument}"
         payload["file_extension"] = privacy.file_extension(path)

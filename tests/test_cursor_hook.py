@@ -375,3 +375,24 @@ def test_counters_of_old_conversations_are_pruned_at_a_start(tmp_path: Path) -> 
     os.utime(old, (stale, stale))
     cursor_mapping.map_hook(cs.every_hook("sessionStart", True), b"k" * 32, home=home)
     assert not old.exists() and len(list(old.parent.glob("*.json"))) == 1
+
+
+def test_a_script_run_by_the_agent_is_the_same_fact_for_hooks_and_database(tmp_path: Path) -> None:
+    """A program that is not a well-known tool leaves only ``other`` and a keyed hash, from
+    the hook and from the database's tool bubble alike."""
+    from blueplane_capture import cursor_records
+
+    command = "./secret-deploy.sh --prod"
+    hook = cursor_mapping.map_hook(
+        cs.every_hook("afterShellExecution", True) | {"command": command}, b"k" * 32
+    )["payload"]
+    view = cursor_records.Composer(cs.SESSION, root=cs.ROOT)
+    params = json.dumps({"command": command})
+    bubble = {"type": 2, "capabilityType": 15, "toolFormerData": {
+        "name": "run_terminal_cmd", "status": "completed", "params": params
+    }}  # fmt: skip
+    (db_event,) = cursor_records.bubble_events(view, "s-9", bubble, b"k" * 32)
+    assert hook["program"] == db_event["payload"]["program"] == "other"
+    assert hook["program_hash"] == db_event["payload"]["program_hash"]
+    assert hook["tool_use_id"] == db_event["payload"]["tool_use_id"]  # one call, two views
+    assert b"secret" not in orjson.dumps([hook, db_event])

@@ -16,7 +16,7 @@ import redis
 
 from blueplane_capture import cursor_db
 from blueplane_capture.hooks import cursor as cursor_hook
-from blueplane_core import db, paths
+from blueplane_core import db, paths, streams
 from blueplane_core.emit import Emitter
 from blueplane_core.raw_traces import RawEvents
 from tests import cursor_stores as cs
@@ -69,6 +69,7 @@ def capture(seen_by: str, user: Path, client: redis.Redis, newer: bool = True) -
         for payload in cs.hook_events(newer=newer):
             fire(payload)
     ingest_all()
+    assert client.xlen(streams.DLQ_STREAM) == 0  # every event within the privacy allow-list
     run_workers()
 
 
