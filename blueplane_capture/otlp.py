@@ -59,8 +59,9 @@ HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0
 #: an idle kept-alive connection is closed after this.
 KEEP_ALIVE_S = 5
-#: threads that map and XADD (Redis calls block; the event loop must not).
-EMIT_THREADS = 4
+#: the thread that maps and XADDs (Redis calls block; the event loop must not). One: the bus
+#: client (``resp.Client``) is not thread-safe, and mapping holds the GIL anyway.
+EMIT_THREADS = 1
 ACCEPTED_TYPES = ("application/json", "application/x-protobuf")
 _PATHS = {"/v1/logs": mapping.LOGS, "/v1/metrics": mapping.METRICS, "/v1/traces": mapping.TRACES}
 
@@ -507,7 +508,8 @@ def main() -> int:
         return config.EXIT_CONFIG
     serve(server)
     log.info("listening on http://%s:%d (/v1/logs, /v1/metrics)", host, port)
-    heartbeat = lifecycle.Heartbeat(client, PROCESS)
+    # its own connection: the emitting thread owns the first one (a client is not thread-safe)
+    heartbeat = lifecycle.Heartbeat(redis_conn.small_client(cfg), PROCESS)
     while not shutdown.wait(1.0):
         heartbeat.beat(server.receiver.counters.summary())
         if server.thread is not None and not server.thread.is_alive():
