@@ -10,6 +10,7 @@ Layout (all keys start with ``streams.METRICS_PREFIX`` = ``{bp}:metrics:``)::
     {bp}:metrics:hist:<scope>:<period>:<name>  HASH   histogram bucket index -> count
     {bp}:metrics:idx:<dimension>               ZSET   dimension value -> last seen (unix s)
     {bp}:metrics:min:<scope>:<hour start>      HASH   "<minute start>|<counter>" -> value
+                                                      (scope all, a platform or a workspace)
     {bp}:metrics:meta                          HASH   layout version, pricing version
 
 ``scope`` is ``all`` or ``<dimension>=<value>`` with dimension one of :data:`DIMENSIONS`
@@ -34,7 +35,7 @@ Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 1 (2026-11-23): first layout.
   * 2 (2026-11-28): the four-rung time-series ladder (``ts:``/``rts:`` keys, most of the
     worker's writes) is replaced by one per-minute series of the last day (``min:`` keys) for
-    scope all and per platform, which the live 5-hour block reads.
+    scope all, per platform and per workspace, which the live 5-hour block reads.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ HISTOGRAMS: dict[str, str] = {
     "decision_ms": "time from an edit proposal to its decision",
 }
 
-#: counters kept per minute (scope ``all`` and per platform) for :data:`MINUTE_RETENTION_S`: the
-#: live 5-hour block finds where it started and its burn rate from them.
+#: counters kept per minute (scope ``all``, per platform and per workspace) for
+#: :data:`MINUTE_RETENTION_S`: the live 5-hour block finds where it started and its burn rate
+#: from them (a project's block sums its workspaces').
 MINUTE_COUNTERS: tuple[str, ...] = (
     "requests",
     "input_tokens",
@@ -96,7 +98,7 @@ MINUTE_COUNTERS: tuple[str, ...] = (
     "cost_nusd",
 )
 #: dimensions (besides scope ``all``) that have a per-minute series.
-MINUTE_DIMENSIONS: tuple[str, ...] = ("platform",)
+MINUTE_DIMENSIONS: tuple[str, ...] = ("platform", "workspace")
 #: how long a minute is kept (a day: the live block looks back that far), and the chunk size.
 MINUTE_RETENTION_S = 86400
 MINUTE_CHUNK_S = 3600

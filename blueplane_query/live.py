@@ -30,9 +30,24 @@ def days_between(start: datetime, end: datetime, *, limit: int = 400) -> list[st
     return days[-limit:]
 
 
-def scope_of(flt: Filter) -> str:
-    """The Redis scope a filter maps onto (Redis keeps one dimension per scope)."""
-    return metric_keys.scope("platform", flt.platform) if flt.platform else "all"
+class Unfilterable(ValueError):
+    """The filter combines dimensions that Redis does not keep together (one per scope)."""
+
+
+def scopes_of(flt: Filter) -> list[str]:
+    """The Redis scopes whose sum is the filter's live numbers: ``all``, one platform, or the
+    workspaces of the folders ``--project`` matched (a project's counters are its workspaces').
+    Redis keeps one dimension per scope, so a platform and a project together cannot be
+    answered: :class:`Unfilterable`."""
+    if flt.project:
+        if flt.platform:
+            raise Unfilterable(
+                "live counters are kept per platform or per project, not both: "
+                "the figures above are the filtered ones"
+            )
+        workspaces = flt.match.workspaces if flt.match is not None else ()
+        return [metric_keys.scope("workspace", w) for w in workspaces]
+    return [metric_keys.scope("platform", flt.platform) if flt.platform else "all"]
 
 
 def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, int]:
@@ -75,40 +90,45 @@ def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> d
     share. One pipelined round trip for the counters, one for the block."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
-    scope = scope_of(flt)
+    scopes = scopes_of(flt)
     periods = [
         metric_keys.day_period(stamp.strftime("%Y-%m-%d")),
         metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H")),
         "total",
     ]
     replies = reader.execute_many(
-        [("HGETALL", metric_keys.counters_key(scope, p)) for p in periods]
+        [("HGETALL", metric_keys.counters_key(s, p)) for s in scopes for p in periods]
     )
-    today, this_hour, total = (
-        metric_keys.decode_counters(_pairs(r if isinstance(r, list) else [])) for r in replies
-    )
+    sums = [{name: 0 for name in metric_keys.COUNTERS} for _ in periods]
+    for i, reply in enumerate(replies):
+        decoded = metric_keys.decode_counters(_pairs(reply if isinstance(reply, list) else []))
+        for name, value in decoded.items():
+            sums[i % len(periods)][name] = sums[i % len(periods)].get(name, 0) + value
+    today, this_hour, total = sums
     return {
-        "scope": scope,
+        "scope": scopes[0] if len(scopes) == 1 else f"project ({len(scopes)} workspaces)",
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "today": summarize(today),
         "this_hour": summarize(this_hour),
         "total": summarize(total),
-        "block": current_block(reader, scope, now),
+        "block": current_block(reader, scopes, now),
     }
 
 
-def minute_requests(reader: RedisReader, scope: str, now: float) -> list[dict[str, Any]]:
-    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums), oldest
-    first, from the metrics worker's per-minute series (``metric_keys.minute_chunk_key``)."""
+def minute_requests(reader: RedisReader, scopes: list[str], now: float) -> list[dict[str, Any]]:
+    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums over
+    ``scopes``), oldest first, from the metrics worker's per-minute series
+    (``metric_keys.minute_chunk_key``)."""
     end = int(now)
     start = end - BLOCK_LOOKBACK_S
-    keys = metric_keys.minute_chunk_keys(scope, start, end)
+    keys = [k for s in scopes for k in metric_keys.minute_chunk_keys(s, start, end)]
     minutes: dict[int, dict[str, int]] = {}
     for reply in reader.execute_many([("HGETALL", key) for key in keys]):
         for field, value in _pairs(reply if isinstance(reply, list) else []).items():
             at, name = metric_keys.parse_minute_field(field)
             if start <= at <= end and name in BLOCK_SERIES:
-                minutes.setdefault(at, {})[name] = int(value)
+                minute = minutes.setdefault(at, {})
+                minute[name] = minute.get(name, 0) + int(value)
     return [
         {"at": datetime.fromtimestamp(at, UTC), **{n: v.get(n, 0) for n in BLOCK_SERIES}}
         for at, v in sorted(minutes.items())
@@ -116,7 +136,7 @@ def minute_requests(reader: RedisReader, scope: str, now: float) -> list[dict[st
     ]
 
 
-def current_block(reader: RedisReader, scope: str, now: float) -> dict[str, Any] | None:
+def current_block(reader: RedisReader, scopes: list[str], now: float) -> dict[str, Any] | None:
     """The active 5-hour block, by the rule and the arithmetic of ``costs --by block``
     (``periods.blocks`` and ``costs.block_row``: one implementation) applied to the requests
     per minute; None when no block is active. Minute buckets put each request at the start of
@@ -124,7 +144,7 @@ def current_block(reader: RedisReader, scope: str, now: float) -> dict[str, Any]
     from blueplane_query import periods
     from blueplane_query.reports.costs import block_row
 
-    entries = minute_requests(reader, scope, now)
+    entries = minute_requests(reader, scopes, now)
     found = periods.blocks(
         entries,
         sums=BLOCK_SERIES[1:],

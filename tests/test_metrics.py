@@ -275,3 +275,41 @@ def test_recent_requests_are_kept_per_minute_for_the_live_block(cfg, redis_clien
         assert 0 < ttl <= mk.MINUTE_CHUNK_S + mk.MINUTE_RETENTION_S
     assert not list(redis_client.scan_iter(match=mk.PREFIX + "min:model*"))
     assert counters(redis_client)["requests"] == 4
+
+
+def test_live_numbers_of_a_project_sum_its_workspaces(cfg, redis_client, redis_url, writer_conn):
+    """``--project`` reaches the live block too: its counters and per-minute block are the sums
+    of the workspaces of the folders it matched; with a platform as well it says it cannot."""
+    from blueplane_query.filters import Filter
+    from blueplane_query.live import Unfilterable, snapshot
+    from blueplane_query.projects import Match
+    from blueplane_query.redis_reader import RedisReader
+
+    now = int(time.time())
+    minute = now - now % 60 - 60
+    w1, w2, w3 = "a1" * 12, "b2" * 12, "c3" * 12
+    batch = [
+        make_event(
+            event_type="api_request",
+            platform="claude_code",
+            source="otlp",
+            session_id=f"project-session-{i}",
+            payload={"request_id": f"pr{i}", "input_tokens": tokens, "output_tokens": 1},
+            metadata={"model": OPUS, "workspace_hash": workspace},
+            timestamp=format_timestamp(minute + i),
+        )
+        for i, (workspace, tokens) in enumerate(((w1, 100), (w2, 20), (w3, 3), (w1, 1000)))
+    ]
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    project = Filter(project="p", match=Match(projects=("p",), workspaces=(w1, w2)))
+    with RedisReader(redis_url) as reader:
+        live = snapshot(reader, project, now=now)
+        everything = snapshot(reader, Filter(), now=now)
+        with pytest.raises(Unfilterable):
+            snapshot(reader, Filter(platform="claude_code", project="p", match=project.match))
+    # w1 and w2: 100 + 1000 + 20 input tokens in 3 requests; w3's 3 tokens are another project's
+    assert (live["today"]["requests"], live["today"]["input_tokens"]) == (3, 1120)
+    assert (live["block"]["requests"], live["block"]["input_tokens"]) == (3, 1120)
+    assert (everything["today"]["requests"], everything["block"]["input_tokens"]) == (4, 1123)

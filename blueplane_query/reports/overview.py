@@ -5,9 +5,10 @@ and official cost sum the request ledger ``api_requests`` over the requests made
 period; API errors count ``api_errors`` rows inside the period; sessions, prompts, tool calls,
 edits, lines and active time sum ``conversations`` that started inside the period. Every part
 honours ``--platform`` and ``--project``. The ``live`` part adds the metrics worker's Redis
-counters for today, which move within a second of capture; Redis keeps them per platform only,
-so with ``--project`` it says it cannot filter them instead of showing unfiltered numbers. When
-Redis is down it says so and the rest still answers.
+counters for today, which move within a second of capture: for ``--project`` the sums of the
+matched folders' workspaces; Redis keeps one dimension per key, so ``--platform`` together with
+``--project`` says it cannot filter them instead of showing unfiltered numbers. When Redis is
+down it says so and the rest still answers.
 """
 
 from __future__ import annotations
@@ -178,20 +179,14 @@ def current_metrics(
 
 def _live(reader: RedisReader | None, flt: Filter) -> dict[str, Any]:
     """Today's Redis counters; ``available: false`` with the reason when Redis cannot answer."""
-    if flt.project:
-        return {
-            "available": False,
-            "error": "live counters are kept per platform, not per project: "
-            "the figures above are the filtered ones",
-        }
     if reader is None:
         return {"available": False, "error": "no Redis configured"}
-    from blueplane_query.live import snapshot
+    from blueplane_query.live import Unfilterable, snapshot
 
     try:
         with reader:
             snap = snapshot(reader, flt)
-    except (QueryError, ReplyError) as exc:
+    except (QueryError, ReplyError, Unfilterable) as exc:
         return {"available": False, "error": str(exc)}
     return {"available": True, "provenance": prov.DERIVED, **snap}
 
