@@ -28,8 +28,9 @@ Histograms (``hist:`` keys) hold log-spaced buckets of durations in milliseconds
 Names: :data:`HISTOGRAMS`.
 
 Bookkeeping keys the query side never needs (``applied:``, ``fact``, ``active:``, ``wsact:``,
-``wscommit:``, ``assisted``, ``committargets``, ``distinct:``) are private to the worker; they
-are named here too so that ``rebuild`` can delete every metric key.
+``wscommit:``, ``assisted``, ``committargets``) are private to the worker; they are named here
+too so that ``rebuild`` can delete every metric key. ``distinct:`` sets are read by the live
+view: the union of several hours' (or workspaces') sets counts their sessions once.
 
 Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 1 (2026-11-23): first layout.

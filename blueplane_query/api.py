@@ -294,6 +294,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         keys={
             "scope": "string",
             "at": "string",
+            "zone": "string",
             "today": "object",
             "this_hour": "object",
             "total": "object",

@@ -85,34 +85,60 @@ BLOCK_SERIES = metric_keys.MINUTE_COUNTERS
 
 
 def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
-    """Today's and this hour's counters for the filter's scope, the all-time totals and the
-    current 5-hour block: the live view ``bp-query watch``, ``/ws/metrics`` and the status line
-    share. One pipelined round trip for the counters, one for the block."""
+    """Today's (in the filter's time zone) and this hour's counters for the filter's scopes, the
+    all-time totals and the current 5-hour block: the live view ``bp-query watch``,
+    ``/ws/metrics`` and the status line share. One pipelined round trip for the counters, one
+    for the block."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
     scopes = scopes_of(flt)
-    periods = [
-        metric_keys.day_period(stamp.strftime("%Y-%m-%d")),
-        metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H")),
-        "total",
-    ]
-    replies = reader.execute_many(
-        [("HGETALL", metric_keys.counters_key(s, p)) for s in scopes for p in periods]
-    )
-    sums = [{name: 0 for name in metric_keys.COUNTERS} for _ in periods]
-    for i, reply in enumerate(replies):
-        decoded = metric_keys.decode_counters(_pairs(reply if isinstance(reply, list) else []))
-        for name, value in decoded.items():
-            sums[i % len(periods)][name] = sums[i % len(periods)].get(name, 0) + value
-    today, this_hour, total = sums
+    windows = {
+        "today": today_periods(flt, stamp),
+        "this_hour": [metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H"))],
+        "total": ["total"],
+    }
+    sums = {name: window_counters(reader, scopes, periods) for name, periods in windows.items()}
     return {
         "scope": scopes[0] if len(scopes) == 1 else f"project ({len(scopes)} workspaces)",
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "today": summarize(today),
-        "this_hour": summarize(this_hour),
-        "total": summarize(total),
+        "zone": flt.zone.name,
+        **{name: summarize(c) for name, c in sums.items()},
         "block": current_block(reader, scopes, now),
     }
+
+
+def today_periods(flt: Filter, stamp: datetime) -> list[str]:
+    """The Redis periods of the local day so far: the UTC day itself when the zone's midnight is
+    UTC midnight, else the UTC hours from the one holding local midnight (in a zone with a
+    half-hour offset, that first hour counts whole)."""
+    midnight = flt.zone.midnight(flt.zone.local(stamp).date())
+    if midnight.hour == 0 and midnight.minute == 0:
+        return [metric_keys.day_period(midnight.strftime("%Y-%m-%d"))]
+    hour = midnight.replace(minute=0, second=0, microsecond=0)
+    periods = []
+    while hour <= stamp:
+        periods.append(metric_keys.hour_period(hour.strftime("%Y-%m-%dT%H")))
+        hour += timedelta(hours=1)
+    return periods
+
+
+def window_counters(reader: RedisReader, scopes: list[str], periods: list[str]) -> dict[str, int]:
+    """Counters summed over scopes and periods. ``sessions`` is a distinct count, so when more
+    than one key is summed it is the size of the union of their session sets instead."""
+    keys = [(s, p) for s in scopes for p in periods]
+    commands: list[tuple[Any, ...]] = [("HGETALL", metric_keys.counters_key(s, p)) for s, p in keys]
+    if len(keys) > 1:
+        commands.append(("SUNION", *(metric_keys.distinct_key(s, p) for s, p in keys)))
+    replies = reader.execute_many(commands)
+    total = {name: 0 for name in metric_keys.COUNTERS}
+    for reply in replies[: len(keys)]:
+        decoded = metric_keys.decode_counters(_pairs(reply if isinstance(reply, list) else []))
+        for name, value in decoded.items():
+            total[name] = total.get(name, 0) + value
+    if len(keys) > 1:
+        members = replies[-1]
+        total["sessions"] = len(members) if isinstance(members, list) else 0
+    return total
 
 
 def minute_requests(reader: RedisReader, scopes: list[str], now: float) -> list[dict[str, Any]]:

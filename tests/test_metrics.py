@@ -313,3 +313,50 @@ def test_live_numbers_of_a_project_sum_its_workspaces(cfg, redis_client, redis_u
     assert (live["today"]["requests"], live["today"]["input_tokens"]) == (3, 1120)
     assert (live["block"]["requests"], live["block"]["input_tokens"]) == (3, 1120)
     assert (everything["today"]["requests"], everything["block"]["input_tokens"]) == (4, 1123)
+
+
+def test_live_today_is_the_local_day_and_counts_a_session_once(
+    cfg, redis_client, redis_url, writer_conn
+):
+    """In a zone five hours east of UTC, "today" at 2026-11-20 08:00 local began at 19:00 UTC
+    the day before: it holds the requests at 19:10 and 02:00 UTC (one session, in two hours)
+    and not the one at 18:30 UTC (23:30 local, yesterday)."""
+    from datetime import UTC, datetime
+
+    from blueplane_query.filters import Filter
+    from blueplane_query.live import snapshot
+    from blueplane_query.periods import zone
+    from blueplane_query.redis_reader import RedisReader
+
+    def at(text: str) -> float:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+    batch = [
+        make_event(
+            event_type="api_request",
+            platform="claude_code",
+            source="otlp",
+            session_id=session,
+            payload={"request_id": f"tz{i}", "input_tokens": tokens, "output_tokens": 1},
+            metadata={"model": OPUS},
+            timestamp=format_timestamp(at(stamp)),
+        )
+        for i, (stamp, session, tokens) in enumerate(
+            (
+                ("2026-11-19T18:30:00", "tz-yesterday", 1),
+                ("2026-11-19T19:10:00", "tz-today", 10),
+                ("2026-11-20T02:00:00", "tz-today", 100),
+            )
+        )
+    ]
+    Emitter(redis_client).emit_many(batch)
+    ingest_all()
+    run_metrics(cfg, writer_conn, redis_client)
+    now = at("2026-11-20T03:00:00")
+    with RedisReader(redis_url) as reader:
+        east = snapshot(reader, Filter(zone=zone("+05:00")), now=now)
+        utc = snapshot(reader, Filter(zone=zone("UTC")), now=now)
+    assert (east["today"]["requests"], east["today"]["input_tokens"]) == (2, 110)
+    assert east["today"]["sessions"] == 1
+    assert (utc["today"]["requests"], utc["today"]["input_tokens"]) == (1, 100)
+    assert east["total"]["requests"] == utc["total"]["requests"] == 3
