@@ -264,8 +264,6 @@ def test_copilot_reports_are_rows_not_sessions_and_reach_metrics(
         assert answer["copilot"]["suggestions"] == suggestions
         assert answer["copilot"]["days"] == len(days)
         assert answer["copilot"]["provenance"] == "official"
-        # the live block cannot be filtered by project: it says so instead of ignoring it
+        # Copilot's reports belong to no project: a project filter shows none of them
         by_project = current_metrics(store, Filter.parse(since=first, project="feed"))
-    assert by_project["live"]["available"] is False
-    assert "project" in by_project["live"]["error"]
     assert by_project["copilot"] is None
