@@ -259,7 +259,7 @@ class Monitor:
                     log.info("%s busy (Cursor is writing); retrying on the next change", shown)
                 else:
                     self.counters.corrupt += 1
-                    log.warning("%s unreadable for now (%s); retrying later", shown, exc)
+                    log.warning("%s unreadable for now; retrying later", shown)
             except redis_conn.errors():
                 raise
             except Exception as exc:  # one bad file or record never stops the rest

@@ -164,3 +164,24 @@ def test_a_client_hanging_up_is_counted_not_a_traceback(serve, caplog) -> None:
         sock.close()
         wait_for(lambda: served.receiver.counters.hangups == 1, 10, what="the hang-up counted")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_refusals_log_no_text_the_client_chose(serve, caplog) -> None:
+    """A refused request's reason goes back to the client; the log names only the status and
+    which of the receiver's paths it was, never the client's Content-Type, path or body."""
+    served = serve()
+    canary = "canary-7f3a9"
+    with caplog.at_level(logging.DEBUG):
+        with served.connect() as sock:
+            sock.sendall(head("/v1/logs", 10, f"text/{canary}"))
+            assert status_of(sock) == 415
+        with served.connect() as sock:
+            sock.sendall(head(f"/{canary}", 2) + b"{}")
+            assert status_of(sock) == 404
+        with served.connect() as sock:
+            body = f'{{"resourceLogs": "{canary}"'.encode()
+            sock.sendall(head("/v1/logs", len(body)) + body)
+            assert status_of(sock) == 400
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "refused" in logged and "400" in logged  # the refusals were logged ...
+    assert canary not in logged  # ... without the client's words
