@@ -21,7 +21,7 @@ from blueplane_core.emit import Emitter
 from blueplane_core.raw_traces import RawEvents
 from tests import cursor_stores as cs
 from tests.conftest import PYTHON, python_env
-from tests.helpers import ingest_all
+from tests.helpers import bp_query_json, ingest_all
 from tests.query_data import run_workers
 
 SCRIPT = Path(cursor_hook.__file__).resolve()
@@ -38,18 +38,6 @@ def fire(payload: dict[str, Any]) -> None:
         env=python_env(),
     )
     assert done.returncode == 0 and done.stdout.strip() in (b"{}", b'{"continue":true}'), done
-
-
-def query(*args: str) -> Any:
-    done = subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(),
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def stored() -> list[dict[str, Any]]:
@@ -83,7 +71,7 @@ def test_one_cursor_session_counts_once_whoever_saw_it(
 ) -> None:
     """``both-older-hooks``: Cursor 1.7 hooks (no session_id, no tokens in ``stop``) + database."""
     capture(seen_by, tmp_path / "Cursor" / "User", redis_client, newer)
-    detail = query("session", cs.SESSION)
+    detail = bp_query_json("session", cs.SESSION)
     session = detail["session"]
     # By hand (tests/cursor_stores.py): 2 prompts, 2 requests (one per turn),
     # 52,130 + 23,148 = 75,278 input and 6,021 + 1,867 = 7,888 output tokens, +7/-2 lines,
@@ -98,9 +86,9 @@ def test_one_cursor_session_counts_once_whoever_saw_it(
     assert [t["kind"] for t in detail["timeline"] if t["kind"] != "preamble"] == ["prompt"] * 2
     # composer-1 has no public price: the session's cost is unknown, never $0
     assert session["cost_usd"] is None and session["unpriced_requests"] == 1
-    tools = {t["tool"]: t for t in query("tools", "--platform", "cursor")["tools"]}
+    tools = {t["tool"]: t for t in bp_query_json("tools", "--platform", "cursor")["tools"]}
     assert tools["Shell"]["calls"] == 1 and tools["Edit"]["calls"] == 1
-    by_model = {r["period"]: r for r in query("costs", "--by", "model")["rows"]}
+    by_model = {r["period"]: r for r in bp_query_json("costs", "--by", "model")["rows"]}
     # claude-4.5-sonnet is Anthropic's claude-sonnet-4-5 ($3 / $15 per Mtok):
     # 52,130 x 3 + 6,021 x 15 = 246,705 micro-USD
     sonnet = by_model["claude-4.5-sonnet"]
@@ -111,7 +99,7 @@ def test_one_cursor_session_counts_once_whoever_saw_it(
     assert (unpriced["requests"], unpriced["unpriced_requests"]) == (1, 1)
     if seen_by != "hooks":  # the legacy composer's usageData: 7 cents for its 1 gpt-4o request
         assert by_model["gpt-4o"]["official_cost_usd"] == pytest.approx(0.07)
-    sessions = query("sessions", "--platform", "cursor", "--limit", "100")["sessions"]
+    sessions = bp_query_json("sessions", "--platform", "cursor", "--limit", "100")["sessions"]
     assert not [s for s in sessions if s["session_id"].startswith("workspace:")]
     blob = orjson.dumps(stored())
     for private in (b"secret", b"/home/dev", b"example.com", b"npm test"):
@@ -124,7 +112,7 @@ def test_older_hooks_alone_count_the_requests_and_say_the_cost_is_unknown(
     """Cursor 1.7 hooks report no tokens: 2 turns are 2 requests of unknown tokens and cost
     (shown as unpriced, never $0); everything else is as with newer hooks."""
     capture("hooks", tmp_path / "Cursor" / "User", redis_client, newer=False)
-    session = query("session", cs.SESSION)["session"]
+    session = bp_query_json("session", cs.SESSION)["session"]
     assert (session["prompts"], session["requests"]) == (2, 2)
     assert (session["input_tokens"], session["output_tokens"]) == (0, 0)
     assert session["cost_usd"] is None and session["unpriced_requests"] == 2
@@ -147,5 +135,5 @@ def test_lines_follow_cursors_totals_after_a_rejection(
     cursor_db.Monitor(Emitter(redis_client), [user]).scan_once()
     ingest_all()
     run_workers()
-    session = query("session", cs.SESSION)["session"]
+    session = bp_query_json("session", cs.SESSION)["session"]
     assert (session["lines_added"], session["lines_removed"]) == (3, 1)

@@ -24,7 +24,7 @@ from blueplane_core.emit import Emitter
 from blueplane_query import api
 from blueplane_query.service import BindRefused, check_bind, is_loopback
 from tests.conftest import PYTHON, python_env
-from tests.helpers import ingest_all, wait_for
+from tests.helpers import bp_query_json, ingest_all, wait_for
 from tests.query_data import MODEL, SESSIONS, fill, run_workers
 from tests.service_harness import Service, running_service
 
@@ -36,18 +36,6 @@ def service(redis_client: redis.Redis) -> Iterator[Service]:
     fill(redis_client)
     with running_service() as running:
         yield running
-
-
-def bp_query_json(*args: str) -> Any:
-    done = subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(),
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def _volatile(data: Any) -> Any:
