@@ -10,12 +10,11 @@ ingest's UNIQUE event_id then stores such a fact once, whichever source arrives 
 
 from __future__ import annotations
 
-import os
-
 from blueplane_capture.hooks.primitives import (
     derived_event_id,
     file_extension,
     format_timestamp,
+    getenv,
     keyed_hash,
     new_event_id,
     program_facts,
@@ -157,7 +156,7 @@ def _metadata(payload: dict[str, Any], secret: bytes) -> dict[str, Any]:
     cwd = payload.get("cwd")
     if isinstance(cwd, str) and cwd:
         meta["workspace_hash"] = keyed_hash(secret, cwd, "workspace")
-    project = os.environ.get("CLAUDE_PROJECT_DIR") or cwd
+    project = getenv("CLAUDE_PROJECT_DIR") or cwd
     if isinstance(project, str) and project:
         meta["project_hash"] = keyed_hash(secret, project, "project")
     for key in ("model", "agent_id", "agent_type"):
@@ -316,7 +315,7 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
     kind, body, event_id = _hook_payload(name, payload, secret)
     session = payload.get("session_id")
     if not isinstance(session, str) or not session:
-        session = os.environ.get("CLAUDE_CODE_SESSION_ID") or "unknown"
+        session = getenv("CLAUDE_CODE_SESSION_ID") or "unknown"
     if not allowlist.SESSION_ID.check(session):  # not an id: it could be any text
         session = "h-" + keyed_hash(secret, session, "session")
     return allowlist.clean_event(
@@ -337,7 +336,7 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
 
 def unparsed_hook_event(reason: str, size: int, now: float | None = None) -> dict[str, Any]:
     """What a hook records when its stdin was not a JSON object: the fact, never the bytes."""
-    session = os.environ.get("CLAUDE_CODE_SESSION_ID") or "unknown"
+    session = getenv("CLAUDE_CODE_SESSION_ID") or "unknown"
     return allowlist.clean_event(
         {
             "schema": SCHEMA,

@@ -25,7 +25,6 @@ The hook process imports this module, so it uses only ``hooks.primitives`` (C mo
 
 from __future__ import annotations
 
-import os
 import time
 
 from blueplane_capture import cursor_ids as ids
@@ -33,6 +32,7 @@ from blueplane_capture.hooks import cursor_state
 from blueplane_capture.hooks.primitives import (
     file_extension,
     format_timestamp,
+    getenv,
     keyed_hash,
     new_event_id,
     program_facts,
@@ -382,13 +382,13 @@ def _metadata(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
     root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], str) else ""
     if root:
         meta["workspace_hash"] = keyed_hash(secret, root, "workspace")
-    project = os.environ.get("CURSOR_PROJECT_DIR") or root
+    project = getenv("CURSOR_PROJECT_DIR") or root
     if project:
         meta["project_hash"] = keyed_hash(secret, project, "project")
     model = _str(p, "model") or _str(p, "model_id")
     if model:
         meta["model"] = model[:128]
-    version = _str(p, "cursor_version") or os.environ.get("CURSOR_VERSION", "")
+    version = _str(p, "cursor_version") or getenv("CURSOR_VERSION") or ""
     if version:
         meta["client_version"] = version[:64]
     return meta

@@ -19,8 +19,6 @@ directly, so there is no second copy to keep in step.
 
 from __future__ import annotations
 
-import math
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +27,8 @@ if TYPE_CHECKING:
 #: what :meth:`Kind.coerce` returns for a value that must be left out.
 DROP: Any = type("Drop", (), {"__repr__": lambda self: "DROP"})()
 
+#: ``math.isfinite`` without loading ``math`` (a shared library: a hook pays for the ``dlopen``)
+_INF = float("inf")
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 _UPPER = _LOWER.upper()
 _DIGITS = "0123456789"
@@ -45,7 +45,7 @@ def _is_number(value: Any) -> bool:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
-        and (isinstance(value, int) or math.isfinite(value))
+        and (isinstance(value, int) or -_INF < value < _INF)  # finite (NaN compares False)
     )
 
 

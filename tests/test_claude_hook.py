@@ -147,6 +147,68 @@ def test_lean_helpers_equal_the_core_definitions() -> None:
         primitives.loads('{"a": 1} x')
 
 
+def test_path_and_environment_helpers_equal_os(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hooks never import ``os``; their few stand-ins answer as ``os`` does."""
+    monkeypatch.setenv("BP_TEST_VALUE", "é x")
+    monkeypatch.delenv("BP_TEST_ABSENT", raising=False)
+    assert primitives.getenv("BP_TEST_VALUE") == os.environ["BP_TEST_VALUE"]
+    assert primitives.getenv("BP_TEST_ABSENT") is None
+    for home in ("/home/u", "/home/u/", "/"):
+        monkeypatch.setenv("HOME", home)
+        for path in ("~", "~/", "~/.blueplane", "~/a/b", "/abs/~x", "rel/x", "~root/x"):
+            assert primitives.expand_user(path) == os.path.expanduser(path), (home, path)
+    for base, names in (("/a", ("b", "c.d")), ("/a/", ("b",)), ("/", ("x",))):
+        assert primitives.join(base, *names) == os.path.join(base, *names)
+    deep = tmp_path / "x" / "y" / "z"
+    assert primitives.ensure_private_dir(str(deep)) == str(deep)
+    assert deep.is_dir() and (deep.stat().st_mode & 0o777) == 0o700
+    primitives.ensure_private_dir(str(deep))  # exists already: fine
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        primitives.ensure_private_dir(str(tmp_path / "file"))
+
+
+#: modules a hook fire must not load: ``os`` and ``math`` cost a quarter of the interpreter's
+#: own start-up; the others pull in more (``tests/test_allowlist.py`` checks the allow-list).
+HEAVY = {"os", "math", "re", "json", "enum", "typing", "shlex", "pathlib", "uuid", "tomllib"}
+
+
+def imported_by(command: list[str], stdin: bytes, env_extra: dict[str, str]) -> set[str]:
+    """The modules a real hook process imports (``-X importtime`` names each one)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(env_extra)
+    done = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
+    assert done.returncode == 0
+    lines = done.stderr.decode().splitlines()
+    names = {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
+    assert "blueplane_core.allowlist" in names  # the parse worked
+    return names
+
+
+@pytest.mark.parametrize("redis_up", [True, False], ids=["redis-up", "spooling"])
+def test_a_hook_fire_imports_nothing_heavy(
+    redis_up: bool, request: pytest.FixtureRequest, blueplane_home: Path
+) -> None:
+    """What keeps a fire within 1.25x of the bare interpreter (bench/hook.py)."""
+    url = request.getfixturevalue("redis_url") if redis_up else "unix:///nonexistent/r.sock"
+    stdin = (HOOK_FIXTURES / "B_tools" / "09_PostToolUse.json").read_bytes()
+    env = {"BLUEPLANE_REDIS_URL": url}
+    names = imported_by([PYTHON, "-I", "-S", str(HOOK)], stdin, env)
+    assert names & HEAVY == set()
+    assert ("blueplane_capture.hooks.spool_file" in names) is not redis_up
+    cursor = [PYTHON, "-I", "-S", str(HOOK.parent / "cursor.py"), "afterShellExecution"]
+    shell = b'{"conversation_id": "c-1", "command": "npm test", "workspace_roots": ["/tmp/p"]}'
+    assert imported_by(cursor, shell, env) & HEAVY == set()
+
+
 def test_mapping_categories_equal_the_core_categories() -> None:
     for kind, category in mapping.CATEGORY.items():
         assert events.CATEGORY[kind] == category

@@ -12,11 +12,12 @@ to the spool and ``capture-spool`` delivers it later. Errors go to ``<home>/logs
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 if __package__ in (None, ""):  # run as a script under -I: put the repository root on the path
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    _here = __file__ if __file__.startswith("/") else f"{posix.getcwd()}/{__file__}"
+    sys.path.insert(0, _here.rsplit("/", 3)[0])
 
 from blueplane_capture.hooks.runtime import (
     WORK_DEADLINE_S,
@@ -69,7 +70,7 @@ def main() -> None:
         try:
             sys.stderr.flush()
         finally:
-            os._exit(0)  # skip interpreter teardown: it costs time and can only fail
+            posix._exit(0)  # skip interpreter teardown: it costs time and can only fail
 
 
 if __name__ == "__main__":  # normally started through launch_claude_code.py (see there)

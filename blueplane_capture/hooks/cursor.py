@@ -12,11 +12,12 @@ as the Claude Code hook, whose stdin reader, settings and log helpers are reused
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 if __package__ in (None, ""):  # run as a script under -I: put the package root on the path
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    _here = __file__ if __file__.startswith("/") else f"{posix.getcwd()}/{__file__}"
+    sys.path.insert(0, _here.rsplit("/", 3)[0])
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -30,7 +31,7 @@ def respond(event_name: str) -> None:
     from blueplane_capture.cursor_mapping import answer
 
     try:
-        os.write(1, answer(event_name) + b"\n")
+        posix.write(1, answer(event_name) + b"\n")
     except OSError:
         pass
 
@@ -80,14 +81,14 @@ def main() -> None:
     except BaseException as exc:
         try:
             if not answered:
-                os.write(1, b"{}\n")
+                posix.write(1, b"{}\n")
         except BaseException:
             pass
         from blueplane_capture.hooks.runtime import log_error
 
         log_error("cursor hook", exc)
     finally:
-        os._exit(0)
+        posix._exit(0)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ occurrence 1 (the event is still captured). C modules only, like the rest of ``h
 
 from __future__ import annotations
 
-import os
+import posix
 
-from blueplane_capture.hooks.primitives import dumps, ensure_private_dir, keyed_hash, loads
+from blueplane_capture.hooks.primitives import dumps, ensure_private_dir, join, keyed_hash, loads
 
 #: a conversation's file stops growing at this many counters (oldest first out).
 MAX_COUNTERS = 2000
@@ -21,8 +21,8 @@ MAX_AGE_S = 30 * 86400
 
 
 def _file(home: str, secret: bytes, session: str) -> str:
-    folder = ensure_private_dir(os.path.join(home, "state", "cursor-hooks"))
-    return os.path.join(folder, keyed_hash(secret, session, "cursor_session") + ".json")
+    folder = ensure_private_dir(join(home, "state", "cursor-hooks"))
+    return join(folder, keyed_hash(secret, session, "cursor_session") + ".json")
 
 
 def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict[str, int]:
@@ -31,13 +31,13 @@ def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict
     import fcntl
 
     try:
-        fd = os.open(_file(home, secret, session), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = posix.open(_file(home, secret, session), posix.O_RDWR | posix.O_CREAT, 0o600)
     except OSError:
         return dict(deltas)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         raw = b""
-        while chunk := os.read(fd, 1 << 16):
+        while chunk := posix.read(fd, 1 << 16):
             raw += chunk
         try:
             counters = loads(raw.decode()) if raw else {}
@@ -53,29 +53,29 @@ def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict
         while len(counters) > MAX_COUNTERS:
             del counters[next(iter(counters))]
         data = dumps(counters)
-        os.lseek(fd, 0, 0)
-        os.ftruncate(fd, 0)
-        os.write(fd, data)
+        posix.lseek(fd, 0, 0)
+        posix.ftruncate(fd, 0)
+        posix.write(fd, data)
         return values
     except (OSError, ValueError, TypeError):
         return dict(deltas)
     finally:
-        os.close(fd)  # closing releases the lock
+        posix.close(fd)  # closing releases the lock
 
 
 def prune(home: str, now: float) -> int:
     """Remove the files of conversations untouched for ``MAX_AGE_S``; returns how many."""
-    folder = os.path.join(home, "state", "cursor-hooks")
+    folder = join(home, "state", "cursor-hooks")
     removed = 0
     try:
-        entries = os.scandir(folder)
+        entries = posix.scandir(folder)
     except OSError:
         return 0
     with entries:
         for entry in entries:
             try:
                 if entry.name.endswith(".json") and now - entry.stat().st_mtime > MAX_AGE_S:
-                    os.unlink(entry.path)
+                    posix.unlink(entry.path)
                     removed += 1
             except OSError:
                 continue

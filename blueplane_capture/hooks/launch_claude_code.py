@@ -5,10 +5,13 @@ bytecode; the hook's code therefore lives in ``claude_code`` and this file only 
 (``-I`` leaves the repository off ``sys.path``) and calls it. Saves ~2 ms per fire.
 """
 
-import os
+import posix
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+# the repository root, three levels up (``os.path`` is not imported: see hooks.primitives)
+sys.path.insert(
+    0, (__file__ if __file__[0] == "/" else f"{posix.getcwd()}/{__file__}").rsplit("/", 3)[0]
+)
 from blueplane_capture.hooks.claude_code import main
 
 main()

@@ -3,16 +3,22 @@
 Claude Code runs a hook on every tool call and waits for it. Importing ``json`` pulls in ``re``
 and ``enum``; ``blueplane_core.events`` adds ``uuid`` and ``platform``; ``privacy`` adds ``shlex``
 and ``pathlib``: together ~20 ms before any work, more than the whole budget (median <= 15 ms).
-So this module re-states, on ``_json``, ``_sha256`` and ``os`` alone, exactly what the hook uses
-from ``blueplane_core``: JSON in and out, the keyed hash, event ids, timestamps, file extensions
-and program names. ``blueplane_core`` stays the definition: ``tests/test_claude_hook.py`` proves
-each function here returns what its core counterpart returns.
+So this module re-states, on ``_json``, ``_sha256`` and ``posix`` alone, exactly what the hook
+uses from ``blueplane_core``: JSON in and out, the keyed hash, event ids, timestamps, file
+extensions and program names. ``blueplane_core`` stays the definition: ``tests/test_claude_hook.py``
+proves each function here returns what its core counterpart returns.
+
+Not even ``os``: importing it (with ``_collections_abc``, ``posixpath`` and ``stat``) costs a
+quarter of the bare interpreter's start-up, so the hooks call the ``posix`` module it wraps, and
+the few path and environment helpers they need are here (:func:`getenv`, :func:`join`,
+:func:`ensure_private_dir`). Hooks run on POSIX systems only (Linux, macOS).
 """
 
 from __future__ import annotations
 
 import _json
-import os
+import posix
+import sys
 import time
 
 TYPE_CHECKING = False
@@ -78,40 +84,89 @@ def dumps(obj: Any) -> bytes:
 # ------------------------------------------------------------------------------- data folder
 
 
+def getenv(name: str) -> str | None:
+    """``os.environ.get(name)`` without importing ``os``. A hook process never loads
+    ``os``, so there ``posix.environ`` (the environment it started with) is the whole truth;
+    where ``os`` is loaded (the tests, a long-running process) ``os.environ`` is, since changes
+    made through it do not reach ``posix.environ``."""
+    os_module = sys.modules.get("os")
+    if os_module is not None:
+        found: str | None = os_module.environ.get(name)
+        return found
+    value = posix.environ.get(name.encode("utf-8", "surrogateescape"))
+    return None if value is None else value.decode("utf-8", "surrogateescape")
+
+
+def join(base: str, *names: str) -> str:
+    """``os.path.join`` for relative ``names`` (all a hook joins)."""
+    return base + ("" if base.endswith("/") else "/") + "/".join(names)
+
+
+def expand_user(path: str) -> str:
+    """``os.path.expanduser`` for ``~`` and ``~/...`` (``$HOME``, else the password database);
+    ``~user/...`` is left to posixpath (rare: only then is it imported)."""
+    if not path.startswith("~"):
+        return path
+    user, slash, rest = path[1:].partition("/")
+    if user:
+        import posixpath
+
+        return posixpath.expanduser(path)
+    home = getenv("HOME")
+    if not home:
+        import pwd
+
+        home = pwd.getpwuid(posix.getuid()).pw_dir
+    return (home.rstrip("/") + slash + rest) or "/"
+
+
 def blueplane_home() -> str:
     """``paths.home()`` without pathlib."""
-    configured = os.environ.get("BLUEPLANE_HOME")
-    return os.path.expanduser(configured) if configured else os.path.expanduser("~/.blueplane")
+    return expand_user(getenv("BLUEPLANE_HOME") or "~/.blueplane")
 
 
 def ensure_private_dir(path: str) -> str:
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    """``os.makedirs(path, 0o700, exist_ok=True)``: the folder and its missing parents."""
+    try:
+        posix.mkdir(path, 0o700)
+    except FileExistsError:
+        if posix.stat(path).st_mode & 0o170000 != 0o040000:  # not S_ISDIR
+            raise
+    except FileNotFoundError:
+        parent = path.rstrip("/").rpartition("/")[0]
+        if not parent:
+            raise
+        ensure_private_dir(parent)
+        try:
+            posix.mkdir(path, 0o700)
+        except FileExistsError:  # created meanwhile by a parallel hook
+            pass
     return path
 
 
 def load_secret() -> bytes:
     """``privacy.load_secret()``: the installation's HMAC key, created on first use."""
     home = blueplane_home()
-    path = os.path.join(home, "secret.key")
+    path = join(home, "secret.key")
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
         pass
     ensure_private_dir(home)
-    tmp = os.path.join(home, f".secret.key.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = join(home, f".secret.key.{posix.getpid()}.tmp")
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL, 0o600)
     try:
-        os.write(fd, os.urandom(32))
-        os.fsync(fd)
+        posix.write(fd, posix.urandom(32))
+        posix.fsync(fd)
     finally:
-        os.close(fd)
+        posix.close(fd)
     try:
-        os.link(tmp, path)  # never replaces a key another process created meanwhile
+        posix.link(tmp, path)  # never replaces a key another process created meanwhile
     except FileExistsError:
         pass
     finally:
-        os.unlink(tmp)
+        posix.unlink(tmp)
     with open(path, "rb") as handle:
         return handle.read()
 
@@ -148,7 +203,7 @@ def _uuid_text(value: int) -> str:
 def new_event_id(unix_ms: int | None = None) -> str:
     """``events.new_event_id``: a UUIDv7."""
     ms = int(time.time() * 1000) if unix_ms is None else unix_ms
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(posix.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
     value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
     return _uuid_text(value)

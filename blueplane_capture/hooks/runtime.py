@@ -7,7 +7,9 @@ milliseconds. Standard library (C modules) only, like the rest of ``hooks``.
 
 from __future__ import annotations
 
-import os
+import posix
+
+from blueplane_capture.hooks.primitives import ensure_private_dir, getenv, join
 
 #: stdin beyond this is not read (a Read of a huge file); the event is still recorded.
 MAX_INPUT_BYTES = 32 * 1024 * 1024
@@ -43,7 +45,7 @@ def read_stdin() -> tuple[bytes, str]:
     _signal.setitimer(_signal.ITIMER_REAL, STDIN_DEADLINE_S)
     try:
         while True:
-            chunk = os.read(0, 1 << 20)
+            chunk = posix.read(0, 1 << 20)
             if not chunk:
                 return b"".join(chunks), ""
             chunks.append(chunk)
@@ -143,11 +145,11 @@ def settings(home: str) -> tuple[str, float, frozenset[str]]:
 
     Also narrows the process's umask: every file and folder a hook creates (spool, log, data
     folder, secret) is the user's alone, whatever umask the client runs hooks with."""
-    os.umask(0o077)
-    url = os.environ.get("BLUEPLANE_REDIS_URL", "")
+    posix.umask(0o077)
+    url = getenv("BLUEPLANE_REDIS_URL") or ""
     timeout_ms: float = DEFAULT_TIMEOUT_MS
     disabled: list[str] = []
-    config_path = os.path.join(home, "config.toml")
+    config_path = join(home, "config.toml")
     try:
         with open(config_path, "rb") as handle:
             raw = handle.read()
@@ -162,40 +164,41 @@ def settings(home: str) -> tuple[str, float, frozenset[str]]:
             disabled = [str(x) for x in found] if isinstance(found, list) else []
         except Exception as exc:  # a broken config must not break the user's editor
             log(home, f"config.toml ignored: {type(exc).__name__}")
-    env_timeout = os.environ.get("BLUEPLANE_CAPTURE_HOOK_TIMEOUT_MS", "")
+    env_timeout = getenv("BLUEPLANE_CAPTURE_HOOK_TIMEOUT_MS")
     if env_timeout:
         try:
             timeout_ms = float(env_timeout)
         except ValueError:
             pass
-    env_disabled = os.environ.get("BLUEPLANE_PRIVACY_DISABLED_CATEGORIES")
+    env_disabled = getenv("BLUEPLANE_PRIVACY_DISABLED_CATEGORIES")
     if env_disabled is not None:
         disabled = [x.strip() for x in env_disabled.split(",") if x.strip()]
     if not url:
-        url = "unix://" + os.path.join(home, "run", "redis.sock")
+        url = "unix://" + join(home, "run", "redis.sock")
     # capped well below the watchdog (WORK_DEADLINE_S), so a slow Redis still leaves time to spool
     return url, min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS) / 1000.0, frozenset(disabled)
 
 
 def log(home: str, line: str) -> None:
     """Best effort: one line in <home>/logs/hooks.log; never raises."""
-    os.umask(0o077)
+    posix.umask(0o077)
     try:
         from blueplane_capture.hooks.primitives import format_timestamp
 
-        path = os.path.join(home, "logs", "hooks.log")
-        text = f"{format_timestamp()} bp-hook[{os.getpid()}] {line}\n".encode("utf-8", "replace")
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        folder = join(home, "logs")
+        path = join(folder, "hooks.log")
+        text = f"{format_timestamp()} bp-hook[{posix.getpid()}] {line}\n".encode("utf-8", "replace")
+        flags = posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT
         try:
-            fd = os.open(path, flags, 0o600)
+            fd = posix.open(path, flags, 0o600)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            fd = os.open(path, flags, 0o600)
+            ensure_private_dir(folder)
+            fd = posix.open(path, flags, 0o600)
         try:
-            if os.fstat(fd).st_size < MAX_LOG_BYTES:  # Redis down for days must not fill a disk
-                os.write(fd, text)  # one append-mode write: parallel hooks' lines never mix
+            if posix.fstat(fd).st_size < MAX_LOG_BYTES:  # Redis down for days must not fill a disk
+                posix.write(fd, text)  # one append-mode write: parallel hooks' lines never mix
         finally:
-            os.close(fd)
+            posix.close(fd)
     except Exception:
         pass
 
@@ -247,7 +250,7 @@ def log_error(label: str, exc: BaseException) -> None:
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
-        where = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb else ""
+        where = f"{tb.tb_frame.f_code.co_filename.rpartition('/')[2]}:{tb.tb_lineno}" if tb else ""
         log(blueplane_home(), f"{label} error {type(exc).__name__} at {where}")
     except BaseException:
         pass

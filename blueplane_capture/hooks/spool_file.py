@@ -8,9 +8,9 @@ the file is written, so a file pushed twice is still stored once (ingest's UNIQU
 
 from __future__ import annotations
 
-import os
+import posix
 
-from blueplane_capture.hooks.primitives import blueplane_home, ensure_private_dir
+from blueplane_capture.hooks.primitives import blueplane_home, ensure_private_dir, join
 
 #: a spooled event is ``<event_id>.json`` holding the envelope's JSON bytes.
 SUFFIX = ".json"
@@ -18,7 +18,7 @@ SUFFIX = ".json"
 
 def spool_dir() -> str:
     """``paths.spool_dir()`` without pathlib."""
-    return os.path.join(blueplane_home(), "spool")
+    return join(blueplane_home(), "spool")
 
 
 def write(event_id: str, data: bytes) -> str:
@@ -29,23 +29,23 @@ def write(event_id: str, data: bytes) -> str:
     """
     folder = spool_dir()
     try:
-        os.stat(folder)
+        posix.stat(folder)
     except FileNotFoundError:
         ensure_private_dir(folder)
-    final = os.path.join(folder, event_id + SUFFIX)
-    tmp = os.path.join(folder, f".{event_id}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    final = join(folder, event_id + SUFFIX)
+    tmp = join(folder, f".{event_id}.{posix.getpid()}.tmp")
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL, 0o600)
     try:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view) :]
+                view = view[posix.write(fd, view) :]
         finally:
-            os.close(fd)
-        os.rename(tmp, final)
+            posix.close(fd)
+        posix.rename(tmp, final)
     except OSError:
         try:  # a full disk: leave no empty or partial temporary file behind
-            os.unlink(tmp)
+            posix.unlink(tmp)
         except OSError:
             pass
         raise
