@@ -1,9 +1,10 @@
 """``bp-mcp``: the MCP stdio server that lets an AI assistant read its own telemetry.
 
-Built on the official SDK's low-level ``Server`` (mcp 2.x) so each tool has a hand-written, exact
-JSON input schema; arguments are validated against it before anything runs. Every read tool calls
-the same ``blueplane_query.reports`` function as the CLI command of the same name and returns its
-dict as structured content (and as JSON text for clients that only read text).
+Each tool has a hand-written, exact JSON input schema; arguments are validated against it before
+anything runs. The protocol itself (stdio, the initialize handshake) is ``mcp_stdio``: the SDK's
+import alone took longer than the whole handshake may. Every read tool calls the same
+``blueplane_query.reports`` function as the CLI command of the same name and returns its dict as
+structured content (and as JSON text for clients that only read text).
 
 Read-only by construction, like the CLI: SQLite through :class:`~blueplane_query.store.Store`,
 Redis through the read-only reader. The two tracking tools (``log_decision``, ``log_outcome``) do
@@ -398,75 +399,107 @@ def run_tool(name: str, args: dict[str, Any], tracking: Tracking) -> dict[str, A
     raise QueryError(f"unknown tool {name!r}")
 
 
-def build_server() -> Any:
-    """The low-level MCP server with Blueplane's tools (no I/O until it runs)."""
-    import anyio.to_thread
-    import jsonschema
-    import mcp_types as types
-    from mcp.server import Server
+INSTRUCTIONS = (
+    "Blueplane: local, privacy-first telemetry of your AI coding sessions. Read tools answer "
+    "from processed data only; log_decision / log_outcome record metadata (never text)."
+)
 
-    from blueplane_query.output import dumps
 
-    validators = {
-        name: jsonschema.Draft202012Validator(schema) for name, (_d, schema, _r) in TOOLS.items()
-    }
-    tool_list = [
-        types.Tool(
-            name=name,
-            description=description,
-            input_schema=schema,
-            annotations=types.ToolAnnotations(
-                read_only_hint=read_only,
-                destructive_hint=False,
-                idempotent_hint=read_only,
-                open_world_hint=False,
-            ),
-        )
+def tool_list() -> list[dict[str, Any]]:
+    """``tools/list``: every tool with its exact input schema and its hints."""
+    return [
+        {
+            "name": name,
+            "description": description,
+            "inputSchema": schema,
+            "annotations": {
+                "readOnlyHint": read_only,
+                "destructiveHint": False,
+                "idempotentHint": read_only,
+                "openWorldHint": False,
+            },
+        }
         for name, (description, schema, read_only) in TOOLS.items()
     ]
-    tracking = Tracking()
 
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tool_list)
 
-    def error(text: str) -> types.CallToolResult:
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)], is_error=True
-        )
+class Server:
+    """The MCP methods of this server, for :func:`blueplane_query.mcp_stdio.serve`."""
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        name, args = params.name, dict(params.arguments or {})
-        validator = validators.get(name)
+    def __init__(self) -> None:
+        self.tracking = Tracking()
+        self._validators: dict[str, Any] | None = None
+
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "initialize": self.initialize,
+            "ping": lambda _params: {},
+            "tools/list": lambda _params: {"tools": tool_list()},
+            "tools/call": self.call_tool,
+        }
+
+    def initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        from blueplane_query.mcp_stdio import negotiated_version
+
+        return {
+            "protocolVersion": negotiated_version(params.get("protocolVersion")),
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": SERVER_NAME, "version": _version()},
+            "instructions": INSTRUCTIONS,
+        }
+
+    def validators(self) -> dict[str, Any]:
+        """A JSON-schema validator per tool (built once; jsonschema is imported here, after the
+        handshake, since initialize does not need it)."""
+        if self._validators is None:
+            import jsonschema
+
+            self._validators = {
+                name: jsonschema.Draft202012Validator(schema)
+                for name, (_d, schema, _r) in TOOLS.items()
+            }
+        return self._validators
+
+    def warm(self) -> None:
+        """Import what the first tool call needs while the client reads the handshake."""
+        self.validators()
+        import blueplane_query.reports.overview  # noqa: F401  (pulls store, filters, periods)
+
+    def call_tool(self, params: dict[str, Any]) -> dict[str, Any]:
+        from blueplane_query.mcp_stdio import INVALID_PARAMS, RpcError
+        from blueplane_query.output import dumps
+
+        name, args = params.get("name"), params.get("arguments") or {}
+        if not isinstance(name, str) or not isinstance(args, dict):
+            raise RpcError(INVALID_PARAMS, "tools/call needs a tool name and an arguments object")
+        validator = self.validators().get(name)
         if validator is None:
-            return error(f"unknown tool {name!r}; call tools/list for the list")
+            return _tool_error(f"unknown tool {name!r}; call tools/list for the list")
         problems = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
         if problems:
             where = "/".join(str(p) for p in problems[0].path) or "arguments"
-            return error(f"invalid arguments for {name}: {where}: {problems[0].message}")
+            return _tool_error(f"invalid arguments for {name}: {where}: {problems[0].message}")
         started = time.perf_counter()
         try:
-            result = await anyio.to_thread.run_sync(run_tool, name, args, tracking)
+            result = run_tool(name, args, self.tracking)
         except QueryError as exc:
             log.info("tool %s: %s", name, exc)
-            return error(str(exc))
+            return _tool_error(str(exc))
         except Exception as exc:  # a bug must not kill the server; the log keeps the trace
             log.exception("tool %s failed", name)
-            return error(f"internal error in {name}: {type(exc).__name__}: {exc}")
+            return _tool_error(f"internal error in {name}: {type(exc).__name__}: {exc}")
         log.info("tool %s answered in %.0f ms", name, (time.perf_counter() - started) * 1000)
         text = dumps(result, pretty=False).decode()
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=text)], structured_content=result
-        )
+        return {
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": result,
+            "isError": False,
+        }
 
-    return Server(
-        SERVER_NAME,
-        version=_version(),
-        instructions="Blueplane: local, privacy-first telemetry of your AI coding sessions. "
-        "Read tools answer from processed data only; log_decision / log_outcome record "
-        "metadata (never text).",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+
+def _tool_error(text: str) -> dict[str, Any]:
+    """A tool's failure, told to the model as the tool's result (not a protocol error)."""
+    return {"content": [{"type": "text", "text": text}], "isError": True}
 
 
 def _version() -> str:
@@ -478,24 +511,16 @@ def _version() -> str:
         return "0"
 
 
-async def serve() -> None:
-    from mcp.server.stdio import stdio_server
-
-    server = build_server()
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
 def main() -> None:
     """Console-script entry point (``bp-mcp``): serve MCP over stdin/stdout until EOF."""
-    import anyio
-
     from blueplane_core import lifecycle, paths
+    from blueplane_query import mcp_stdio
 
     paths.restrict_umask()
     lifecycle.setup_logging("bp-mcp")
+    server = Server()
     try:
-        anyio.run(serve)
+        mcp_stdio.serve(server.handlers(), after_initialize=server.warm)
     except KeyboardInterrupt:
         pass
 

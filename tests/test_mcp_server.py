@@ -152,3 +152,57 @@ def test_log_decision_and_outcome_go_through_the_pipeline(redis_client: redis.Re
     assert first["payload"]["rationale_length"] == len(rationale)
     assert "SECRET" not in json.dumps(stored)
     assert stored[1]["payload"] == {"result": "success", "tests_passed": True, "summary_length": 4}
+
+
+def test_handshake_and_protocol_errors_over_raw_stdio() -> None:
+    """What clients other than the SDK's may send: older revisions, batches, bad lines."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("BLUEPLANE_")}
+    env["PYTHONPATH"] = str(REPO)
+    lines = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2024-11-05",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "initialize",
+            "params": {"protocolVersion": "1999-01-01"},
+        },
+        {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 4, "method": "server/discover", "params": {}},
+        [
+            {"jsonrpc": "2.0", "id": 5, "method": "ping"},
+            {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}},
+        ],
+        {"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"arguments": {}}},
+    ]
+    stdin = b"".join(json.dumps(m).encode() + b"\n" for m in lines) + b"{not json\n"
+    done = subprocess.run(
+        [PYTHON, "-m", "blueplane_query.mcp_server"],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert out[0]["id"] == 1 and out[0]["result"]["protocolVersion"] == "2024-11-05"
+    assert out[0]["result"]["capabilities"] == {"tools": {"listChanged": False}}
+    assert out[0]["result"]["serverInfo"]["name"] == "blueplane"
+    assert out[1]["result"]["protocolVersion"] == "2025-11-25"  # unknown: the newest offered
+    assert out[2] == {"jsonrpc": "2.0", "id": 3, "result": {}}
+    assert out[3]["id"] == 4 and out[3]["error"]["code"] == -32601  # SDK clients fall back
+    assert out[4] == [{"jsonrpc": "2.0", "id": 5, "result": {}}]  # the notification: no answer
+    assert out[5]["id"] == 6 and out[5]["error"]["code"] == -32602
+    assert out[6]["id"] is None and out[6]["error"]["code"] == -32700
+    assert len(out) == 7
