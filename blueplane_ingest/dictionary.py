@@ -1,8 +1,10 @@
 """Retraining the compression dictionary on real events.
 
-The first dictionary is trained on synthetic events so compression works from the first event.
-Once enough real events are stored, maintenance trains one on them; ingesters switch to the new
-version within a minute. Old rows keep the id of the dictionary they were compressed with.
+Every database starts with a dictionary shipped with Blueplane (trained on the realistic mix of
+the real fixtures; migration 6 gives it to older databases too, in place of migration 1's
+synthetic one), so compression works from the first event. Once enough of the user's own events
+are stored, maintenance trains one on them; ingesters switch to the new version within a minute.
+Old rows keep the id of the dictionary they were compressed with.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sqlite3
 from blueplane_core import codec
 from blueplane_core.raw_traces import RawEvents, stored_body
 
-#: real events needed before the synthetic bootstrap dictionary is replaced.
+#: real events needed before the shipped (or synthetic) starting dictionary is replaced.
 RETRAIN_AFTER = 20_000
 SAMPLE = 5_000
 
@@ -21,7 +23,7 @@ def needs_retraining(conn: sqlite3.Connection) -> bool:
     row = conn.execute(
         "SELECT trained_on FROM codec_dictionaries ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    if row is None or row[0] != "synthetic":
+    if row is None or row[0] == "raw_traces":  # trained on this user's events already
         return False
     real = conn.execute(
         "SELECT count(*) FROM (SELECT 1 FROM raw_traces WHERE source != 'synthetic' LIMIT ?)",

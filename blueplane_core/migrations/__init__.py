@@ -18,6 +18,7 @@ from blueplane_core.migrations import (
     m0003_archive,
     m0004_ledger,
     m0005_project_labels,
+    m0006_real_mix_dictionary,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -28,6 +29,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (3, "archive", m0003_archive.apply),
     (4, "ledger", m0004_ledger.apply),
     (5, "project_labels", m0005_project_labels.apply),
+    (6, "real_mix_dictionary", m0006_real_mix_dictionary.apply),
 )
 
 
