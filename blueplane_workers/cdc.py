@@ -23,7 +23,7 @@ _SID = streams.CDC_SESSION_ID.encode()
 _PRI = streams.CDC_PRIORITY.encode()
 
 
-@dataclass
+@dataclass(slots=True)
 class CdcEntry:
     """One CDC entry: the stream id and the raw_traces sequence it announces."""
 
@@ -34,7 +34,15 @@ class CdcEntry:
     priority: int
     deliveries: int = 1
     deleted: bool = False  # trimmed while pending: nothing to do but acknowledge
-    raw: bytes = b""
+    #: the entry's fields as delivered; :attr:`raw` is made from them only for a dead letter
+    fields: dict[bytes, bytes] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The entry's fields as one line (what a dead letter keeps of it)."""
+        if not self.fields:
+            return b""
+        return b" ".join(k + b"=" + v for k, v in self.fields.items())
 
 
 class CdcReader(GroupReader):
@@ -47,15 +55,14 @@ class CdcReader(GroupReader):
 
 
 def cdc_entry(delivery: Delivery) -> CdcEntry:
-    """What a delivered CDC entry announces (malformed entries keep their bytes for the DLQ)."""
+    """What a delivered CDC entry announces (malformed entries keep their fields for the DLQ)."""
     fields = delivery.fields
     if fields is None:
         return CdcEntry(delivery.id, None, "", "", 5, delivery.deliveries, deleted=True)
-    raw = b" ".join(k + b"=" + v for k, v in fields.items())
     try:
         seq = int(fields[_SEQ])
     except (KeyError, ValueError):
-        return CdcEntry(delivery.id, None, "", "", 5, delivery.deliveries, raw=raw)
+        return CdcEntry(delivery.id, None, "", "", 5, delivery.deliveries, fields=fields)
     try:
         priority = int(fields.get(_PRI, b"5"))
     except ValueError:
@@ -67,5 +74,5 @@ def cdc_entry(delivery: Delivery) -> CdcEntry:
         fields.get(_SID, b"").decode(errors="replace"),
         priority,
         delivery.deliveries,
-        raw=raw,
+        fields=fields,
     )

@@ -45,7 +45,7 @@ SOURCE_RANK: dict[str, int] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact:
     """What one event says about one fact."""
 

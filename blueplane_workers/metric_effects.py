@@ -30,6 +30,10 @@ from blueplane_workers.facts import (
     sources,
 )
 
+#: a contribution's dimensions as (name, value) pairs (the order they come in: it only has to be
+#: hashable, the scopes derived from it do not depend on it)
+Dims = tuple[tuple[str, str], ...]
+
 
 @dataclass
 class Effects:
@@ -37,7 +41,8 @@ class Effects:
 
     seqs: list[int] = field(default_factory=list)
     facts: list[tuple[str, str, str]] = field(default_factory=list)  # key, expected, new
-    incr: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    #: counters key -> field -> increment (zero sums are left out of the payload)
+    incr: dict[str, dict[str, int]] = field(default_factory=dict)
     expire: dict[str, int] = field(default_factory=dict)
     sadd: set[tuple[str, str, str, str]] = field(default_factory=set)
     zmax: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -47,18 +52,24 @@ class Effects:
     wsact: dict[str, tuple[str, set[int]]] = field(default_factory=dict)
     commits: dict[str, list[Any]] = field(default_factory=dict)
     dead: list[list[Any]] = field(default_factory=list)
+    #: (dimensions, session, hour) whose distinct-session additions are in ``sadd`` already
+    distinct_seen: set[tuple[Dims, str, str]] = field(default_factory=set)
 
     def payload(self) -> bytes:
-        """The JSON the Lua script decodes: increments grouped per key (one string per key)."""
-        by_key: dict[str, list[str]] = {}
-        for (key, name), value in self.incr.items():
-            if value:
-                by_key.setdefault(key, []).extend((name, str(value)))
+        """The JSON the Lua script decodes: increments grouped per key (field, value, ...)."""
+        incr = []
+        for key, fields in self.incr.items():
+            pairs: list[str | int] = []
+            for name, value in fields.items():
+                if value:
+                    pairs += (name, value)
+            if pairs:
+                incr.append([key, pairs])
         return orjson.dumps(
             {
                 "seqs": self.seqs,
                 "facts": [list(f) for f in self.facts],
-                "incr": list(by_key.items()),
+                "incr": incr,
                 "expire": [[k, at] for k, at in self.expire.items()],
                 "sadd": [list(a) for a in sorted(self.sadd)],
                 "zmax": [[k, m, s] for (k, m), s in self.zmax.items()],
@@ -83,37 +94,45 @@ def periods_for(scope: str, timestamp: str) -> tuple[str, ...]:
     return (total, day) if scope.startswith("session=") else (total, day, hour)
 
 
+_MINUTE_COUNTERS = frozenset(mk.MINUTE_COUNTERS)
+
+
 class _Totals:
     """A batch's contributions summed by (dimensions, hour) before they become Redis keys: the
-    events of one session and hour share one set of keys, so each key is touched once."""
+    events of one session and hour share one set of keys, so each key is touched once. Plain
+    dicts of ints throughout: this fold runs for every fact of every event."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[tuple[tuple[str, str], ...], str], dict[str, int]] = {}
-        self.samples: dict[tuple[tuple[tuple[str, str], ...], str, str, int], int] = {}
-        #: (scope, minute start) -> counter -> value, for the per-minute series
-        self.minutes: dict[tuple[str, int], dict[str, int]] = {}
+        self.values: dict[tuple[Dims, str], dict[str, int]] = {}
+        self.samples: dict[tuple[Dims, str, str, int], int] = {}
+        #: (dimensions, minute start) -> counter -> value, for the per-minute series
+        self.minutes: dict[tuple[Dims, int], dict[str, int]] = {}
 
     def add(self, fact: Fact, sign: int) -> None:
-        dims = tuple(sorted(fact.dims.items()))
-        slot = (dims, fact.timestamp[:13])
-        values = self.values.setdefault(slot, defaultdict(int))
-        for name, value in fact.values.items():
+        dims = tuple(fact.dims.items())
+        hour = fact.timestamp[:13]
+        slot = (dims, hour)
+        values = self.values.get(slot)
+        if values is None:
+            values = self.values[slot] = {}
+        counters = fact.values
+        for name, value in counters.items():
             if value:
-                values[name] += sign * value
-        for name, ms in fact.samples.items():
-            key = (dims, fact.timestamp[:13], name, mk.hist_bucket(ms))
-            self.samples[key] = self.samples.get(key, 0) + sign
-        if any(fact.values.get(name) for name in mk.MINUTE_COUNTERS):
-            unix = _unix(fact.timestamp)
-            minute = unix - unix % 60
-            for scope in _minute_scopes(dims):
-                acc = self.minutes.get((scope, minute))
-                if acc is None:
-                    acc = self.minutes[(scope, minute)] = defaultdict(int)
-                for name in mk.MINUTE_COUNTERS:
-                    amount = fact.values.get(name)
-                    if amount:
-                        acc[name] += sign * amount
+                values[name] = values.get(name, 0) + sign * value
+        if fact.samples:
+            samples = self.samples
+            for name, ms in fact.samples.items():
+                key = (dims, hour, name, mk.hist_bucket(ms))
+                samples[key] = samples.get(key, 0) + sign
+        if not _MINUTE_COUNTERS.isdisjoint(counters):
+            acc = None
+            for name in mk.MINUTE_COUNTERS:
+                amount = counters.get(name)
+                if amount:
+                    if acc is None:
+                        unix = _unix(fact.timestamp)
+                        acc = self.minutes.setdefault((dims, unix - unix % 60), {})
+                    acc[name] = acc.get(name, 0) + sign * amount
 
     def expand(self, effects: Effects, now: int) -> None:
         """Sum the slots per (scope, hour) first, then fan each sum out to its period keys:
@@ -121,37 +140,43 @@ class _Totals:
         by_scope: dict[tuple[str, str], dict[str, int]] = {}
         for (dims, hour), values in self.values.items():
             for scope in _scopes(dims):
-                acc = by_scope.get((scope, hour))
-                if acc is None:
-                    acc = by_scope[(scope, hour)] = defaultdict(int)
-                for name, value in values.items():
-                    if value:
-                        acc[name] += value
+                _merge(by_scope, (scope, hour), values)
         incr = effects.incr
         for (scope, hour), values in by_scope.items():
             for key in _counter_keys(scope, hour):
-                for name, value in values.items():
-                    if value:
-                        incr[(key, name)] += value
-        hist: dict[tuple[str, str, str, str], int] = defaultdict(int)
+                _merge(incr, key, values)
+        hist: dict[tuple[str, str, str], dict[str, int]] = {}
         for (dims, hour, name, bucket), count in self.samples.items():
             if count:
+                field_name = str(bucket)
                 for scope in _scopes(dims):
-                    hist[(scope, hour, name, str(bucket))] += count
-        for (scope, hour, name, field_name), count in hist.items():
-            if count:
-                for period in _periods(scope, hour):
-                    incr[(mk.histogram_key(scope, period, name), field_name)] += count
-        for (scope, minute), values in self.minutes.items():
+                    acc = hist.get((scope, hour, name))
+                    if acc is None:
+                        acc = hist[(scope, hour, name)] = {}
+                    acc[field_name] = acc.get(field_name, 0) + count
+        for (scope, hour, name), counts in hist.items():
+            for period in _periods(scope, hour):
+                _merge(incr, mk.histogram_key(scope, period, name), counts)
+        for (dims, minute), values in self.minutes.items():
             hour_start = minute - minute % mk.MINUTE_CHUNK_S
             expires = hour_start + mk.MINUTE_CHUNK_S + mk.MINUTE_RETENTION_S
             if expires <= now:
                 continue  # older than the series keeps: nothing to add (or to undo)
-            key = mk.minute_chunk_key(scope, hour_start)
-            for name, value in values.items():
-                if value:
-                    incr[(key, mk.minute_field(minute, name))] += value
-            effects.expire[key] = expires
+            fields = {mk.minute_field(minute, name): value for name, value in values.items()}
+            for scope in _minute_scopes(dims):
+                key = mk.minute_chunk_key(scope, hour_start)
+                _merge(incr, key, fields)
+                effects.expire[key] = expires
+
+
+def _merge(into: dict[Any, dict[str, int]], key: Any, values: dict[str, int]) -> None:
+    """Add ``values`` to ``into[key]`` (a copy of them when the key is new)."""
+    acc = into.get(key)
+    if acc is None:
+        into[key] = values.copy()
+        return
+    for name, value in values.items():
+        acc[name] = acc.get(name, 0) + value
 
 
 @lru_cache(maxsize=4096)
@@ -228,7 +253,10 @@ def build(
         if stored is not None and current is None:
             # Its source events are gone (archived past retention): keep what was counted.
             continue
-        winner = best(candidates + ([current] if current else []))
+        if current is None and len(candidates) == 1 and not candidates[0].dim_ranks:
+            winner = candidates[0]  # what best() of one fresh fact returns (most facts)
+        else:
+            winner = best(candidates + ([current] if current else []))
         if current is not None:
             if current.state() == winner.state():
                 continue
@@ -308,7 +336,10 @@ def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) 
         return
     if is_session_activity(event):  # start-up-only and tracking events make no session
         distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
-        effects.sadd.update(_distinct_marks(distinct, session, ts[:13]))
+        marks = (distinct, session, ts[:13])
+        if marks not in effects.distinct_seen:  # most events repeat their session's marks
+            effects.distinct_seen.add(marks)
+            effects.sadd.update(_distinct_marks(*marks))
     zkey = mk.active_key(session)
     active = effects.active.get(zkey)
     if active is None:
