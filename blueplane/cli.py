@@ -86,15 +86,13 @@ def _wait_for_redis(cfg: config.Config, wait: float) -> Any:
     """A client of the Redis supervisord just started, once it answers (else one-line fail)."""
     import time
 
-    import redis
-
     client = redis_conn.connect(cfg)
     deadline = time.monotonic() + wait
     while True:
         try:
             client.ping()
             return client
-        except redis.RedisError as exc:
+        except redis_conn.errors() as exc:
             if time.monotonic() > deadline:
                 raise fail(f"Redis at {redis_conn.redis_url(cfg)} does not answer: {exc}") from None
             time.sleep(0.1)  # waiting for a process just started, with a deadline

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
-from blueplane_core import paths, streams, synthetic
+from blueplane_core import paths, redis_conn, streams, synthetic
 from blueplane_core.emit import Emitter
+from blueplane_core.resp_consumer import ConsumerClient
 
 #: a file in the demo folder that says it is one: ``--clean`` removes no folder without it.
 MARKER = ".blueplane-demo"
@@ -63,14 +62,14 @@ def remove(target: Path) -> bool:
     return True
 
 
-def wait_processed(client: redis.Redis, timeout: float) -> bool:
+def wait_processed(client: ConsumerClient, timeout: float) -> bool:
     """True once every worker group has been handed every CDC entry and acknowledged it."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             last = client.xinfo_stream(streams.CDC_STREAM)["last-generated-id"]
             groups = {g["name"]: g for g in client.xinfo_groups(streams.CDC_STREAM)}
-        except redis.ResponseError:  # no CDC stream or groups yet
+        except redis_conn.reply_errors():  # no CDC stream or groups yet
             groups, last = {}, None
         done = last is not None and all(
             (g := groups.get(name.encode()) or groups.get(name)) is not None
@@ -132,7 +131,7 @@ class StoredCounter:
 
 
 def run(
-    client: redis.Redis,
+    client: ConsumerClient,
     count: int,
     seed: int | None = None,
     timeout: float = 120.0,

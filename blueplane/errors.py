@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import sys
 
 from blueplane_core import config, lifecycle
 
@@ -27,21 +28,26 @@ EXIT_INTERRUPTED = 130
 
 def explain(exc: BaseException, redis_url: str = "") -> tuple[int, str]:
     """(exit code, one line) for an error a command let through."""
-    import redis
+    from blueplane_core import redis_conn, resp
 
     where = f" at {redis_url}" if redis_url else ""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted"
     if isinstance(exc, config.ConfigError):
         return EXIT_CONFIG, str(exc)
-    if isinstance(exc, redis.BusyLoadingError):
+    redis = sys.modules.get("redis")  # redis-py's errors where something loaded it
+    loading = redis is not None and isinstance(exc, redis.BusyLoadingError)
+    if loading or (isinstance(exc, resp.ReplyError) and str(exc).startswith("LOADING")):
         return EXIT_REDIS_UNAVAILABLE, f"Redis{where} is still loading its data; try again shortly"
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+    unreachable: tuple[type[Exception], ...] = (resp.Unavailable,)
+    if redis is not None:
+        unreachable += (redis.ConnectionError, redis.TimeoutError)
+    if isinstance(exc, unreachable):
         return (
             EXIT_REDIS_UNAVAILABLE,
             f"Redis{where} is not reachable ({_first_line(exc)}); start it with `blueplane up`",
         )
-    if isinstance(exc, redis.RedisError):
+    if isinstance(exc, redis_conn.errors()):
         return EXIT_REDIS_UNAVAILABLE, f"Redis{where} refused: {_first_line(exc)}"
     if isinstance(exc, sqlite3.Error):
         return EXIT_IO, f"the database cannot be used: {_first_line(exc)}"

@@ -214,11 +214,9 @@ def wait_running(cfg: Config, timeout: float = 30.0) -> list[str]:
 
 
 def _heartbeat_pids(client: Any) -> set[int]:
-    import redis
-
     try:
         values = client.hvals(streams.HEARTBEATS_KEY)
-    except redis.RedisError:
+    except redis_conn.errors():
         return set()
     pids = set()
     for value in values:

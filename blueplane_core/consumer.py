@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
+from blueplane_core import redis_conn
 from blueplane_core.lifecycle import Shutdown, supervisor_process_num
 
 
@@ -38,11 +38,11 @@ class Delivery:
         return self.fields.get(name) if self.fields is not None else None
 
 
-def ensure_group(client: redis.Redis, stream: str, group: str) -> None:
+def ensure_group(client: Any, stream: str, group: str) -> None:
     """Create ``group`` at the start of ``stream`` (and the stream) unless it exists."""
     try:
         client.xgroup_create(stream, group, id="0", mkstream=True)
-    except redis.ResponseError as exc:
+    except redis_conn.reply_errors() as exc:
         if "BUSYGROUP" not in str(exc):
             raise
 
@@ -77,19 +77,20 @@ def _fields(raw: Any) -> dict[bytes, bytes] | None:
 class GroupReader:
     """Reads ``stream`` as ``consumer`` of ``group``."""
 
-    def __init__(self, client: redis.Redis, stream: str, group: str, consumer: str) -> None:
+    def __init__(self, client: Any, stream: str, group: str, consumer: str) -> None:
+        """``client``: ``redis_conn.connect``'s, or redis-py's (tests, admin commands)."""
         self.client = client
         self.stream = stream
         self.group = group
         self.consumer = consumer
         self._claim_cursor: bytes | str = b"0-0"
-        # Reads go through a Redis object of their own (same connection pool) whose XREADGROUP
-        # replies stay as hiredis parsed them: redis-py's conversion into dicts cost more per
-        # entry than the rest of the read. The caller's client is left untouched.
-        # A RedisCluster has no single pool; its default XREADGROUP replies (dicts) read the same.
+        # The shared client returns XREADGROUP replies as parsed. Given a redis-py client, reads
+        # go through a Redis object of their own (same connection pool) whose XREADGROUP replies
+        # stay raw too: redis-py's conversion into dicts cost more per entry than the rest of
+        # the read. A RedisCluster has no single pool; its dict replies read the same.
         self._reads = client
         if hasattr(client, "connection_pool"):
-            self._reads = redis.Redis(connection_pool=client.connection_pool)
+            self._reads = sys.modules["redis"].Redis(connection_pool=client.connection_pool)
             self._reads.set_response_callback("XREADGROUP", _raw_reply)
 
     def setup(self) -> None:

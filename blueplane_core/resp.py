@@ -178,6 +178,11 @@ def _command_key(args: Sequence[Any]) -> bytes | None:
     name = _bytes(args[0]).upper()
     if name in _KEYLESS:
         return None
+    if name in (b"EVAL", b"EVALSHA"):  # EVALSHA sha numkeys key ...
+        return _bytes(args[3]) if len(args) > 3 and _bytes(args[2]) != b"0" else None
+    if name in (b"XREAD", b"XREADGROUP"):  # ... STREAMS key ... id ...
+        words = [_bytes(a).upper() for a in args]
+        return _bytes(args[words.index(b"STREAMS") + 1]) if b"STREAMS" in words else None
     index = 2 if name in _KEY_THIRD else 1
     return _bytes(args[index]) if len(args) > index else None
 
@@ -364,6 +369,11 @@ class Client(Commands):
     replies come back in order (error replies as ReplyError values).
     """
 
+    #: how a connection reads replies, and how a command is written (resp_consumer swaps in
+    #: hiredis's C parser and packer for the consumers)
+    _connection_type = _Connection
+    _encode = staticmethod(encode)
+
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
@@ -426,7 +436,7 @@ class Client(Commands):
         except BaseException:
             sock.close()
             raise
-        connection = _Connection(sock)
+        connection = self._connection_type(sock)
         setup: list[list[Any]] = []
         if self.address.password:
             user = [self.address.username] if self.address.username else []
@@ -435,7 +445,7 @@ class Client(Commands):
             setup.append(["SELECT", self.address.db])
         if setup:
             try:
-                connection.send(b"".join(encode(c) for c in setup), deadline)
+                connection.send(b"".join(self._encode(c) for c in setup), deadline)
                 for _ in setup:
                     reply = connection.read(deadline)
                     if isinstance(reply, ReplyError):
@@ -556,7 +566,8 @@ class Client(Commands):
             try:
                 connection = self._open(node, deadline)
                 payload = b"".join(
-                    (encode(["ASKING"]) if asking else b"") + encode(commands[i]) for i in pending
+                    (encode(["ASKING"]) if asking else b"") + self._encode(commands[i])
+                    for i in pending
                 )
                 connection.send(payload, deadline)
                 got = []

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
-import redis
 
 from blueplane_core import streams
 from blueplane_core.consumer import Delivery, GroupReader, ensure_group
+from blueplane_core.resp_consumer import ConsumerClient
 
 # KEYS: events stream, CDC stream, DLQ stream.
 # ARGV[1] group; ARGV[2] JSON array of strings, 7 per CDC entry (seq, type, sid, pri, plat, tool,
@@ -74,7 +74,7 @@ class Outcome:
 class IngestBus(GroupReader):
     """The events stream as one consumer of ``processors``, plus the batch epilogue."""
 
-    def __init__(self, client: redis.Redis, consumer: str, group: str = streams.INGEST_GROUP):
+    def __init__(self, client: ConsumerClient, consumer: str, group: str = streams.INGEST_GROUP):
         super().__init__(client, streams.EVENTS_STREAM, group, consumer)
         self._finish = client.register_script(_FINISH_LUA)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
 from blueplane_core import streams
+from blueplane_core.resp_consumer import ConsumerClient
 
 
 @dataclass
@@ -27,7 +26,7 @@ def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
-def list_letters(client: redis.Redis, count: int = 100, start: str = "-") -> list[DeadLetter]:
+def list_letters(client: ConsumerClient, count: int = 100, start: str = "-") -> list[DeadLetter]:
     letters = []
     for entry_id, fields in client.xrange(streams.DLQ_STREAM, min=start, count=count):
         letters.append(
@@ -43,11 +42,11 @@ def list_letters(client: redis.Redis, count: int = 100, start: str = "-") -> lis
     return letters
 
 
-def size(client: redis.Redis) -> int:
+def size(client: ConsumerClient) -> int:
     return int(client.xlen(streams.DLQ_STREAM))
 
 
-def retry(client: redis.Redis, ids: list[str]) -> int:
+def retry(client: ConsumerClient, ids: list[str]) -> int:
     """Put these letters' original events back on the events stream; returns how many."""
     done = 0
     for letter_id in ids:
@@ -63,6 +62,6 @@ def retry(client: redis.Redis, ids: list[str]) -> int:
     return done
 
 
-def drop(client: redis.Redis, ids: list[str]) -> int:
+def drop(client: ConsumerClient, ids: list[str]) -> int:
     """Delete these letters for good; returns how many existed."""
     return int(client.xdel(streams.DLQ_STREAM, *ids)) if ids else 0

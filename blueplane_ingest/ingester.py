@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis
 
-from blueplane_core import allowlist, events, streams
+from blueplane_core import allowlist, events, redis_conn, streams
 from blueplane_core.backoff import Backoff, is_transient
 from blueplane_core.consumer import BatchCollector, BatchPolicy, Delivery
 from blueplane_core.lifecycle import Heartbeat, Shutdown, publish_stats
@@ -103,7 +102,7 @@ class Ingester:
             try:
                 handled = self.step()
                 self.backoff.succeeded()
-            except redis.ResponseError as exc:
+            except redis_conn.reply_errors() as exc:
                 if "NOGROUP" not in str(exc) and not is_transient(exc):
                     raise
                 if "NOGROUP" in str(exc):

@@ -20,10 +20,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import redis
-
 from blueplane_core import config, db, migrations, paths, redis_conn
 from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, setup_logging
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_ingest import dictionary, retention, trim
 
 log = logging.getLogger("blueplane.maintenance")
@@ -37,7 +36,9 @@ SLOW_CHORES_EVERY_S = 300.0
 
 
 class Maintenance:
-    def __init__(self, client: redis.Redis, conn: sqlite3.Connection, retention_days: int) -> None:
+    def __init__(
+        self, client: ConsumerClient, conn: sqlite3.Connection, retention_days: int
+    ) -> None:
         self.client = client
         self.conn = conn
         self.retention_days = retention_days

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 
-from blueplane_core import archive, db, paths, streams
+from blueplane_core import archive, db, paths, redis_conn, streams
 from blueplane_core.raw_traces import RawEvents
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_ingest.writer import COLUMN_NAMES, BatchWriter
 
 log = logging.getLogger("blueplane.maintenance")
@@ -71,11 +71,11 @@ def _id_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def _first_unapplied(client: redis.Redis) -> str | None:
+def _first_unapplied(client: ConsumerClient) -> str | None:
     """The CDC id from which some group has not acknowledged everything (None: unknown)."""
     try:
         groups = {_text(g["name"]): g for g in client.xinfo_groups(streams.CDC_STREAM)}
-    except redis.ResponseError:
+    except redis_conn.reply_errors():
         return None  # no CDC stream yet: nothing was announced, so nothing is applied
     if any(name not in groups for name in streams.CDC_GROUPS):
         return None  # a worker kind never started: it has applied nothing
@@ -89,7 +89,7 @@ def _first_unapplied(client: redis.Redis) -> str | None:
     return min(candidates, key=_id_key)
 
 
-def applied_bound(client: redis.Redis, conn: sqlite3.Connection) -> Bound | None:
+def applied_bound(client: ConsumerClient, conn: sqlite3.Connection) -> Bound | None:
     """Which raw rows every consumer group on the CDC stream has applied (None: none known).
 
     A row's CDC entry is announced after its commit and acknowledged by each group after the
@@ -107,7 +107,7 @@ def applied_bound(client: redis.Redis, conn: sqlite3.Connection) -> Bound | None
         pending = client.xpending(streams.EVENTS_STREAM, streams.INGEST_GROUP)
         if int(pending["pending"]) > 0:
             ingested_before_ms = _id_key(_text(pending["min"]))[0] - CLOCK_MARGIN_MS
-    except redis.ResponseError:
+    except redis_conn.reply_errors():
         pass  # no events stream or group: no ingester holds anything unannounced
     start = _first_unapplied(client)
     if start is None:

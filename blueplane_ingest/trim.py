@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
-from blueplane_core import streams
+from blueplane_core import redis_conn, streams
+from blueplane_core.resp_consumer import ConsumerClient
 
 log = logging.getLogger("blueplane.maintenance")
 
@@ -29,14 +28,14 @@ def _as_tuple(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def safe_min_id(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> str | None:
+def safe_min_id(client: ConsumerClient, stream: str, groups: tuple[str, ...]) -> str | None:
     """The MINID below which every group has acknowledged everything, or None if unknown."""
     try:
         infos = {
             (g["name"].decode() if isinstance(g["name"], bytes) else g["name"]): g
             for g in client.xinfo_groups(stream)
         }
-    except redis.ResponseError:
+    except redis_conn.reply_errors():
         return None  # no such stream
     candidates: list[str] = []
     for group in groups:
@@ -56,7 +55,7 @@ def safe_min_id(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> st
     return min(candidates, key=_as_tuple) if candidates else None
 
 
-def trim_stream(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> int:
+def trim_stream(client: ConsumerClient, stream: str, groups: tuple[str, ...]) -> int:
     """Trim ``stream`` below what all ``groups`` acknowledged; returns entries removed."""
     min_id = safe_min_id(client, stream, groups)
     if min_id is None or min_id == "0-1":
@@ -64,17 +63,17 @@ def trim_stream(client: redis.Redis, stream: str, groups: tuple[str, ...]) -> in
     return int(client.xtrim(stream, minid=min_id, approximate=False))
 
 
-def trim_all(client: redis.Redis) -> dict[str, int]:
+def trim_all(client: ConsumerClient) -> dict[str, int]:
     """Trim every consumed stream (never the DLQ: dead letters wait for a person). A stream
     that cannot be trimmed now (a Redis reply error, a group deleted mid-way) is skipped with a
     log line; the others are still trimmed and the next round tries again. Connection errors
     are raised: nothing can be trimmed then."""
     done: dict[str, int] = {}
+    skipped: tuple[type[Exception], ...] = redis_conn.reply_errors()
+    skipped += (ValueError, KeyError, TypeError)  # a group or stream changed mid-way
     for stream, groups in streams.GROUPS_BY_STREAM.items():
         try:
             done[stream] = trim_stream(client, stream, groups)
-        except redis.ConnectionError:
-            raise
-        except (redis.RedisError, ValueError, KeyError, TypeError) as exc:
+        except skipped as exc:
             log.warning("trim of %s skipped this round: %s", stream, type(exc).__name__)
     return done

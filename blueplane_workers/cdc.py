@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
 from blueplane_core import streams
 from blueplane_core.consumer import Delivery, GroupReader, consumer_name
+from blueplane_core.resp_consumer import ConsumerClient
 
 __all__ = ["CdcEntry", "CdcReader", "cdc_entry", "consumer_name"]
 
@@ -49,7 +48,7 @@ class CdcReader(GroupReader):
     """Reads the CDC stream as ``consumer`` of a worker kind's ``group``."""
 
     def __init__(
-        self, client: redis.Redis, group: str, consumer: str, stream: str = streams.CDC_STREAM
+        self, client: ConsumerClient, group: str, consumer: str, stream: str = streams.CDC_STREAM
     ) -> None:
         super().__init__(client, stream, group, consumer)
 

@@ -28,10 +28,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
-
 from blueplane_core import config, db, events, pricing, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_core.stored_events import StoredEvents
 from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.conversation_fold import Folded, fold, has_activity
@@ -295,7 +294,7 @@ def build_worker(
     cfg: config.Config,
     consumer: str,
     conn: sqlite3.Connection,
-    client: redis.Redis,
+    client: ConsumerClient,
     shutdown: Shutdown | None = None,
     heartbeat: Heartbeat | None = None,
     settings: Settings | None = None,

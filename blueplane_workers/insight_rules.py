@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
-
 from blueplane_core import metric_keys as mk
+from blueplane_core.resp_consumer import ConsumerClient
 
 ERROR_TOOL_MIN_CALLS = 10
 ERROR_TOOL_RATE = 0.20
@@ -50,11 +49,11 @@ class Insight:
     phrased: str | None = field(default=None, compare=False)
 
 
-def _counters(client: redis.Redis, scope: str, period: str = "total") -> dict[str, int]:
+def _counters(client: ConsumerClient, scope: str, period: str = "total") -> dict[str, int]:
     return mk.decode_counters(client.hgetall(mk.counters_key(scope, period)))
 
 
-def error_prone_tools(client: redis.Redis) -> list[Insight]:
+def error_prone_tools(client: ConsumerClient) -> list[Insight]:
     out = []
     for raw in client.zrange(mk.index_key("tool"), 0, -1):
         tool = raw.decode()
@@ -81,7 +80,7 @@ def _days(now: datetime, count: int) -> list[str]:
     return [(now - timedelta(days=i)).strftime("%Y-%m-%d") for i in range(count)]
 
 
-def low_cache_hit_ratio(client: redis.Redis, now: datetime) -> list[Insight]:
+def low_cache_hit_ratio(client: ConsumerClient, now: datetime) -> list[Insight]:
     days = _days(now, 7)
     totals: dict[str, int] = defaultdict(int)
     for day in days:
@@ -118,7 +117,7 @@ def low_cache_hit_ratio(client: redis.Redis, now: datetime) -> list[Insight]:
     ]
 
 
-def cost_spike(client: redis.Redis, now: datetime) -> list[Insight]:
+def cost_spike(client: ConsumerClient, now: datetime) -> list[Insight]:
     """Today against the median of the previous 7 days *that had spend*.
 
     A ratio needs a baseline: with fewer than ``SPIKE_MIN_BASELINE_DAYS`` days of spend there is
@@ -345,7 +344,7 @@ def sessions_linked_to_commits(conn: sqlite3.Connection) -> list[Insight]:
 
 
 def compute(
-    client: redis.Redis, conn: sqlite3.Connection, now: datetime | None = None
+    client: ConsumerClient, conn: sqlite3.Connection, now: datetime | None = None
 ) -> list[Insight]:
     """Every rule's insights, now."""
     now = now or datetime.now(UTC)

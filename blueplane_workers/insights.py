@@ -19,10 +19,10 @@ import time
 from datetime import datetime
 
 import orjson
-import redis
 
 from blueplane_core import config, db, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_workers import insight_phrasing, insight_rules
 from blueplane_workers.cdc import CdcEntry, CdcReader
 from blueplane_workers.loop import CdcWorker, Counters, Settings, main_for
@@ -160,7 +160,7 @@ def build_worker(
     cfg: config.Config,
     consumer: str,
     conn: sqlite3.Connection,
-    client: redis.Redis,
+    client: ConsumerClient,
     shutdown: Shutdown | None = None,
     heartbeat: Heartbeat | None = None,
     settings: Settings | None = None,

@@ -13,11 +13,10 @@ import sqlite3
 import sys
 import time
 
-import redis
-
 from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.lifecycle import Heartbeat, Shutdown
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_core.stored_events import StoredEvents
 from blueplane_workers import metric_effects
 from blueplane_workers.cdc import CdcEntry, CdcReader
@@ -98,7 +97,7 @@ def build_worker(
     cfg: config.Config,
     consumer: str,
     conn: sqlite3.Connection,
-    client: redis.Redis,
+    client: ConsumerClient,
     shutdown: Shutdown | None = None,
     heartbeat: Heartbeat | None = None,
     settings: Settings | None = None,
@@ -112,7 +111,7 @@ def build_worker(
     return MetricsWorker(reader, applier, settings, shutdown, heartbeat)
 
 
-def publish_meta(client: redis.Redis, pricing_version: str) -> None:
+def publish_meta(client: ConsumerClient, pricing_version: str) -> None:
     """Tell readers which key layout and which price table the counters were written with."""
     client.hset(
         mk.META_KEY,

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
 from blueplane_core import metric_keys as mk
 from blueplane_core import streams
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_workers.metric_effects import Effects
 
 # KEYS: 1 CDC stream, 2 applied bitmap, 3 fact states, 4 DLQ, 5 assisted set, 6 commit targets
@@ -250,7 +249,7 @@ class Refused:
 class MetricsStore:
     """The metrics side of Redis for one consumer group."""
 
-    def __init__(self, client: redis.Redis, group: str, consumer: str) -> None:
+    def __init__(self, client: ConsumerClient, group: str, consumer: str) -> None:
         self.client = client
         self.group = group
         self.consumer = consumer

@@ -14,10 +14,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable
 
-import redis
-
 from blueplane_core import metric_keys as mk
 from blueplane_core import pricing, streams
+from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_core.stored_events import StoredEvents
 from blueplane_workers.metrics import MetricsApplier
 from blueplane_workers.metrics_store import MetricsStore
@@ -25,7 +24,7 @@ from blueplane_workers.metrics_store import MetricsStore
 BATCH = 500
 
 
-def delete_metrics(client: redis.Redis) -> int:
+def delete_metrics(client: ConsumerClient) -> int:
     """Delete every ``{bp}:metrics:*`` key; returns how many."""
     deleted = 0
     batch: list[bytes] = []
@@ -41,7 +40,7 @@ def delete_metrics(client: redis.Redis) -> int:
 
 def rebuild_metrics(
     conn: sqlite3.Connection,
-    client: redis.Redis,
+    client: ConsumerClient,
     prices: pricing.PriceTable,
     order: Iterable[int] | None = None,
     progress: Callable[[int], None] | None = None,

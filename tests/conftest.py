@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from blueplane_core import config, db, migrations, paths, redis_conn
-from tests.helpers import wait_for
+from blueplane_core import config, db, migrations, paths
+from tests.helpers import redis_py, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 #: Real data from the real tools, copied from the project's shared folder (see its PROVENANCE.md)
@@ -104,7 +104,7 @@ def blueplane_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def redis_client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     """A client of the private Redis, emptied before the test; BLUEPLANE_REDIS_URL points at it."""
     monkeypatch.setenv("BLUEPLANE_REDIS_URL", redis_url)
-    client = redis_conn.connect(config.load())
+    client = redis_py(redis_url)
     client.flushall()
     yield client
     client.close()

@@ -67,3 +67,24 @@ def bp_query_json(*args: str, env: dict[str, str] | None = None) -> Any:
     done = bp_query(*args, "--json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def redis_py(url: str, timeout: float = 5.0) -> Any:
+    """redis-py's client on ``url`` (a cluster URL gives a RedisCluster): the tests' own tool
+    for setting up and inspecting Redis, apart from the client the pipeline's processes use."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+
+    from blueplane_core import resp
+
+    address = resp.Address(url)
+    if not address.cluster:
+        return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in address.nodes],
+        username=address.username or None,
+        password=address.password or None,
+        ssl=address.tls,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )

@@ -19,7 +19,7 @@ import redis
 from blueplane import supervisor
 from blueplane_core import config, paths, redis_conn, streams, synthetic
 from blueplane_core.emit import Emitter
-from tests.helpers import wait_for
+from tests.helpers import redis_py, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     conf = reduced_conf(tmp_path, ("redis", "ingest"))
     supervisor.start(cfg, conf=conf)
     try:
-        client = redis_conn.connect(cfg)
+        client = redis_py(redis_conn.redis_url(cfg))
         wait_for(lambda: _ping(client), 30, what="embedded redis")
         yield conf
     finally:
@@ -72,7 +72,7 @@ def ingester_pids() -> list[int]:
 
 def test_killed_ingesters_lose_and_duplicate_nothing(pipeline: Path, chaos_seed: int) -> None:
     total = 50_000
-    client = redis_conn.connect(config.load())
+    client = redis_py(redis_conn.redis_url(config.load()))
     rng = random.Random(chaos_seed)
     sample = synthetic.take(total, seed=99)
 
