@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +170,8 @@ def load(env: dict[str, str] | None = None) -> Config:
     file = paths.config_file()
     raw: dict[str, Any] = {}
     if file.exists():
+        import tomllib  # only with a config file: ~1 MB in every process otherwise
+
         try:
             with file.open("rb") as handle:
                 raw = tomllib.load(handle)

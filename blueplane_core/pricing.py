@@ -23,7 +23,6 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +152,8 @@ def _parse_models(models: dict[str, Any], origin: str) -> dict[str, Price]:
 
 def shipped() -> dict[str, Any]:
     """The raw shipped table (version, models)."""
-    text = resources.files("blueplane_core").joinpath("data/pricing.json").read_text()
+    # beside this module (importlib.resources would cost every worker ~1 MB of imports)
+    text = (Path(__file__).parent / "data" / "pricing.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import urllib.request
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from blueplane_workers.insight_rules import Insight
+
+if TYPE_CHECKING:
+    import urllib.request
 
 log = logging.getLogger("blueplane.workers.insights")
 
@@ -60,6 +62,8 @@ class HttpPhraser:
         self.url = url
 
     def request(self, prompt: str) -> urllib.request.Request:
+        import urllib.request  # only when phrasing is configured: http.client, email, ssl
+
         if self.provider == "anthropic":
             body = {
                 "model": self.model or "claude-haiku-4-5",
@@ -85,6 +89,8 @@ class HttpPhraser:
         return urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
 
     def phrase(self, insight: Insight) -> str | None:
+        import urllib.request
+
         try:
             with urllib.request.urlopen(
                 self.request(build_prompt(insight)), timeout=TIMEOUT_S
