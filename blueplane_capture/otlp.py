@@ -438,13 +438,14 @@ class OtlpServer:
         body_timeout_s: float = BODY_TIMEOUT_S,
         header_timeout_s: float = HEADER_TIMEOUT_S,
     ) -> None:
-        import uvicorn
+        from blueplane_core import http_server
 
+        config_type, server_type = http_server.uvicorn_classes()  # before any uvicorn import
         self.receiver = receiver
         self.socket = bind(address)
         self.server_address = self.socket.getsockname()[:2]
         self.app = OtlpApp(receiver, budget, body_timeout_s)
-        config = uvicorn.Config(
+        config = config_type(
             self.app,
             http=_protocol_class(header_timeout_s),
             ws="none",
@@ -458,7 +459,7 @@ class OtlpServer:
             server_header=False,
             date_header=False,
         )
-        self.uvicorn = uvicorn.Server(config)
+        self.uvicorn = server_type(config)
         self.thread: threading.Thread | None = None
 
     def serve_forever(self) -> None:

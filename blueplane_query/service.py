@@ -193,11 +193,11 @@ def create_app(cfg: bp_config.Config, *, port: int | None = None) -> Any:
 
 def serve(cfg: bp_config.Config) -> None:
     """Run the server until SIGTERM / SIGINT (uvicorn finishes open requests, then exits)."""
-    import uvicorn
+    from blueplane_core import http_server
 
     host, port = check_bind(cfg)
     limit = int(cfg["query.max_connections"])
-    uvicorn.run(
+    http_server.serve(
         create_app(cfg, port=port),
         host=host,
         port=port,
@@ -208,6 +208,7 @@ def serve(cfg: bp_config.Config) -> None:
         limit_concurrency=limit,  # past it: 503, the server stays responsive
         backlog=limit,
         h11_max_incomplete_event_size=16 * 1024,  # request line + headers
+        http="h11",
         ws="websockets",
         ws_max_size=WS_MAX_BYTES,
         ws_ping_interval=20,
