@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import prefill_archived
 from blueplane_core import db, migrations, synthetic
-from blueplane_ingest.writer import BatchWriter, _archived_sql
+from blueplane_ingest.writer import BatchWriter, _sequences_sql
 
 BATCH = 100
 
@@ -47,7 +47,7 @@ def run(batches: int, archived: int) -> None:
             writer.store(batch, rows)
             store_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            conn.execute(_archived_sql(len(ids)), ids).fetchall()
+            conn.execute(_sequences_sql("archived_events", len(ids)), ids).fetchall()
             lookup_ms.append((time.perf_counter() - started) * 1000)
         conn.close()
     store, lookup = statistics.median(store_ms), statistics.median(lookup_ms)

@@ -469,7 +469,12 @@ class _Attributes(Kind):
     def check(self, value: Any) -> bool:
         if not isinstance(value, dict) or len(value) > 64:
             return False
-        return all(self._keep(k, v) is not DROP and self._keep(k, v) == v for k, v in value.items())
+        keep = self._keep
+        for key, item in value.items():  # one pass: ingest checks every OTel event's attributes
+            kept = keep(key, item)
+            if kept is DROP or kept != item:
+                return False
+        return True
 
     def coerce(self, value: Any) -> Any:
         if not isinstance(value, dict):

@@ -30,17 +30,23 @@ _ROW_MARKS = "(" + ",".join("?" * (_COLUMNS.count(",") + 1)) + ")"
 COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 
 
-@lru_cache(maxsize=256)
-def _archived_sql(rows: int) -> str:
-    """Which of ``rows`` event ids were archived already (``archived_events``, migration 3)."""
+@lru_cache(maxsize=512)
+def _sequences_sql(table: str, rows: int) -> str:
+    """(event_id, sequence) of those of ``rows`` event ids that ``table`` holds: ``raw_traces``,
+    or ``archived_events`` (migration 3) for events moved to the archive."""
     marks = ",".join("?" * rows)
-    return f"SELECT event_id, sequence FROM archived_events WHERE event_id IN ({marks})"
+    return f"SELECT event_id, sequence FROM {table} WHERE event_id IN ({marks})"
 
 
 @lru_cache(maxsize=256)
 def _insert_sql(rows: int) -> str:
-    """One multi-row INSERT: SQLite runs all rows in one step, 30% faster than executemany."""
-    return f"INSERT OR IGNORE INTO raw_traces ({_COLUMNS}) VALUES " + ",".join([_ROW_MARKS] * rows)
+    """One multi-row INSERT: SQLite runs all rows in one step, 30% faster than executemany. It
+    returns the (event_id, sequence) of the rows it inserted (not of the ignored duplicates)."""
+    return (
+        f"INSERT OR IGNORE INTO raw_traces ({_COLUMNS}) VALUES "
+        + ",".join([_ROW_MARKS] * rows)
+        + " RETURNING event_id, sequence"
+    )
 
 
 _UPSERT_SESSION = (
@@ -150,35 +156,32 @@ class BatchWriter:
         with db.write_transaction(conn, self.lock):
             # UNIQUE(event_id) only sees rows still in raw_traces: an event sent again after it
             # was archived is recognised here (one indexed look-up per batch).
-            archived = dict(conn.execute(_archived_sql(len(rows)), [row[1] for row in rows]))
+            keys = [row[1] for row in rows]
+            archived = dict(conn.execute(_sequences_sql("archived_events", len(keys)), keys))
             fresh = [row for row in rows if row[1] not in archived] if archived else rows
-            before = conn.execute("SELECT coalesce(max(sequence), 0) FROM raw_traces").fetchone()[0]
+            inserted: dict[bytes, int] = {}
             if fresh:
-                conn.execute(_insert_sql(len(fresh)), [value for row in fresh for value in row])
-            # Inside BEGIN IMMEDIATE nobody else writes, so our new rows are exactly those above
-            # the old maximum (AUTOINCREMENT never reuses a sequence).
-            new_rows = {
-                bytes(event_id): seq
-                for seq, event_id in conn.execute(
-                    "SELECT sequence, event_id FROM raw_traces WHERE sequence > ?", (before,)
-                )
-            }
+                values = [value for row in fresh for value in row]
+                inserted = dict(conn.execute(_insert_sql(len(fresh)), values).fetchall())
+            # stored before (a redelivery, or a fact another source sent first): one look-up
+            missing = [k for k in keys if k not in inserted and k not in archived]
+            known = (
+                dict(conn.execute(_sequences_sql("raw_traces", len(missing)), missing))
+                if missing
+                else {}
+            )
             stored: list[Stored] = []
             sessions: dict[tuple[str, str, str], list[Any]] = {}
-            for event, row in zip(batch, rows, strict=True):
-                key_bytes = row[1]
+            for event, key_bytes in zip(batch, keys, strict=True):
                 if key_bytes in archived:
                     stored.append(Stored(int(archived[key_bytes]), False, archived=True))
-                    continue
-                seq = new_rows.pop(key_bytes, None)
-                if seq is not None:
-                    stored.append(Stored(seq, True))
+                elif key_bytes in inserted:
+                    # the first of the batch with this id is the new row; a repeat is not
+                    stored.append(Stored(inserted.pop(key_bytes), True))
+                    known[key_bytes] = stored[-1].sequence
                     self._count_session(sessions, event)
-                    continue
-                existing = conn.execute(
-                    "SELECT sequence FROM raw_traces WHERE event_id = ?", (key_bytes,)
-                ).fetchone()
-                stored.append(Stored(int(existing[0]), False))
+                else:
+                    stored.append(Stored(int(known[key_bytes]), False))
             if sessions:
                 conn.executemany(
                     _UPSERT_SESSION,

@@ -24,8 +24,8 @@ random, so the UNIQUE index sees the same insert pattern as in production.
 Proportions of a working day (why these): four Claude Code sessions for each Cursor session (the
 split ``blueplane_core.synthetic`` assumes); each Claude Code template equally likely, so the
 mix of sources (hooks, transcript, OTel) and event types within them is what the real client
-wrote with every capture on, hook-execution OTel logs included; one Copilot import (a day of
-org reports) per ``SESSIONS_PER_DAY`` sessions.
+wrote with every capture on, hook-execution OTel logs included; one Copilot import (the org
+reports of one day, of one of the three API shapes) per ``SESSIONS_PER_DAY`` sessions.
 
 Deterministic for a seed and independent of the installation secret: replacement values come
 from the seed in order of first appearance, never from the originals.
@@ -139,10 +139,11 @@ class Template:
 
 
 def templates(found: list[dict[str, Any]]) -> list[Template]:
-    """The sessions of ``found`` (Copilot's org reports make one: a day's import)."""
+    """The sessions of ``found`` (for Copilot: the reports of one day, a daily import)."""
     grouped: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
     for event in found:
-        key = (event["platform"], "" if event["platform"] == "copilot" else event["session_id"])
+        copilot = event["platform"] == "copilot"
+        key = (event["platform"], event["payload"]["day"] if copilot else event["session_id"])
         grouped.setdefault(key, []).append((_unix_ms(event["timestamp"]), event))
     out = []
     for (platform, _), timed in sorted(grouped.items(), key=lambda item: item[0]):
@@ -173,9 +174,8 @@ class Mix:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         sessions = 0
         while True:
-            if sessions % SESSIONS_PER_DAY == 0:
-                for template in self.copilot:
-                    yield from self._copy(template, project=0)
+            if sessions % SESSIONS_PER_DAY == 0 and self.copilot:
+                yield from self._copy(self.rng.choice(self.copilot), project=0)
             platform = self.rng.choices(self.platforms, self.weights)[0]
             template = self.rng.choice(self.by_platform[platform])
             yield from self._copy(template, self.rng.randrange(PROJECTS))
