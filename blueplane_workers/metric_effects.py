@@ -44,7 +44,8 @@ class Effects:
     #: counters key -> field -> increment (zero sums are left out of the payload)
     incr: dict[str, dict[str, int]] = field(default_factory=dict)
     expire: dict[str, int] = field(default_factory=dict)
-    sadd: set[tuple[str, str, str, str]] = field(default_factory=set)
+    #: session -> its distinct-session sets -> the counters key whose ``sessions`` counts it
+    sadd: dict[str, dict[str, str]] = field(default_factory=dict)
     zmax: dict[tuple[str, str], int] = field(default_factory=dict)
     #: a session's activity zset -> (the seconds it had events in this batch, counter prefixes)
     active: dict[str, tuple[set[int], list[list[Any]]]] = field(default_factory=dict)
@@ -56,13 +57,14 @@ class Effects:
     distinct_seen: set[tuple[Dims, str, str]] = field(default_factory=set)
 
     def payload(self) -> bytes:
-        """The JSON the Lua script decodes: increments grouped per key (field, value, ...)."""
+        """The JSON the Lua script decodes: increments grouped per key (field, value, ...), the
+        values as decimal strings (the script passes them to HINCRBY as they are)."""
         incr = []
         for key, fields in self.incr.items():
-            pairs: list[str | int] = []
+            pairs: list[str] = []
             for name, value in fields.items():
                 if value:
-                    pairs += (name, value)
+                    pairs += (name, str(value))
             if pairs:
                 incr.append([key, pairs])
         return orjson.dumps(
@@ -71,7 +73,10 @@ class Effects:
                 "facts": [list(f) for f in self.facts],
                 "incr": incr,
                 "expire": [[k, at] for k, at in self.expire.items()],
-                "sadd": [list(a) for a in sorted(self.sadd)],
+                "sadd": [
+                    [session, [x for pair in sets.items() for x in pair]]
+                    for session, sets in self.sadd.items()
+                ],
                 "zmax": [[k, m, s] for (k, m), s in self.zmax.items()],
                 "active": [[z, sorted(ts), pre] for z, (ts, pre) in self.active.items()],
                 "wsact": [[a, c, sorted(ts)] for a, (c, ts) in sorted(self.wsact.items())],
@@ -339,7 +344,10 @@ def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) 
         marks = (distinct, session, ts[:13])
         if marks not in effects.distinct_seen:  # most events repeat their session's marks
             effects.distinct_seen.add(marks)
-            effects.sadd.update(_distinct_marks(*marks))
+            sets = effects.sadd.get(session)
+            if sets is None:
+                sets = effects.sadd[session] = {}
+            sets.update(_distinct_marks(distinct, ts[:13]))
     zkey = mk.active_key(session)
     active = effects.active.get(zkey)
     if active is None:
@@ -355,12 +363,10 @@ def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) 
 
 
 @lru_cache(maxsize=4096)
-def _distinct_marks(
-    dims: tuple[tuple[str, str], ...], session: str, hour: str
-) -> tuple[tuple[str, str, str, str], ...]:
-    """The (set, member, counters key, field) additions that count a session once per scope."""
+def _distinct_marks(dims: Dims, hour: str) -> tuple[tuple[str, str], ...]:
+    """(distinct-session set, its counters key) pairs that count a session once per scope."""
     return tuple(
-        (mk.distinct_key(scope, period), session, mk.counters_key(scope, period), "sessions")
+        (mk.distinct_key(scope, period), mk.counters_key(scope, period))
         for scope, period in _targets(dims, hour)
     )
 

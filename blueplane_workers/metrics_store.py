@@ -94,13 +94,23 @@ local function gap(g)
   return 0
 end
 
--- Active time of a chain of seconds: each gap of at most IDLE belongs to its later second.
-local function chain_active(prefixes, chain, sign)
+-- Active time of a chain of seconds, summed per UTC hour into ``hours`` (hour start -> ms):
+-- each gap of at most IDLE belongs to its later second.
+local function chain_active(hours, chain, sign)
   for i = 2, #chain do
     local g = gap(chain[i] - chain[i - 1])
     if g > 0 then
-      local day, hour = civil(chain[i])
-      local ms = sign * g * 1000
+      local h = chain[i] - chain[i] %% 3600
+      hours[h] = (hours[h] or 0) + sign * g * 1000
+    end
+  end
+end
+
+-- A session's active time per hour into its counters (built once per hour, not once per gap).
+local function add_active(prefixes, hours)
+  for h, ms in pairs(hours) do
+    if ms ~= 0 then
+      local day, hour = civil(h)
       for _, pr in ipairs(prefixes) do
         bump(pr[1] .. 'total', 'active_ms', ms)
         bump(pr[1] .. 'd' .. day, 'active_ms', ms)
@@ -132,12 +142,12 @@ for first = 1, #p.facts, CHUNK do
   end
   redis.call('HSET', KEYS[3], unpack(args))
 end
-for _, c in ipairs(p.incr) do
-  local key, fv = c[1], c[2]
-  for i = 1, #fv, 2 do bump(key, fv[i], tonumber(fv[i + 1])) end
-end
+-- A session's distinct-session sets: [session, [set, counters key, set, counters key, ...]].
 for _, a in ipairs(p.sadd) do
-  if redis.call('SADD', a[1], a[2]) == 1 then bump(a[3], a[4], 1) end
+  local session, pairs_ = a[1], a[2]
+  for i = 1, #pairs_, 2 do
+    if redis.call('SADD', pairs_[i], session) == 1 then bump(pairs_[i + 1], 'sessions', 1) end
+  end
 end
 for _, z in ipairs(p.zmax) do redis.call('ZADD', z[1], 'GT', z[3], z[2]) end
 -- A session's new seconds merge into its stored ones: only the stored seconds between the
@@ -160,7 +170,8 @@ for _, a in ipairs(p.active) do
   for _, t in ipairs(times) do
     if not stored[t] then
       fresh[#fresh + 1] = t
-      args[#args + 1] = t; args[#args + 1] = t
+      local text = string.format('%%d', t)
+      args[#args + 1] = text; args[#args + 1] = text
     end
   end
   if #fresh > 0 then
@@ -172,8 +183,10 @@ for _, a in ipairs(p.active) do
         new[#new + 1] = fresh[j]; j = j + 1
       end
     end
-    chain_active(prefixes, old, -1)
-    chain_active(prefixes, new, 1)
+    local hours = {}
+    chain_active(hours, old, -1)
+    chain_active(hours, new, 1)
+    add_active(prefixes, hours)
     for first = 1, #args, 2 * CHUNK do
       redis.call('ZADD', key, unpack(args, first, math.min(first + 2 * CHUNK - 1, #args)))
     end
@@ -183,13 +196,14 @@ end
 for _, w in ipairs(p.wsact) do
   local act, commits, times = w[1], w[2], w[3]
   for first = 1, #times, CHUNK do
-    local part = {unpack(times, first, math.min(first + CHUNK - 1, #times))}
-    local seen = redis.call('ZMSCORE', act, unpack(part))
+    local part, text = {unpack(times, first, math.min(first + CHUNK - 1, #times))}, {}
+    for i, t in ipairs(part) do text[i] = string.format('%%d', t) end  -- once, not per use
+    local seen = redis.call('ZMSCORE', act, unpack(text))
     local fresh, args = {}, {}
     for i, t in ipairs(part) do
       if not seen[i] then
         fresh[#fresh + 1] = t
-        args[#args + 1] = t; args[#args + 1] = t
+        args[#args + 1] = text[i]; args[#args + 1] = text[i]
       end
     end
     if #fresh > 0 then
@@ -211,6 +225,12 @@ for _, c in ipairs(p.commits) do
     redis.call('ZADD', commits, t, id)
   end
   if redis.call('ZCOUNT', act, t - IDLE, t) > 0 then mark_assisted(id) end
+end
+-- The batch's increments, summed per key and field by the worker (values as decimal strings:
+-- no number formatting here), then the ones summed above.
+for _, c in ipairs(p.incr) do
+  local key, fv = c[1], c[2]
+  for i = 1, #fv, 2 do redis.call('HINCRBY', key, fv[i], fv[i + 1]) end
 end
 for key, fields in pairs(acc) do
   for field, n in pairs(fields) do
