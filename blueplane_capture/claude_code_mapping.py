@@ -14,12 +14,12 @@ from blueplane_capture.hooks.primitives import (
     derived_event_id,
     file_extension,
     format_timestamp,
-    getenv,
     keyed_hash,
     new_event_id,
     program_facts,
 )
 from blueplane_core import allowlist
+from blueplane_core.fast_start import getenv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

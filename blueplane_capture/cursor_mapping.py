@@ -32,12 +32,12 @@ from blueplane_capture.hooks import cursor_state
 from blueplane_capture.hooks.primitives import (
     file_extension,
     format_timestamp,
-    getenv,
     keyed_hash,
     new_event_id,
     program_facts,
 )
 from blueplane_core import allowlist
+from blueplane_core.fast_start import getenv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -193,8 +193,9 @@ def commit_event(facts: dict[str, Any], toplevel: str, secret: bytes) -> dict[st
 def handle(cwd: str | None = None) -> dict[str, Any] | None:
     """Read the new commit and deliver its event; None when the ``git`` category is off."""
     from blueplane_capture.hooks import primitives, runtime
+    from blueplane_core.fast_start import blueplane_home
 
-    home = primitives.blueplane_home()
+    home = blueplane_home()
     url, timeout_s, disabled = runtime.settings(home)
     if "git" in disabled:
         return None

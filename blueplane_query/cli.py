@@ -15,28 +15,37 @@ that needs them.
 Expected failures (no database yet, unknown session, Redis down, a bad option) print one line on
 stderr and exit with a named code from ``blueplane_query.errors``; nothing prints a traceback
 (``BLUEPLANE_DEBUG=1`` shows it for an unexpected error).
+
+``bp-query statusline`` is answered before anything else is imported (argparse, typing and
+pathlib cost ~15 ms, and Claude Code waits for the line): see :func:`main`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NoReturn
 
 from blueplane_query.errors import EXIT_USAGE, QueryError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
 PROG = "bp-query"
 
 
-class _Parser(argparse.ArgumentParser):
+def _parser_class() -> type[argparse.ArgumentParser]:
     """argparse that reports a usage error in one line (and the usual exit code 2)."""
+    import argparse
 
-    def error(self, message: str) -> NoReturn:
-        print(f"{PROG}: {message} (see `{self.prog} --help`)", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            print(f"{PROG}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE)
+
+    return _Parser
 
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
@@ -71,6 +80,8 @@ def _json_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _fraction(text: str) -> float:
+    import argparse
+
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("a fraction between 0 and 1 (0.8 = 80%%)")
@@ -78,6 +89,8 @@ def _fraction(text: str) -> float:
 
 
 def _positive(text: str) -> int:
+    import argparse
+
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("at least 1")
@@ -85,6 +98,9 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pathlib import Path
+
+    _Parser = _parser_class()
     parser = _Parser(
         prog=PROG,
         description="Read-only analytics over what Blueplane captured (never writes anything).",

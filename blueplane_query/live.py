@@ -3,21 +3,33 @@
 Redis holds counters per scope (all, one platform, one model, one tool, ...) and UTC day/hour,
 updated within a second of capture; SQLite holds the rebuilt conversations. ``metrics`` shows
 both, ``tools`` takes durations from the histograms here, ``watch`` refreshes from here alone.
+
+Imports stay light (no config, filters or SQLite): ``bp-query statusline`` reads through
+:func:`live_view` in a process that must start and answer within 50 ms.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from blueplane_core import config as bp_config
 from blueplane_core import metric_keys
-from blueplane_query.filters import Filter
-from blueplane_query.redis_reader import RedisReader
+
+TYPE_CHECKING = False  # typing itself costs the status line ~3 ms to import
+if TYPE_CHECKING:
+    from typing import Any
+
+    from blueplane_core import config as bp_config
+    from blueplane_core.resp import Client as Reader  # RedisReader is one
+    from blueplane_query.filters import Filter
+    from blueplane_query.periods import Zone
+    from blueplane_query.redis_reader import RedisReader
 
 
 def connect(cfg: bp_config.Config | None = None) -> RedisReader:
+    from blueplane_core import config as bp_config
+    from blueplane_query.redis_reader import RedisReader
+
     return RedisReader.from_config(cfg or bp_config.load())
 
 
@@ -50,7 +62,7 @@ def scopes_of(flt: Filter) -> list[str]:
     return [metric_keys.scope("platform", flt.platform) if flt.platform else "all"]
 
 
-def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, int]:
+def counters(reader: Reader, scope: str, periods: list[str]) -> dict[str, int]:
     """Counters of one scope summed over periods (``total``, ``d<day>``, ``h<hour>``)."""
     replies = reader.execute_many(
         [("HGETALL", metric_keys.counters_key(scope, p)) for p in periods]
@@ -64,13 +76,13 @@ def counters(reader: RedisReader, scope: str, periods: list[str]) -> dict[str, i
     return total
 
 
-def histogram(reader: RedisReader, scope: str, periods: list[str], name: str) -> dict[int, int]:
+def histogram(reader: Reader, scope: str, periods: list[str], name: str) -> dict[int, int]:
     keys = [metric_keys.histogram_key(scope, p, name) for p in periods]
     replies = reader.execute_many([("HGETALL", k) for k in keys])
     return metric_keys.merge_histograms(_pairs(r) for r in replies if isinstance(r, list))
 
 
-def indexed(reader: RedisReader, dimension: str) -> list[str]:
+def indexed(reader: Reader, dimension: str) -> list[str]:
     """Values seen for a dimension (tools, models, platforms), most recently seen first."""
     raw = reader.execute("ZREVRANGE", metric_keys.index_key(dimension), 0, -1) or []
     return [v.decode() for v in raw]
@@ -82,36 +94,51 @@ def indexed(reader: RedisReader, dimension: str) -> list[str]:
 BLOCK_LOOKBACK_S = metric_keys.MINUTE_RETENTION_S
 #: the series the live block sums, per minute: requests first, then the tokens and the cost.
 BLOCK_SERIES = metric_keys.MINUTE_COUNTERS
+_BLOCK_SERIES = frozenset(BLOCK_SERIES)
 
 
-def snapshot(reader: RedisReader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
+def snapshot(reader: Reader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
     """Today's (in the filter's time zone) and this hour's counters for the filter's scopes, the
     all-time totals and the current 5-hour block: the live view ``bp-query watch``,
-    ``/ws/metrics`` and the status line share. One pipelined round trip for the counters, one
-    for the block."""
+    ``/ws/metrics`` and the status line share (:func:`live_view`)."""
+    return live_view(reader, scopes_of(flt), flt.zone, now=now)
+
+
+def live_view(
+    reader: Reader, scopes: list[str], zone: Zone, *, now: float | None = None
+) -> dict[str, Any]:
+    """:func:`snapshot` of the given Redis scopes, "today" in ``zone``. One pipelined round
+    trip: the counters of every window and the day's per-minute series for the block."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
-    scopes = scopes_of(flt)
     windows = {
-        "today": today_periods(flt, stamp),
+        "today": today_periods(zone, stamp),
         "this_hour": [metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H"))],
         "total": ["total"],
     }
-    sums = {name: window_counters(reader, scopes, periods) for name, periods in windows.items()}
+    batches = {name: window_commands(scopes, periods) for name, periods in windows.items()}
+    minute_keys = [k for s in scopes for k in metric_keys.minute_chunk_keys(s, *_lookback(now))]
+    replies = reader.execute_many(
+        [c for batch in batches.values() for c in batch] + [("HGETALL", k) for k in minute_keys]
+    )
+    sums: dict[str, dict[str, int]] = {}
+    for name, batch in batches.items():
+        sums[name] = window_sum(replies[: len(batch)], len(scopes) * len(windows[name]))
+        replies = replies[len(batch) :]
     return {
         "scope": scopes[0] if len(scopes) == 1 else f"project ({len(scopes)} workspaces)",
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "zone": flt.zone.name,
+        "zone": zone.name,
         **{name: summarize(c) for name, c in sums.items()},
-        "block": current_block(reader, scopes, now),
+        "block": current_block(minute_entries(replies, now), now),
     }
 
 
-def today_periods(flt: Filter, stamp: datetime) -> list[str]:
+def today_periods(zone: Zone, stamp: datetime) -> list[str]:
     """The Redis periods of the local day so far: the UTC day itself when the zone's midnight is
     UTC midnight, else the UTC hours from the one holding local midnight (in a zone with a
     half-hour offset, that first hour counts whole)."""
-    midnight = flt.zone.midnight(flt.zone.local(stamp).date())
+    midnight = zone.midnight(zone.local(stamp).date())
     if midnight.hour == 0 and midnight.minute == 0:
         return [metric_keys.day_period(midnight.strftime("%Y-%m-%d"))]
     hour = midnight.replace(minute=0, second=0, microsecond=0)
@@ -122,55 +149,67 @@ def today_periods(flt: Filter, stamp: datetime) -> list[str]:
     return periods
 
 
-def window_counters(reader: RedisReader, scopes: list[str], periods: list[str]) -> dict[str, int]:
-    """Counters summed over scopes and periods. ``sessions`` is a distinct count, so when more
-    than one key is summed it is the size of the union of their session sets instead."""
+def window_commands(scopes: list[str], periods: list[str]) -> list[tuple[Any, ...]]:
+    """The reads of :func:`window_sum`: each key's counters, and when more than one key is
+    summed, the union of their session sets (``sessions`` is a distinct count)."""
     keys = [(s, p) for s in scopes for p in periods]
     commands: list[tuple[Any, ...]] = [("HGETALL", metric_keys.counters_key(s, p)) for s, p in keys]
     if len(keys) > 1:
         commands.append(("SUNION", *(metric_keys.distinct_key(s, p) for s, p in keys)))
-    replies = reader.execute_many(commands)
+    return commands
+
+
+def window_sum(replies: list[Any], keys: int) -> dict[str, int]:
+    """Counters summed over the ``keys`` scope-period keys (the replies to
+    :func:`window_commands`); ``sessions`` the size of the union when more than one key."""
     total = {name: 0 for name in metric_keys.COUNTERS}
-    for reply in replies[: len(keys)]:
+    for reply in replies[:keys]:
         decoded = metric_keys.decode_counters(_pairs(reply if isinstance(reply, list) else []))
         for name, value in decoded.items():
             total[name] = total.get(name, 0) + value
-    if len(keys) > 1:
+    if keys > 1:
         members = replies[-1]
         total["sessions"] = len(members) if isinstance(members, list) else 0
     return total
 
 
-def minute_requests(reader: RedisReader, scopes: list[str], now: float) -> list[dict[str, Any]]:
-    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums over
-    ``scopes``), oldest first, from the metrics worker's per-minute series
-    (``metric_keys.minute_chunk_key``)."""
+def _lookback(now: float) -> tuple[int, int]:
     end = int(now)
-    start = end - BLOCK_LOOKBACK_S
-    keys = [k for s in scopes for k in metric_keys.minute_chunk_keys(s, start, end)]
+    return end - BLOCK_LOOKBACK_S, end
+
+
+def minute_entries(replies: list[Any], now: float) -> list[dict[str, Any]]:
+    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums over the
+    scopes), oldest first, from the replies to HGETALL of the metrics worker's per-minute
+    chunks (``metric_keys.minute_chunk_keys`` over :data:`BLOCK_LOOKBACK_S`)."""
+    start, end = _lookback(now)
+    parse = metric_keys.parse_minute_field
     minutes: dict[int, dict[str, int]] = {}
-    for reply in reader.execute_many([("HGETALL", key) for key in keys]):
-        for field, value in _pairs(reply if isinstance(reply, list) else []).items():
-            at, name = metric_keys.parse_minute_field(field)
-            if start <= at <= end and name in BLOCK_SERIES:
-                minute = minutes.setdefault(at, {})
-                minute[name] = minute.get(name, 0) + int(value)
+    for reply in replies:  # a day of busy minutes is thousands of fields: a tight loop
+        flat = reply if isinstance(reply, list) else []
+        for field, value in zip(flat[::2], flat[1::2], strict=True):
+            at, name = parse(field)
+            if name in _BLOCK_SERIES and start <= at <= end:
+                minute = minutes.get(at)
+                if minute is None:
+                    minute = minutes[at] = dict.fromkeys(BLOCK_SERIES, 0)
+                minute[name] += int(value)
     return [
-        {"at": datetime.fromtimestamp(at, UTC), **{n: v.get(n, 0) for n in BLOCK_SERIES}}
+        {"at": datetime.fromtimestamp(at, UTC), **v}
         for at, v in sorted(minutes.items())
-        if v.get("requests")
+        if v["requests"]
     ]
 
 
-def current_block(reader: RedisReader, scopes: list[str], now: float) -> dict[str, Any] | None:
+def current_block(entries: list[dict[str, Any]], now: float) -> dict[str, Any] | None:
     """The active 5-hour block, by the rule and the arithmetic of ``costs --by block``
-    (``periods.blocks`` and ``costs.block_row``: one implementation) applied to the requests
-    per minute; None when no block is active. Minute buckets put each request at the start of
-    its minute, so burn rates can differ from the report's by that rounding."""
+    (``periods.blocks`` and ``periods.block_row``: one implementation) applied to the requests
+    per minute (:func:`minute_entries`); None when no block is active. Minute buckets put each
+    request at the start of its minute, so burn rates can differ from the report's by that
+    rounding."""
     from blueplane_query import periods
-    from blueplane_query.reports.costs import block_row
+    from blueplane_query.periods import block_row
 
-    entries = minute_requests(reader, scopes, now)
     found = periods.blocks(
         entries,
         sums=BLOCK_SERIES[1:],

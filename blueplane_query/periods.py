@@ -17,20 +17,25 @@ Billing blocks follow ccusage's rule per request (not per session or per hour): 
 request opens a block at its time floored to the UTC hour; a request more than five hours after
 the block's start, or more than five hours after the previous request, closes it and opens the
 next. Burn rates run from the block's first request to its last, as ccusage computes them.
+
+``bp-query statusline`` loads this module in a process that must answer within 50 ms, so it
+imports no more than ``datetime``, ``zoneinfo`` and ``os`` (no dataclasses, pathlib, typing or
+functools: together ~25 ms).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from blueplane_query import provenance as prov
 from blueplane_query.errors import BadOption
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 #: the groupings a calendar can label (``block`` is separate: it needs every request in order).
 CALENDAR_GROUPINGS = ("day", "week", "month")
@@ -45,12 +50,26 @@ _SPAN_YEARS_AHEAD = 1
 # -- the zone ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Zone:
-    """A time zone with the name the user gave (shown in every answer as ``tz``)."""
+    """A time zone with the name the user gave (shown in every answer as ``tz``). A value:
+    equal and hashed by both fields, never changed."""
 
-    name: str
-    tz: tzinfo
+    __slots__ = ("name", "tz")
+
+    def __init__(self, name: str, tz: tzinfo) -> None:
+        self.name = name
+        self.tz = tz
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Zone):
+            return NotImplemented
+        return (self.name, self.tz) == (other.name, other.tz)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.tz))
+
+    def __repr__(self) -> str:
+        return f"Zone(name={self.name!r}, tz={self.tz!r})"
 
     def local(self, when: datetime) -> datetime:
         return when.astimezone(self.tz)
@@ -101,13 +120,25 @@ def _minutes(tz: tzinfo, at: datetime) -> int:
     return int(offset.total_seconds() // 60)
 
 
-@lru_cache(maxsize=16)
+#: ``_offsets`` computed in this process, per (name, tz).
+_OFFSETS: dict[tuple[str, tzinfo], tuple[tuple[datetime, int], ...]] = {}
+
+
 def _offsets(name: str, tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
     """``(from, offset minutes)`` for each stretch of constant offset, oldest first.
 
     Found by sampling the zone once a day and bisecting each change to the minute (zones change
-    their offset at most a few times a year, never twice in a day).
+    their offset at most a few times a year, never twice in a day); computed once per zone.
     """
+    known = _OFFSETS.get((name, tz))
+    if known is None:
+        if len(_OFFSETS) >= 16:
+            _OFFSETS.clear()
+        known = _OFFSETS[(name, tz)] = _compute_offsets(tz)
+    return known
+
+
+def _compute_offsets(tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
     end = datetime.now(UTC) + timedelta(days=366 * _SPAN_YEARS_AHEAD)  # (no Feb 29 trap)
     spans: list[tuple[datetime, int]] = [(_SPAN_START, _minutes(tz, _SPAN_START))]
     at = _SPAN_START
@@ -139,14 +170,14 @@ def local_zone() -> Zone:
             return Zone(name, ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    localtime = Path("/etc/localtime")
+    localtime = "/etc/localtime"
     try:
-        target = str(localtime.resolve())
+        target = os.path.realpath(localtime)
         if "zoneinfo/" in target:
             key = target.split("zoneinfo/", 1)[1]
             return Zone(key, ZoneInfo(key))
-        if localtime.exists():
-            with localtime.open("rb") as handle:
+        if os.path.exists(localtime):
+            with open(localtime, "rb") as handle:
                 return Zone("localtime", ZoneInfo.from_file(handle, key="localtime"))
     except (OSError, ZoneInfoNotFoundError, ValueError):
         pass
@@ -278,6 +309,10 @@ def blocks(
     return [_block(b, sums, now) for b in out]
 
 
+#: the token columns a block sums (besides the cost), as ``costs --by block`` shows them.
+TOKEN_SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+
+
 def _block(b: dict[str, Any], sums: Sequence[str], now: datetime) -> dict[str, Any]:
     end = b["start"] + BLOCK
     active = now - b["last"] < BLOCK and now < end
@@ -296,3 +331,41 @@ def _block(b: dict[str, Any], sums: Sequence[str], now: datetime) -> dict[str, A
         "active_minutes": minutes,
         "remaining_minutes": max(0.0, (end - now).total_seconds() / 60) if active else None,
     }
+
+
+def block_row(b: dict[str, Any]) -> dict[str, Any]:
+    """A block from ``periods.blocks`` with cost in USD, burn rate and projection (ccusage's)."""
+    tokens = sum(int(b[k]) for k in TOKEN_SUMS)
+    cost = b["cost_nusd"] / 1e9
+    minutes = b["active_minutes"]
+    burn: dict[str, Any] | None = None
+    if minutes > 0:  # ccusage: no rate for a block whose requests share one instant
+        burn = {
+            "cost_usd_per_hour": cost / minutes * 60,
+            "tokens_per_minute": tokens / minutes,
+            "tokens_per_minute_for_indicator": (b["input_tokens"] + b["output_tokens"]) / minutes,
+        }
+    row: dict[str, Any] = {
+        "start": b["start"],
+        "end": b["end"],
+        "first_activity": b["first_activity"],
+        "last_activity": b["last_activity"],
+        "active": b["active"],
+        "requests": b["requests"],
+        "models": b["models"],
+        **{k: int(b[k]) for k in TOKEN_SUMS},
+        "total_tokens": tokens,
+        "cost_usd": cost,
+        "unpriced_requests": b["unpriced"],
+        "burn_rate": burn,
+        "projection": None,
+    }
+    remaining = b["remaining_minutes"]
+    if b["active"] and burn is not None and remaining is not None:
+        row["projection"] = {
+            "cost_usd": cost + burn["cost_usd_per_hour"] / 60 * remaining,
+            "total_tokens": tokens + burn["tokens_per_minute"] * remaining,
+            "remaining_minutes": remaining,
+            "provenance": prov.ESTIMATED,
+        }
+    return row

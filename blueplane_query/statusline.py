@@ -12,13 +12,23 @@ line and exits 0. When Blueplane cannot answer, the line holds the client's own 
 
 ``--chain COMMAND`` runs the user's previous status-line command with the same stdin and shows
 its first line after ours (``blueplane install statusline`` sets it when one existed).
+
+Claude Code waits for the line after every message, so it must come within 50 ms of the process
+starting (``bench/live.py``). ``blueplane install statusline`` therefore starts it the way the
+hooks start: ``<python> -I -S .../launch_statusline.py`` (no site-packages scan, no editable
+install finder), and this module imports neither the configuration (tomllib, dataclasses) nor
+the report filters: the Redis URL and ``display.timezone`` are read as the hooks read their
+keys, and JSON as they parse it (``blueplane_core.fast_start``); the figures come from
+``live.live_view`` over ``blueplane_core.resp``, the code ``bp-query watch`` uses.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the most stdin read (Claude Code's object is a few hundred bytes).
 MAX_INPUT_BYTES = 64 * 1024
@@ -31,8 +41,10 @@ SEPARATOR = " │ "
 
 def read_input(raw: bytes) -> dict[str, Any]:
     """The status-line JSON, or {} when it is missing or not an object."""
+    from blueplane_core.fast_start import loads
+
     try:
-        data = json.loads(raw.decode("utf-8", "replace")) if raw.strip() else {}
+        data = loads(raw.decode("utf-8", "replace")) if raw.strip() else {}
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -58,17 +70,33 @@ def client_figures(data: dict[str, Any]) -> tuple[str | None, float | None]:
     return (str(model)[:40] if model else None), (float(cost) if ok else None)
 
 
-def live_figures(session_id: str | None) -> dict[str, Any]:
-    """Today's and the block's figures and the session's computed cost, from Redis."""
-    from blueplane_core import config as bp_config
-    from blueplane_core import metric_keys
-    from blueplane_core.redis_conn import redis_url
-    from blueplane_query.filters import Filter
-    from blueplane_query.live import counters, snapshot
-    from blueplane_query.redis_reader import RedisReader
+#: the configuration keys the line depends on (read as the hooks read theirs).
+CONFIG_KEYS = frozenset({("redis", "url"), ("display", "timezone")})
 
-    with RedisReader(redis_url(bp_config.load()), REDIS_TIMEOUT_S) as reader:
-        snap = snapshot(reader, Filter())
+
+def settings() -> tuple[str, str]:
+    """(Redis URL, display.timezone) as ``config.load`` gives them: the environment
+    (``BLUEPLANE_REDIS_URL``, ``BLUEPLANE_DISPLAY_TIMEZONE``) first, then config.toml."""
+    from blueplane_core import fast_start
+
+    home = fast_start.blueplane_home()
+    values = fast_start.read_config(home, CONFIG_KEYS)
+    zone = fast_start.getenv("BLUEPLANE_DISPLAY_TIMEZONE")
+    if zone is None:
+        zone = str(values.get("display.timezone") or "")
+    return fast_start.redis_url(home, values), zone
+
+
+def live_figures(session_id: str | None) -> dict[str, Any]:
+    """Today's and the block's figures and the session's computed cost, from Redis: the
+    numbers of ``bp-query watch`` without a filter (``live.snapshot(reader, Filter())``)."""
+    from blueplane_core import metric_keys, resp
+    from blueplane_query import periods
+    from blueplane_query.live import counters, live_view
+
+    url, zone_name = settings()
+    with resp.Client(url, REDIS_TIMEOUT_S) as reader:
+        snap = live_view(reader, ["all"], periods.zone(zone_name))
         session_cost = None
         if session_id:
             c = counters(reader, metric_keys.scope("session", session_id[:256]), ["total"])

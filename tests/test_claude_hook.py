@@ -15,7 +15,7 @@ import pytest
 
 from blueplane_capture import claude_code_mapping as mapping
 from blueplane_capture.hooks import primitives
-from blueplane_core import db, events, paths, privacy, streams
+from blueplane_core import db, events, fast_start, paths, privacy, streams
 from blueplane_core.raw_traces import RawEvents
 from tests.conftest import FIXTURES, PYTHON, REPO
 from tests.helpers import ingest_all
@@ -141,10 +141,10 @@ def test_lean_helpers_equal_the_core_definitions() -> None:
     for name in names:
         assert primitives.file_extension(name) == privacy.file_extension(name), name
     doc = {"a": [1, 2.5, None, True, "é\n\u2028"], "b": {}, "c": -3}
-    assert json.loads(primitives.dumps(doc)) == doc
-    assert primitives.loads(json.dumps(doc)) == doc
+    assert json.loads(fast_start.dumps(doc)) == doc
+    assert fast_start.loads(json.dumps(doc)) == doc
     with pytest.raises(ValueError):
-        primitives.loads('{"a": 1} x')
+        fast_start.loads('{"a": 1} x')
 
 
 def test_path_and_environment_helpers_equal_os(
@@ -153,21 +153,21 @@ def test_path_and_environment_helpers_equal_os(
     """The hooks never import ``os``; their few stand-ins answer as ``os`` does."""
     monkeypatch.setenv("BP_TEST_VALUE", "é x")
     monkeypatch.delenv("BP_TEST_ABSENT", raising=False)
-    assert primitives.getenv("BP_TEST_VALUE") == os.environ["BP_TEST_VALUE"]
-    assert primitives.getenv("BP_TEST_ABSENT") is None
+    assert fast_start.getenv("BP_TEST_VALUE") == os.environ["BP_TEST_VALUE"]
+    assert fast_start.getenv("BP_TEST_ABSENT") is None
     for home in ("/home/u", "/home/u/", "/"):
         monkeypatch.setenv("HOME", home)
         for path in ("~", "~/", "~/.blueplane", "~/a/b", "/abs/~x", "rel/x", "~root/x"):
-            assert primitives.expand_user(path) == os.path.expanduser(path), (home, path)
+            assert fast_start.expand_user(path) == os.path.expanduser(path), (home, path)
     for base, names in (("/a", ("b", "c.d")), ("/a/", ("b",)), ("/", ("x",))):
-        assert primitives.join(base, *names) == os.path.join(base, *names)
+        assert fast_start.join(base, *names) == os.path.join(base, *names)
     deep = tmp_path / "x" / "y" / "z"
-    assert primitives.ensure_private_dir(str(deep)) == str(deep)
+    assert fast_start.ensure_private_dir(str(deep)) == str(deep)
     assert deep.is_dir() and (deep.stat().st_mode & 0o777) == 0o700
-    primitives.ensure_private_dir(str(deep))  # exists already: fine
+    fast_start.ensure_private_dir(str(deep))  # exists already: fine
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(FileExistsError):
-        primitives.ensure_private_dir(str(tmp_path / "file"))
+        fast_start.ensure_private_dir(str(tmp_path / "file"))
 
 
 #: modules a hook fire must not load: ``os`` and ``math`` cost a quarter of the interpreter's
@@ -434,7 +434,8 @@ CONFIGS = [
 def test_hook_reads_its_config_keys_like_tomllib(text: str) -> None:
     import tomllib
 
-    from blueplane_capture.hooks.runtime import _config_values
+    from blueplane_capture.hooks.runtime import HOOK_KEYS
+    from blueplane_core.fast_start import _config_values
 
     table = tomllib.loads(text)
     expected = {
@@ -446,7 +447,7 @@ def test_hook_reads_its_config_keys_like_tomllib(text: str) -> None:
         )
         if isinstance(table.get(s), dict) and n in table[s]
     }
-    assert _config_values("", text.encode()) == expected
+    assert _config_values(text.encode(), HOOK_KEYS) == expected
 
 
 def test_hook_honours_config_toml(

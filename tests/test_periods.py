@@ -75,7 +75,7 @@ def _ccusage_entries() -> list[dict[str, Any]]:
 
 
 def test_blocks_match_ccusage_on_the_live_transcripts() -> None:
-    from blueplane_query.reports.costs import block_row
+    from blueplane_query.periods import block_row
 
     expected = json.loads((REAL / "ccusage_output" / "live_blocks.json").read_text())["blocks"]
     (want,) = expected

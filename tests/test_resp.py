@@ -99,6 +99,36 @@ def test_commands_pipelines_and_error_replies(redis_client: redis.Redis, redis_u
     client.close()
 
 
+class _Trickle:
+    """A socket that hands out a fixed reply ``size`` bytes per recv."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size = data, size
+
+    def settimeout(self, _: float) -> None:
+        pass
+
+    def recv(self, _: int) -> bytes:
+        chunk, self.data = self.data[: self.size], self.data[self.size :]
+        return chunk
+
+
+def test_replies_split_anywhere_parse_the_same() -> None:
+    """Arrays' bulk strings are cut out of the buffer inline when whole; items split across
+    reads, nil, empty and CRLF-holding strings, integers and nested arrays still parse."""
+    wire = (
+        b"*7\r\n$3\r\nabc\r\n$-1\r\n:7\r\n*2\r\n$0\r\n\r\n$2\r\n\r\n\r\n+OK\r\n"
+        b"$12\r\n1764000000|r\r\n*-1\r\n"
+        b"$1\r\n9\r\n"
+    )
+    expected = [b"abc", None, 7, [b"", b"\r\n"], b"OK", b"1764000000|r", None]
+    for size in (1, 2, 3, 5, 7, 11, len(wire)):
+        connection = resp._Connection(_Trickle(wire, size))
+        deadline = time.monotonic() + 5
+        assert connection.read(deadline) == expected, size
+        assert connection.read(deadline) == b"9", size
+
+
 def test_a_connection_the_server_closed_is_replaced(
     redis_client: redis.Redis, redis_url: str
 ) -> None:

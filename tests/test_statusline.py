@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from blueplane_capture.installers import statusline as statusline_installer
 from tests.conftest import PYTHON, python_env
 from tests.query_data import SESSIONS, fill
 from tests.service_harness import free_port
@@ -25,9 +27,24 @@ CLIENT = {
 }
 
 
-def statusline(stdin: bytes, *args: str, env: dict[str, str] | None = None) -> str:
+#: the two ways the line starts: ``bp-query statusline`` and the command ``blueplane install
+#: statusline`` writes (``python -I -S .../launch_statusline.py``, the hooks' way).
+COMMANDS = {
+    "bp-query": [PYTHON, "-m", "blueplane_query.cli", "statusline"],
+    "installed": shlex.split(statusline_installer.command()),
+}
+
+
+@pytest.fixture(params=sorted(COMMANDS))
+def started(request: pytest.FixtureRequest) -> list[str]:
+    return COMMANDS[request.param]
+
+
+def statusline(
+    stdin: bytes, *args: str, env: dict[str, str] | None = None, command: list[str] | None = None
+) -> str:
     done = subprocess.run(
-        [PYTHON, "-m", "blueplane_query.cli", "statusline", *args],
+        [*(command or COMMANDS["bp-query"]), *args],
         input=stdin,
         capture_output=True,
         timeout=60,
@@ -39,38 +56,42 @@ def statusline(stdin: bytes, *args: str, env: dict[str, str] | None = None) -> s
     return lines[0]
 
 
-def test_the_line_shows_today_the_block_and_the_session(redis_client: redis.Redis) -> None:
+def test_the_line_shows_today_the_block_and_the_session(
+    redis_client: redis.Redis, started: list[str]
+) -> None:
     fill(redis_client)
     # The sample: 4 requests of claude-sonnet-4-5, each 1000 input ($3/M) + 500 output ($15/M)
     # + 200 cache write ($3.75/M) + 4000 cache read ($0.30/M) = 0.003 + 0.0075 + 0.00075
     # + 0.0012 = $0.01245; 4 of them = $0.0498, all within the last 90 minutes (one block).
-    line = statusline(json.dumps(CLIENT).encode())
+    line = statusline(json.dumps(CLIENT).encode(), command=started)
     assert line.startswith("Sonnet 4.5 · today $0.05 · block $0.05 (")
     assert "left" in line and "/h" in line
     assert line.endswith("session $0.42")  # the client's own figure: official
     # without the client's figure: Blueplane's computed cost of the session (2 requests)
-    line = statusline(json.dumps({**CLIENT, "cost": {}}).encode())
+    line = statusline(json.dumps({**CLIENT, "cost": {}}).encode(), command=started)
     assert line.endswith("session $0.02 (computed)")  # 2 x 0.01245 = 0.0249
 
 
-def test_never_fails_and_shows_the_clients_figures_when_blueplane_is_down() -> None:
+def test_never_fails_and_shows_the_clients_figures_when_blueplane_is_down(
+    started: list[str],
+) -> None:
     down = {"BLUEPLANE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    line = statusline(json.dumps(CLIENT).encode(), env=down)
+    line = statusline(json.dumps(CLIENT).encode(), env=down, command=started)
     assert line == "Sonnet 4.5 · session $0.42 · Blueplane not running"
     for junk in (b"", b"not json", b"[1, 2]", b'{"cost": {"total_cost_usd": "x"}}', b"\xff\xfe"):
-        assert statusline(junk, env=down)
+        assert statusline(junk, env=down, command=started)
     bad_config = {"BLUEPLANE_REDIS_SOCKET_TIMEOUT_S": "soon"}
-    assert statusline(json.dumps(CLIENT).encode(), env=bad_config).endswith(
+    assert statusline(json.dumps(CLIENT).encode(), env=bad_config, command=started).endswith(
         "session $0.42 · Blueplane not running"
     )
 
 
-def test_a_chained_status_line_follows_ours() -> None:
+def test_a_chained_status_line_follows_ours(started: list[str]) -> None:
     down = {"BLUEPLANE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     # the chained command gets the same JSON on stdin
     script = "import json,sys; print('theirs', json.load(sys.stdin)['session_id'][:8])"
     theirs = f'{shlex_python()} -c "{script}"'
-    line = statusline(json.dumps(CLIENT).encode(), "--chain", theirs, env=down)
+    line = statusline(json.dumps(CLIENT).encode(), "--chain", theirs, env=down, command=started)
     assert line == f"Sonnet 4.5 · session $0.42 · Blueplane not running │ theirs {S1[:8]}"
 
 
@@ -105,7 +126,7 @@ def test_install_chains_the_users_own_line_and_uninstall_restores_it(tmp_path: P
     assert installed["model"] == "opus" and installed["hooks"] == {}
     line = installed["statusLine"]
     assert line["padding"] == 1 and line["type"] == "command"
-    assert "bp-query" in line["command"] and "statusline --chain" in line["command"]
+    assert "launch_statusline.py --chain" in line["command"]
     backups = list(settings.parent.glob("settings.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == original
     again = blueplane(tmp_path, "install", "statusline")

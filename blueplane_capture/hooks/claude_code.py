@@ -35,13 +35,14 @@ def handle(raw: bytes, stop_reason: str = "") -> dict | None:
     """
     from blueplane_capture import claude_code_mapping as mapping
     from blueplane_capture.hooks import primitives
+    from blueplane_core import fast_start
 
-    home = primitives.blueplane_home()
+    home = fast_start.blueplane_home()
     url, timeout_s, disabled = settings(home)
     event = None
     if not stop_reason:
         try:
-            payload = primitives.loads(raw.decode("utf-8", "replace"))
+            payload = fast_start.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             payload = None
         if isinstance(payload, dict):

@@ -40,15 +40,16 @@ def handle(raw: bytes, event_name: str = "", stop_reason: str = "") -> dict | No
     """Map one Cursor hook input to its envelope and deliver it (Redis, else spool)."""
     from blueplane_capture import cursor_mapping as mapping
     from blueplane_capture.hooks import primitives, runtime
+    from blueplane_core import fast_start
 
-    home = primitives.blueplane_home()
+    home = fast_start.blueplane_home()
     url, timeout_s, disabled = runtime.settings(home)
     event = None
     if raw.startswith(_BOM):  # seen from Cursor 3.21 (formats.md 4)
         raw = raw[len(_BOM) :]
     if not stop_reason:
         try:
-            payload = primitives.loads(raw.decode("utf-8", "replace"))
+            payload = fast_start.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             payload = None
         if isinstance(payload, dict):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import posix
 
-from blueplane_capture.hooks.primitives import dumps, ensure_private_dir, join, keyed_hash, loads
+from blueplane_capture.hooks.primitives import keyed_hash
+from blueplane_core.fast_start import dumps, ensure_private_dir, join, loads
 
 #: a conversation's file stops growing at this many counters (oldest first out).
 MAX_COUNTERS = 2000

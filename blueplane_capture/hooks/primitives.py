@@ -3,23 +3,19 @@
 Claude Code runs a hook on every tool call and waits for it. Importing ``json`` pulls in ``re``
 and ``enum``; ``blueplane_core.events`` adds ``uuid`` and ``platform``; ``privacy`` adds ``shlex``
 and ``pathlib``: together ~20 ms before any work, more than the whole budget (median <= 15 ms).
-So this module re-states, on ``_json``, ``_sha256`` and ``posix`` alone, exactly what the hook
-uses from ``blueplane_core``: JSON in and out, the keyed hash, event ids, timestamps, file
-extensions and program names. ``blueplane_core`` stays the definition: ``tests/test_claude_hook.py``
-proves each function here returns what its core counterpart returns.
-
-Not even ``os``: importing it (with ``_collections_abc``, ``posixpath`` and ``stat``) costs a
-quarter of the bare interpreter's start-up, so the hooks call the ``posix`` module it wraps, and
-the few path and environment helpers they need are here (:func:`getenv`, :func:`join`,
-:func:`ensure_private_dir`). Hooks run on POSIX systems only (Linux, macOS).
+So this module re-states, on ``_sha256`` and ``posix`` alone, exactly what the hook uses from
+``blueplane_core``: the keyed hash, event ids, timestamps, file extensions and program names
+(JSON, the environment and paths come from ``blueplane_core.fast_start``, without ``os``).
+``blueplane_core`` stays the definition: ``tests/test_claude_hook.py`` proves each function here
+returns what its core counterpart returns.
 """
 
 from __future__ import annotations
 
-import _json
 import posix
-import sys
 import time
+
+from blueplane_core.fast_start import blueplane_home, ensure_private_dir, join
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,118 +26,7 @@ try:  # Python 3.11 (the 3.12 merge into _sha2 is the fallback)
 except ImportError:  # pragma: no cover - depends on the interpreter
     from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]
 
-# ---------------------------------------------------------------------------------------- JSON
-
-
-class _Context:
-    """What the C scanner reads from a ``json.JSONDecoder``."""
-
-    strict = False
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    memo: dict[str, str]
-
-    def __init__(self) -> None:
-        self.memo = {}
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
-
-
-_WHITESPACE = " \t\n\r"
-
-
-def loads(text: str) -> Any:
-    """Parse one JSON document (ValueError on anything else)."""
-    scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed decoder
-    start = len(text) - len(text.lstrip(_WHITESPACE))
-    try:
-        value, end = scan(text, start)
-    except StopIteration:
-        raise ValueError("not a JSON document") from None
-    if text[end:].strip(_WHITESPACE):
-        raise ValueError(f"extra data after position {end}")
-    return value
-
-
-def _refuse(obj: Any) -> Any:
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
-_ENCODE = _json.make_encoder(
-    None, _refuse, _json.encode_basestring_ascii, None, ":", ",", False, False, False
-)
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact JSON bytes (ASCII, no NaN), the same document ``orjson.dumps`` would give."""
-    return "".join(_ENCODE(obj, 0)).encode("ascii")
-
-
 # ------------------------------------------------------------------------------- data folder
-
-
-def getenv(name: str) -> str | None:
-    """``os.environ.get(name)`` without importing ``os``. A hook process never loads
-    ``os``, so there ``posix.environ`` (the environment it started with) is the whole truth;
-    where ``os`` is loaded (the tests, a long-running process) ``os.environ`` is, since changes
-    made through it do not reach ``posix.environ``."""
-    os_module = sys.modules.get("os")
-    if os_module is not None:
-        found: str | None = os_module.environ.get(name)
-        return found
-    value = posix.environ.get(name.encode("utf-8", "surrogateescape"))
-    return None if value is None else value.decode("utf-8", "surrogateescape")
-
-
-def join(base: str, *names: str) -> str:
-    """``os.path.join`` for relative ``names`` (all a hook joins)."""
-    return base + ("" if base.endswith("/") else "/") + "/".join(names)
-
-
-def expand_user(path: str) -> str:
-    """``os.path.expanduser`` for ``~`` and ``~/...`` (``$HOME``, else the password database);
-    ``~user/...`` is left to posixpath (rare: only then is it imported)."""
-    if not path.startswith("~"):
-        return path
-    user, slash, rest = path[1:].partition("/")
-    if user:
-        import posixpath
-
-        return posixpath.expanduser(path)
-    home = getenv("HOME")
-    if not home:
-        import pwd
-
-        home = pwd.getpwuid(posix.getuid()).pw_dir
-    return (home.rstrip("/") + slash + rest) or "/"
-
-
-def blueplane_home() -> str:
-    """``paths.home()`` without pathlib."""
-    return expand_user(getenv("BLUEPLANE_HOME") or "~/.blueplane")
-
-
-def ensure_private_dir(path: str) -> str:
-    """``os.makedirs(path, 0o700, exist_ok=True)``: the folder and its missing parents."""
-    try:
-        posix.mkdir(path, 0o700)
-    except FileExistsError:
-        if posix.stat(path).st_mode & 0o170000 != 0o040000:  # not S_ISDIR
-            raise
-    except FileNotFoundError:
-        parent = path.rstrip("/").rpartition("/")[0]
-        if not parent:
-            raise
-        ensure_private_dir(parent)
-        try:
-            posix.mkdir(path, 0o700)
-        except FileExistsError:  # created meanwhile by a parallel hook
-            pass
-    return path
 
 
 def load_secret() -> bytes:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import posix
 
-from blueplane_capture.hooks.primitives import ensure_private_dir, getenv, join
+from blueplane_core.fast_start import (
+    blueplane_home,
+    dumps,
+    ensure_private_dir,
+    getenv,
+    join,
+    read_config,
+    redis_url,
+)
 
 #: stdin beyond this is not read (a Read of a huge file); the event is still recorded.
 MAX_INPUT_BYTES = 32 * 1024 * 1024
@@ -59,84 +67,9 @@ def read_stdin() -> tuple[bytes, str]:
 
 
 #: the config.toml keys a hook reads.
-_KEYS = {("redis", "url"), ("capture", "hook_timeout_ms"), ("privacy", "disabled_categories")}
-_KEY_NAMES = {name for _, name in _KEYS}
-_FAIL = object()
-
-
-def _quick_value(text: str) -> object:
-    """A one-line TOML string, number or array of strings; _FAIL for anything else."""
-    if text[:1] in ('"', "'"):
-        end = text.find(text[0], 1)
-        if end < 0 or (text[0] == '"' and "\\" in text[1:end]):
-            return _FAIL
-        rest = text[end + 1 :].strip()
-        return text[1:end] if not rest or rest[0] == "#" else _FAIL
-    if text[:1] == "[":
-        end = text.rfind("]")
-        rest = text[end + 1 :].strip() if end > 0 else "x"
-        if rest and rest[0] != "#":
-            return _FAIL
-        items = []
-        for part in text[1:end].split(","):
-            part = part.strip()
-            if not part:
-                continue
-            value = _quick_value(part)
-            if not isinstance(value, str):
-                return _FAIL
-            items.append(value)
-        return items
-    number = text.partition("#")[0].strip().replace("_", "")
-    try:
-        return float(number)
-    except ValueError:
-        return _FAIL
-
-
-def _quick_config(text: str) -> dict[str, object] | None:
-    """The hook's keys from config.toml without tomllib (whose import costs ~10 ms); None when
-    a line about them is not plain one-line TOML (then tomllib decides)."""
-    if '"""' in text or "'''" in text:
-        return None
-    section = ""
-    found: dict[str, object] = {}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped[0] == "#":
-            continue
-        if stripped[0] == "[":
-            head, _, rest = stripped.partition("]")
-            if stripped.startswith("[[") or (rest.strip() and rest.strip()[0] != "#"):
-                return None
-            section = head[1:].strip()
-            continue
-        key, eq, value = stripped.partition("=")
-        key = key.strip()
-        if (section, key) not in _KEYS:
-            if key.rsplit(".", 1)[-1].strip("\"' ") in _KEY_NAMES:
-                return None  # a dotted or quoted spelling of one of our keys
-            continue
-        parsed = _quick_value(value.strip()) if eq else _FAIL
-        if parsed is _FAIL:
-            return None
-        found[f"{section}.{key}"] = parsed
-    return found
-
-
-def _config_values(home: str, raw: bytes) -> dict[str, object]:
-    text = raw.decode("utf-8", "replace")
-    quick = _quick_config(text)
-    if quick is not None:
-        return quick
-    import tomllib
-
-    table = tomllib.loads(text)
-    return {
-        f"{section}.{name}": table[section][name]
-        for section, name in _KEYS
-        if isinstance(table.get(section), dict) and name in table[section]
-    }
+HOOK_KEYS = frozenset(
+    {("redis", "url"), ("capture", "hook_timeout_ms"), ("privacy", "disabled_categories")}
+)
 
 
 def settings(home: str) -> tuple[str, float, frozenset[str]]:
@@ -146,24 +79,20 @@ def settings(home: str) -> tuple[str, float, frozenset[str]]:
     Also narrows the process's umask: every file and folder a hook creates (spool, log, data
     folder, secret) is the user's alone, whatever umask the client runs hooks with."""
     posix.umask(0o077)
-    url = getenv("BLUEPLANE_REDIS_URL") or ""
+    try:
+        values = read_config(home, HOOK_KEYS)
+    except Exception as exc:  # a broken config must not break the user's editor
+        log(home, f"config.toml ignored: {type(exc).__name__}")
+        values = {}
+    url = redis_url(home, values)
     timeout_ms: float = DEFAULT_TIMEOUT_MS
     disabled: list[str] = []
-    config_path = join(home, "config.toml")
     try:
-        with open(config_path, "rb") as handle:
-            raw = handle.read()
-    except OSError:
-        raw = b""
-    if raw and (b"url" in raw or b"hook_timeout_ms" in raw or b"disabled_categories" in raw):
-        try:
-            values = _config_values(home, raw)
-            url = url or str(values.get("redis.url") or "")
-            timeout_ms = float(values.get("capture.hook_timeout_ms", timeout_ms))  # type: ignore[arg-type]
-            found = values.get("privacy.disabled_categories", [])
-            disabled = [str(x) for x in found] if isinstance(found, list) else []
-        except Exception as exc:  # a broken config must not break the user's editor
-            log(home, f"config.toml ignored: {type(exc).__name__}")
+        timeout_ms = float(values.get("capture.hook_timeout_ms", timeout_ms))  # type: ignore[arg-type]
+        found = values.get("privacy.disabled_categories", [])
+        disabled = [str(x) for x in found] if isinstance(found, list) else []
+    except Exception as exc:  # a broken config must not break the user's editor
+        log(home, f"config.toml ignored: {type(exc).__name__}")
     env_timeout = getenv("BLUEPLANE_CAPTURE_HOOK_TIMEOUT_MS")
     if env_timeout:
         try:
@@ -173,8 +102,6 @@ def settings(home: str) -> tuple[str, float, frozenset[str]]:
     env_disabled = getenv("BLUEPLANE_PRIVACY_DISABLED_CATEGORIES")
     if env_disabled is not None:
         disabled = [x.strip() for x in env_disabled.split(",") if x.strip()]
-    if not url:
-        url = "unix://" + join(home, "run", "redis.sock")
     # capped well below the watchdog (WORK_DEADLINE_S), so a slow Redis still leaves time to spool
     return url, min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS) / 1000.0, frozenset(disabled)
 
@@ -210,10 +137,9 @@ def deliver(home: str, url: str, timeout_s: float, event: dict, label: str) -> N
     ingest's UNIQUE event_id keep it exactly once. With a cluster URL the client follows the
     cluster's redirects within the same deadline.
     """
-    from blueplane_capture.hooks import primitives
     from blueplane_core import resp, streams
 
-    data = primitives.dumps(event)
+    data = dumps(event)
     try:
         client = resp.Client(url, timeout_s)
         try:
@@ -245,8 +171,6 @@ def log_error(label: str, exc: BaseException) -> None:
     """Log where a hook failed: the exception's type and place only (a message could quote the
     payload, which must never reach a file)."""
     try:
-        from blueplane_capture.hooks.primitives import blueplane_home
-
         tb = exc.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next

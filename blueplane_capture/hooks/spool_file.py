@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posix
 
-from blueplane_capture.hooks.primitives import blueplane_home, ensure_private_dir, join
+from blueplane_core.fast_start import blueplane_home, ensure_private_dir, join
 
 #: a spooled event is ``<event_id>.json`` holding the envelope's JSON bytes.
 SUFFIX = ".json"

@@ -2,8 +2,9 @@
 
 Claude Code runs ``statusLine.command`` (``{"type": "command", "command": ...}``) in
 ``~/.claude/settings.json`` and shows its first line. Install sets it to ``bp-query
-statusline``; a status line the user already had is kept by chaining it: ours becomes
-``bp-query statusline --chain '<their command>'``, which shows their line after ours (and
+statusline``, started as the hooks are (``<python> -I -S .../launch_statusline.py``: no
+site-packages scan, so the line answers within 50 ms); a status line the user already had is
+kept by chaining it: ours gets ``--chain '<their command>'``, which shows their line after ours (and
 theirs alone still shows when Blueplane is down). Uninstall puts their command back exactly
 (its other keys, such as ``padding``, are never touched), or removes ``statusLine`` when there
 was none. Every change keeps a ``settings.json.bak-<UTC time>`` copy, as the hooks installer
@@ -14,23 +15,30 @@ their command lives only in their own settings file.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
-from blueplane_capture.installers.claude_code import Change, _backup, settings_path
+from blueplane_capture.installers.claude_code import Change, _backup, interpreter, settings_path
 from blueplane_capture.installers.json_file import read_object, write_object
 
 KEY = "statusLine"
 MARKER = "statusline"
 
 
+#: the file the command runs (``bp-query statusline`` without the console script's start-up).
+LAUNCHER = "launch_statusline.py"
+
+
+def launcher() -> Path:
+    import blueplane_query
+
+    return Path(blueplane_query.__file__).resolve().parent / LAUNCHER
+
+
 def command() -> str:
-    """``<this environment's bp-query> statusline`` (the resolved script: no PATH lookup)."""
-    script = Path(sys.executable).parent / "bp-query"
-    if script.exists():
-        return f"{shlex.quote(str(script))} statusline"
-    return f"{shlex.quote(str(Path(sys.executable).resolve()))} -m blueplane_query.cli statusline"
+    """``<this interpreter> -I -S <.../launch_statusline.py>``: resolved paths, no PATH lookup,
+    the hooks' way of starting (``installers.claude_code.hook_command``)."""
+    return " ".join(shlex.quote(p) for p in (interpreter(), "-I", "-S", str(launcher())))
 
 
 def parse(value: Any) -> tuple[bool, str | None]:
@@ -42,8 +50,8 @@ def parse(value: Any) -> tuple[bool, str | None]:
         words = shlex.split(text)
     except ValueError:
         return False, None
-    ours = any(w.endswith("bp-query") or w == "blueplane_query.cli" for w in words) and (
-        MARKER in words
+    ours = any(w.endswith("/" + LAUNCHER) for w in words) or (  # or as installed before
+        any(w.endswith("bp-query") or w == "blueplane_query.cli" for w in words) and MARKER in words
     )
     if not ours:
         return False, None

@@ -26,6 +26,7 @@ from blueplane_query import periods
 from blueplane_query import provenance as prov
 from blueplane_query.errors import BadOption
 from blueplane_query.filters import Filter
+from blueplane_query.periods import block_row
 from blueplane_query.store import Store
 
 GROUPINGS = ("day", "week", "month", "model", "project", "block")
@@ -34,7 +35,7 @@ _KEYS = {
     "project": "COALESCE(project_hash, '(none)')",
 }
 
-_TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+_TOKENS = periods.TOKEN_SUMS
 #: the ledger columns each summed figure comes from.
 LEDGER_SUMS = (
     "TOTAL(input_tokens) AS input_tokens",
@@ -151,41 +152,3 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total["official_cost_usd"] = sum(r["official_cost_usd"] for r in official) if official else None
     total["official_requests"] = sum(r.get("official_requests", 0) for r in rows)
     return total
-
-
-def block_row(b: dict[str, Any]) -> dict[str, Any]:
-    """A block from ``periods.blocks`` with cost in USD, burn rate and projection (ccusage's)."""
-    tokens = sum(int(b[k]) for k in _TOKENS)
-    cost = b["cost_nusd"] / 1e9
-    minutes = b["active_minutes"]
-    burn: dict[str, Any] | None = None
-    if minutes > 0:  # ccusage: no rate for a block whose requests share one instant
-        burn = {
-            "cost_usd_per_hour": cost / minutes * 60,
-            "tokens_per_minute": tokens / minutes,
-            "tokens_per_minute_for_indicator": (b["input_tokens"] + b["output_tokens"]) / minutes,
-        }
-    row: dict[str, Any] = {
-        "start": b["start"],
-        "end": b["end"],
-        "first_activity": b["first_activity"],
-        "last_activity": b["last_activity"],
-        "active": b["active"],
-        "requests": b["requests"],
-        "models": b["models"],
-        **{k: int(b[k]) for k in _TOKENS},
-        "total_tokens": tokens,
-        "cost_usd": cost,
-        "unpriced_requests": b["unpriced"],
-        "burn_rate": burn,
-        "projection": None,
-    }
-    remaining = b["remaining_minutes"]
-    if b["active"] and burn is not None and remaining is not None:
-        row["projection"] = {
-            "cost_usd": cost + burn["cost_usd_per_hour"] / 60 * remaining,
-            "total_tokens": tokens + burn["tokens_per_minute"] * remaining,
-            "remaining_minutes": remaining,
-            "provenance": prov.ESTIMATED,
-        }
-    return row
