@@ -91,7 +91,9 @@ def _redis_cpu_us(client: Any) -> float:
 
     Not ``INFO commandstats``: its ``usec`` is wall time, which a busy machine inflates.
     """
-    pid = int(client.info("server")["process_id"])
+    info = client.execute_command("INFO", "server")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    pid = int(text.split("process_id:", 1)[1].split()[0])
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])  # utime + stime
     return ticks / os.sysconf("SC_CLK_TCK") * 1e6

@@ -6,7 +6,6 @@ Only processes that own the database use this; the query side cannot read ``raw_
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,7 +36,7 @@ def envelope(row: tuple[Any, ...], decoder: Decoder) -> dict[str, Any]:
     body = orjson.loads(decoder.decode(int(row[8]), row[9]))
     return {
         "schema": SCHEMA_VERSION,
-        "event_id": str(uuid.UUID(bytes=bytes(row[1]))),
+        "event_id": _uuid_text(bytes(row[1])),
         "timestamp": row[2],
         "platform": row[3],
         "source": row[4],
@@ -47,6 +46,14 @@ def envelope(row: tuple[Any, ...], decoder: Decoder) -> dict[str, Any]:
         "metadata": body["metadata"],
         "payload": body["payload"],
     }
+
+
+def _uuid_text(raw: bytes) -> str:
+    """``str(uuid.UUID(bytes=raw))`` without building a UUID object (once per event read)."""
+    if len(raw) != 16:
+        raise ValueError(f"an event id has 16 bytes, not {len(raw)}")
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class RawEvents:

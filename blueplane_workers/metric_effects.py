@@ -46,15 +46,16 @@ class Effects:
     expire: dict[str, int] = field(default_factory=dict)
     #: session -> its distinct-session sets -> the counters key whose ``sessions`` counts it
     sadd: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: (dimension, value) -> the latest second it was seen in this batch
     zmax: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: a session's activity zset -> (the seconds it had events in this batch, counter prefixes)
+    #: session -> (the seconds it had events in this batch, counter prefixes)
     active: dict[str, tuple[set[int], list[list[Any]]]] = field(default_factory=dict)
-    #: a workspace's agent-activity zset -> (its commits zset, seconds with agent activity)
-    wsact: dict[str, tuple[str, set[int]]] = field(default_factory=dict)
+    #: workspace -> the seconds it had agent activity in this batch
+    wsact: dict[str, set[int]] = field(default_factory=dict)
     commits: dict[str, list[Any]] = field(default_factory=dict)
     dead: list[list[Any]] = field(default_factory=list)
-    #: (dimensions, session, hour) whose distinct-session additions are in ``sadd`` already
-    distinct_seen: set[tuple[Dims, str, str]] = field(default_factory=set)
+    #: (hour, session, platform, model, workspace) whose distinct-session sets are in ``sadd``
+    distinct_seen: set[tuple[str | None, ...]] = field(default_factory=set)
 
     def payload(self) -> bytes:
         """The JSON the Lua script decodes: increments grouped per key (field, value, ...), the
@@ -77,9 +78,15 @@ class Effects:
                     [session, [x for pair in sets.items() for x in pair]]
                     for session, sets in self.sadd.items()
                 ],
-                "zmax": [[k, m, s] for (k, m), s in self.zmax.items()],
-                "active": [[z, sorted(ts), pre] for z, (ts, pre) in self.active.items()],
-                "wsact": [[a, c, sorted(ts)] for a, (c, ts) in sorted(self.wsact.items())],
+                "zmax": [[_INDEX_KEYS[d], v, s] for (d, v), s in self.zmax.items()],
+                "active": [
+                    [mk.active_key(session), sorted(ts), pre]
+                    for session, (ts, pre) in self.active.items()
+                ],
+                "wsact": [
+                    [mk.workspace_activity_key(w), mk.workspace_commits_key(w), sorted(ts)]
+                    for w, ts in sorted(self.wsact.items())
+                ],
                 "commits": list(self.commits.values()),
                 "dead": [[_text(v) for v in letter] for letter in self.dead],
             }
@@ -332,34 +339,33 @@ def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) 
     unix = _unix(ts)
     session = event["session_id"]
     zmax = effects.zmax
-    for dim, value in dims.items():
-        key = (_INDEX_KEYS[dim], value)
+    for key in dims.items():
         if zmax.get(key, 0) < unix:
             zmax[key] = unix
     if event["platform"] == "git":
         _commit_marks(effects, event, dims, unix)
         return
     if is_session_activity(event):  # start-up-only and tracking events make no session
-        distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
-        marks = (distinct, session, ts[:13])
-        if marks not in effects.distinct_seen:  # most events repeat their session's marks
-            effects.distinct_seen.add(marks)
+        hour = ts[:13]
+        # every dimension but the tool: most events repeat their session's marks
+        seen = (hour, session, dims.get("platform"), dims.get("model"), dims.get("workspace"))
+        if seen not in effects.distinct_seen:
+            effects.distinct_seen.add(seen)
+            distinct = tuple(sorted((d, v) for d, v in dims.items() if d != "tool"))
             sets = effects.sadd.get(session)
             if sets is None:
                 sets = effects.sadd[session] = {}
-            sets.update(_distinct_marks(distinct, ts[:13]))
-    zkey = mk.active_key(session)
-    active = effects.active.get(zkey)
+            sets.update(_distinct_marks(distinct, hour))
+    active = effects.active.get(session)
     if active is None:
-        active = effects.active[zkey] = (set(), _active_prefixes(event["platform"], session))
+        active = effects.active[session] = (set(), _active_prefixes(event["platform"], session))
     active[0].add(unix)
     workspace = dims.get("workspace")
     if workspace and is_agent_activity(event):
-        act = mk.workspace_activity_key(workspace)
-        agent = effects.wsact.get(act)
+        agent = effects.wsact.get(workspace)
         if agent is None:
-            agent = effects.wsact[act] = (mk.workspace_commits_key(workspace), set())
-        agent[1].add(unix)
+            agent = effects.wsact[workspace] = set()
+        agent.add(unix)
 
 
 @lru_cache(maxsize=4096)
