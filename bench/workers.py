@@ -105,7 +105,9 @@ def lag(rate: int, seconds: float, workers: int) -> None:
 
     cfg = config.load()
     client = redis_conn.connect(cfg)
-    client.delete(*client.keys(metric_keys.PREFIX + "*") or [b"none"])
+    stale = list(client.scan_iter(match=metric_keys.PREFIX + "*"))
+    if stale:
+        client.delete(*stale)
     base = int(client.hget(metric_keys.counters_key("all"), "events") or 0)
     env = dict(os.environ, PYTHONPATH=str(REPO), BLUEPLANE_LOG_LEVEL="WARNING")
     names = [("blueplane_ingest", "lag-ingest")]
