@@ -60,16 +60,25 @@ def load_config() -> config.Config:
 @app.command()
 def up(
     wait: Annotated[float, typer.Option(help="seconds to wait for the processes")] = 30.0,
+    follow: Annotated[
+        bool, typer.Option(help="on a first start, show the history's backfill until it is done")
+    ] = True,
 ) -> None:
-    """Start supervisord and every Blueplane process (idempotent)."""
+    """Start supervisord and every Blueplane process (idempotent).
+
+    On a first start (capture has never read the Claude Code history) a bar follows the backfill
+    of the existing history, with MB/s, until it is done (Ctrl-C stops watching, not the
+    backfill)."""
     from blueplane import supervisor
+    from blueplane_capture.transcripts import STATE_NAME
 
     cfg = load_config()
+    first_start = not (paths.state_dir() / f"{STATE_NAME}.json").exists()
     try:
         supervisor.start(cfg, timeout=wait)
     except supervisor.SupervisorError as exc:
         raise fail(str(exc)) from None
-    _wait_for_redis(cfg, wait)
+    client = _wait_for_redis(cfg, wait)
     not_running = supervisor.wait_running(cfg, timeout=wait)
     if not_running:
         _print_processes()
@@ -80,6 +89,23 @@ def up(
         )
     out.print(f"[green]Blueplane is up[/green] (data in {paths.home()})")
     _print_processes()
+    if first_start and follow:
+        _follow_backfill(client, wait)
+
+
+def _follow_backfill(client: Any, wait: float) -> None:
+    from blueplane import backfill_bar
+
+    out.print("reading your Claude Code history (numbers grow until this is done):")
+    try:
+        done = backfill_bar.follow(client, out, appear_within_s=wait)
+    except KeyboardInterrupt:
+        out.print("the backfill goes on in the background; `blueplane status` shows it")
+        return
+    if done is None:
+        out.print("no backfill progress reported; `blueplane status` shows each process")
+    else:
+        out.print(backfill_bar.describe(done))
 
 
 def _wait_for_redis(cfg: config.Config, wait: float) -> Any:
@@ -153,10 +179,20 @@ def status(
         if not report["supervisor"]:
             out.print("[yellow]supervisord is not running[/yellow] (start it with `blueplane up`)")
         out.print(render(report))
+        _print_backfill(report["backfill"])
         for name, state in report["integrations"].items():
             out.print(f"{name}: {state}")
     if not report["healthy"]:
         raise typer.Exit(EXIT_UNHEALTHY)
+
+
+def _print_backfill(records: dict[str, dict[str, Any]]) -> None:
+    from blueplane import backfill_bar
+    from blueplane_core.backfill_progress import BackfillProgress
+
+    for name, record in records.items():
+        fields = {k: v for k, v in record.items() if k != "mb_per_s"}
+        out.print(f"{name}: {backfill_bar.describe(BackfillProgress(**fields))}")
 
 
 @app.command("open")

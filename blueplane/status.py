@@ -22,5 +22,22 @@ def collect(cfg: Config) -> dict[str, Any]:
     return {
         "home": str(paths.home()),
         "integrations": dict(integration_status()),
+        "backfill": backfill(cfg),
         **pipeline_health(cfg),
     }
+
+
+def backfill(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Each capture process's first-start backfill (numbers only), as published; {} when none
+    ran this week or Redis does not answer (the health part reports that)."""
+    from blueplane_core import backfill_progress, redis_conn
+
+    try:
+        client = redis_conn.small_client(cfg)
+        try:
+            found = backfill_progress.read_all(client)
+        finally:
+            client.close()
+    except redis_conn.errors():
+        return {}
+    return {name: {**vars(p), "mb_per_s": round(p.mb_per_s(), 2)} for name, p in found.items()}

@@ -43,6 +43,11 @@ class FilePosition:
             "cursor": self.cursor,
         }
 
+    def copy(self) -> FilePosition:
+        """A deep copy: the reader goes on moving its own position (and the parser its cursor's
+        dicts) while this one waits for the events it covers to be sent."""
+        return FilePosition.from_json(orjson.loads(orjson.dumps(self.to_json())))
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FilePosition:
         return cls(

@@ -40,6 +40,21 @@ _NOT_PROMPTS = (
 )
 
 
+#: Every event ``TranscriptParser.parse`` makes needs one of these in the line's raw bytes: a
+#: ``"user"`` or ``"assistant"`` type (session start, prompts, tool calls and results), a
+#: ``"usage"`` object (token usage, API errors), an ``"agentId"`` (a subagent's start) or a
+#: ``compact_boundary`` subtype. A line holding none of them (attachments, snapshots, hook
+#: progress, queue and mode lines: a third of a history's bytes) cannot hold a fact, so the reader
+#: skips it unparsed (``may_hold_fact``). Claude Code writes plain JSON (no escaped letters), and
+#: a marker found inside other text only means the line is parsed as before.
+FACT_MARKERS = (b'"user"', b'"assistant"', b'"usage"', b'"agentId"', b'"compact_boundary"')
+
+
+def may_hold_fact(raw: bytes) -> bool:
+    """False only for a transcript line that cannot make an event (``FACT_MARKERS``)."""
+    return any(marker in raw for marker in FACT_MARKERS)
+
+
 @dataclass
 class FileCursor:
     """What the parser remembers about one transcript file between lines (and restarts)."""
@@ -127,6 +142,13 @@ class TranscriptParser:
                 self._hashes.clear()
             found = self._hashes[key] = privacy.keyed_hash(self.secret, value, kind)
         return found
+
+    @staticmethod
+    def moves_cursor(line: dict[str, Any]) -> bool:
+        """Whether parsing ``line`` changes its file's cursor at all: only a line with a usable
+        timestamp does (a line ``may_hold_fact`` rules out then sets only the last timestamp
+        and session)."""
+        return bool(_timestamp(line.get("timestamp")))
 
     # ------------------------------------------------------------------ envelope helpers
 

@@ -11,7 +11,12 @@ history is backfilled (with a progress bar), then watchfiles reports changes; a 
 rescan catches anything a watcher missed.
 
 Delivery: events are XADDed before the offsets that cover them are saved; a crash in between
-re-reads some lines and their ids are the same, so ingest stores every fact once.
+re-reads some lines and their ids are the same, so ingest stores every fact once. A poll gathers
+the events of many files and sends them in pipelines of ``SEND_EVERY`` (``_Outbox``): a history
+of thousands of small files costs a few hundred round trips, not one per file.
+
+Lines that cannot hold a fact (``transcript_parser.may_hold_fact``) are skipped before parsing;
+the last one with a timestamp in each chunk is still parsed, for the session's last timestamp.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import stat as stat_kind
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +35,13 @@ import orjson
 
 from blueplane_capture.faults import FileFaults, describe, is_regular_file
 from blueplane_capture.offsets import FilePosition, OffsetStore
-from blueplane_capture.transcript_parser import FileCursor, FileInfo, TranscriptParser
-from blueplane_core import config, events, lifecycle, paths, privacy, redis_conn
+from blueplane_capture.transcript_parser import (
+    FileCursor,
+    FileInfo,
+    TranscriptParser,
+    may_hold_fact,
+)
+from blueplane_core import backfill_progress, config, events, lifecycle, paths, privacy, redis_conn
 from blueplane_core.backoff import Backoff
 from blueplane_core.emit import Emitter
 
@@ -45,6 +55,21 @@ CHUNK_BYTES = 8 * 1024 * 1024
 HEAD_BYTES = 256
 #: a long poll (backfill) saves its positions this often, so a kill loses little work.
 SAVE_EVERY_S = 5.0
+#: events gathered (over one or many files) before they are sent in one pipeline.
+SEND_EVERY = 2000
+
+
+class _Outbox:
+    """Events waiting to be sent and the read positions that cover them: a position reaches the
+    store only once every event before it was sent (``TranscriptMonitor._send``)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.positions: dict[str, FilePosition] = {}
+
+    def add(self, batch: list[dict[str, Any]], key: str, pos: FilePosition) -> None:
+        self.events.extend(batch)
+        self.positions[key] = pos.copy()
 
 
 def default_roots(env: dict[str, str] | None = None) -> list[Path]:
@@ -88,7 +113,9 @@ class TranscriptMonitor:
         idle_end_s: float = 1800.0,
         rescan_s: float = 60.0,
         shutdown: lifecycle.Shutdown | None = None,
+        board: backfill_progress.Publisher | None = None,
     ) -> None:
+        """``board``: where a backfill publishes its progress (``blueplane up`` shows it)."""
         self.roots = [Path(r) for r in roots]
         self.emitter = emitter
         self.store = store
@@ -98,6 +125,7 @@ class TranscriptMonitor:
         self.idle_end_s = idle_end_s
         self.rescan_s = rescan_s
         self.shutdown = shutdown
+        self.board = board
         self.emitted = 0
         self.malformed = 0
         self.refused = 0
@@ -179,22 +207,38 @@ class TranscriptMonitor:
     # ----------------------------------------------------------------------- reading
 
     def read_file(
-        self, path: Path, flush: bool = False, now: float | None = None, progress: Any = None
+        self,
+        path: Path,
+        flush: bool = False,
+        now: float | None = None,
+        progress: Any = None,
+        outbox: _Outbox | None = None,
     ) -> int:
         """Read what is new in one file and emit its events; returns how many were sent.
 
         ``flush`` emits held responses at the end (backfill, shutdown); otherwise they are
         emitted once the file has been quiet for ``settle_s``. Raises a Redis error
-        (``redis_conn.errors()``) with the file's saved position unchanged.
+        (``redis_conn.errors()``) with the file's saved position unchanged. With ``outbox`` the
+        events and positions wait there (the caller sends them) and 0 is returned.
         """
+        if outbox is None:
+            outbox = _Outbox()
+            self._read_into(path, flush, now, progress, outbox)
+            return self._send(outbox)
+        self._read_into(path, flush, now, progress, outbox)
+        return 0
+
+    def _read_into(
+        self, path: Path, flush: bool, now: float | None, progress: Any, outbox: _Outbox
+    ) -> None:
         key = self.state_key(path)
         now = time.time() if now is None else now
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return 0
+            return
         if not stat_kind.S_ISREG(stat.st_mode):
-            return 0  # a folder or FIFO named *.jsonl (opening a FIFO would block for ever)
+            return  # a folder or FIFO named *.jsonl (opening a FIFO would block for ever)
         old = self.store.get(key)
         pos = FilePosition.from_json(old.to_json())
         replaced = pos.inode and pos.inode != stat.st_ino
@@ -207,7 +251,6 @@ class TranscriptMonitor:
         pos.inode = stat.st_ino
         info = self._info(path)
         cursor = FileCursor.from_json(pos.cursor)
-        sent = 0
         while pos.offset < stat.st_size:
             with path.open("rb") as handle:
                 handle.seek(pos.offset)
@@ -223,8 +266,7 @@ class TranscriptMonitor:
                 pos.head = self._head_of(path)
             pos.offset += consumed
             pos.cursor = cursor.to_json()
-            sent += self._emit(batch)
-            self.store.put(key, pos)  # only after the emit succeeded
+            outbox.add(batch, key, pos)  # stored only once its events are sent
             self.bytes_read += consumed
             if progress is not None:
                 progress(consumed)
@@ -242,10 +284,19 @@ class TranscriptMonitor:
                 tail.append(end)
             pos.ended_at = pos.offset
             cursor.forget_details()  # keeps the saved state small for a long history
-        if tail or pos.ended_at != old.ended_at or key not in self.store.positions:
-            sent += self._emit(tail)
+        new = key not in self.store.positions and key not in outbox.positions
+        if tail or pos.ended_at != old.ended_at or new:
             pos.cursor = cursor.to_json()
+            outbox.add(tail, key, pos)
+
+    def _send(self, outbox: _Outbox) -> int:
+        """Send what ``outbox`` holds, then store the positions it covers; returns events sent.
+        A Redis error leaves every position of the outbox unsaved (those lines are read again)."""
+        sent = self._emit(outbox.events)
+        for key, pos in outbox.positions.items():
             self.store.put(key, pos)
+        outbox.events.clear()
+        outbox.positions.clear()
         return sent
 
     def _head_digest(self, head: bytes) -> str:
@@ -287,12 +338,18 @@ class TranscriptMonitor:
     def _parse_chunk(
         self, path: Path, data: bytes, pos: FilePosition, cursor: FileCursor, info: FileInfo
     ) -> tuple[list[dict[str, Any]], int]:
-        """Events of the complete lines in ``data``; returns them and the bytes consumed."""
+        """Events of the complete lines in ``data``; returns them and the bytes consumed.
+
+        Every line is decoded (a malformed one is counted and logged), but one that cannot hold
+        a fact (``may_hold_fact``) is not parsed, except the last such line with a timestamp
+        after the last parsed one: parsing it only sets the cursor's last timestamp and session
+        (which a session's end carries), so the cursor ends as if every line had been parsed."""
         out: list[dict[str, Any]] = []
         consumed = 0
         end = data.rfind(b"\n")
         if end < 0:
             return out, 0
+        skipped: tuple[dict[str, Any], int, int] | None = None
         for raw in data[: end + 1].split(b"\n")[:-1]:
             position = pos.offset + consumed
             consumed += len(raw) + 1
@@ -304,13 +361,25 @@ class TranscriptMonitor:
                 line = orjson.loads(raw)
                 if not isinstance(line, dict):
                     raise ValueError(f"a JSON {type(line).__name__}, not an object")
-                out.extend(self.parser.parse(line, cursor, info, position))
+                if may_hold_fact(raw):
+                    skipped = None
+                    out.extend(self.parser.parse(line, cursor, info, position))
+                elif self.parser.moves_cursor(line):
+                    skipped = (line, position, pos.lines)
             except Exception as exc:  # one bad record never stops its file
-                self.malformed += 1
-                # the kind only: a decoder's or parser's message may quote the line's values
-                why = str(exc)[:60] if isinstance(exc, orjson.JSONDecodeError) else describe(exc)
-                log.warning("%s:%d: malformed line skipped (%s)", self.shown(path), pos.lines, why)
+                self._malformed(path, pos.lines, exc)
+        if skipped is not None:
+            try:
+                out.extend(self.parser.parse(skipped[0], cursor, info, skipped[1]))
+            except Exception as exc:
+                self._malformed(path, skipped[2], exc)
         return out, consumed
+
+    def _malformed(self, path: Path, number: int, exc: Exception) -> None:
+        self.malformed += 1
+        # the kind only: a decoder's or parser's message may quote the line's values
+        why = str(exc)[:60] if isinstance(exc, orjson.JSONDecodeError) else describe(exc)
+        log.warning("%s:%d: malformed line skipped (%s)", self.shown(path), number, why)
 
     def _emit(self, batch: list[dict[str, Any]]) -> int:
         """XADD a batch; an event the Emitter refuses is logged and skipped, never retried
@@ -344,9 +413,12 @@ class TranscriptMonitor:
         flush: bool = False,
         now: float | None = None,
         progress: Any = None,
+        file_done: Callable[[], None] | None = None,
     ) -> int:
         """Read the given files (default: all transcripts) plus every file with held
-        responses or an unreported end, then save the positions. Returns events sent."""
+        responses or an unreported end, then save the positions. Returns events sent.
+
+        ``progress(nbytes)`` is told of every chunk read, ``file_done()`` of every file."""
         listed = self.transcript_files() if files is None else files
         targets = {self.state_key(Path(p)): Path(p) for p in listed}
         for key, pos in list(self.store.positions.items()):
@@ -356,16 +428,22 @@ class TranscriptMonitor:
                     targets[key] = path
         sent = 0
         saved = time.monotonic()
+        outbox = _Outbox()
         try:
             for key in sorted(targets, key=lambda k: str(targets[k])):
                 if self.shutdown is not None and self.shutdown.requested:
                     break  # SIGTERM during a long backfill: save what is done, stop
-                sent += self._read_guarded(key, targets[key], flush, now, progress)
+                self._read_guarded(key, targets[key], flush, now, progress, outbox)
+                if file_done is not None:
+                    file_done()
+                if len(outbox.events) >= SEND_EVERY:
+                    sent += self._send(outbox)
                 if self.heartbeat is not None:  # a long backfill is alive, not stuck
                     self.heartbeat.beat(self.heartbeat_info())
                 if time.monotonic() - saved > SAVE_EVERY_S:
                     self._save()
                     saved = time.monotonic()
+            sent += self._send(outbox)
         finally:
             if files is None:
                 existing = {self.state_key(p) for p in self.transcript_files()}
@@ -375,18 +453,18 @@ class TranscriptMonitor:
         return sent
 
     def _read_guarded(
-        self, key: str, path: Path, flush: bool, now: float | None, progress: Any
-    ) -> int:
-        """``read_file``, except that a file that cannot be read is skipped and retried later."""
+        self, key: str, path: Path, flush: bool, now: float | None, progress: Any, outbox: _Outbox
+    ) -> None:
+        """``read_file`` into ``outbox``, except that a file that cannot be read is skipped and
+        retried later (what it queued before the error stays valid)."""
         if not self.faults.due(key):
-            return 0
+            return
         try:
-            sent = self.read_file(path, flush=flush, now=now, progress=progress)
+            self.read_file(path, flush=flush, now=now, progress=progress, outbox=outbox)
         except OSError as exc:  # permissions, a symlink loop, I/O errors: this file only
             self.faults.failed(key, self.shown(path), exc)
-            return 0
+            return
         self.faults.recovered(key, self.shown(path))
-        return sent
 
     def _save(self) -> None:
         """Save positions; a full disk is logged and retried on the next save (events already
@@ -399,15 +477,33 @@ class TranscriptMonitor:
             self.faults.recovered("<offsets>", "read positions")
 
     def backfill(self, show_progress: bool = True, flush: bool = False) -> int:
-        """Read the whole existing history once, with a progress bar. Held responses of files
-        quiet for ``settle_s`` are emitted; ``flush`` emits every held response (``--once``)."""
+        """Read the whole existing history once, with a progress bar, and publish its progress
+        on ``board``. Held responses of files quiet for ``settle_s`` are emitted; ``flush``
+        emits every held response (``--once``)."""
         files = self.transcript_files()
         total = sum(max(_size(p) - self.store.get(self.state_key(p)).offset, 0) for p in files)
-        if not show_progress:
-            return self.poll(files, flush=flush)
+        board = self.board
+        if board is not None:
+            board.start(total, len(files))
+        if show_progress:
+            sent = self._poll_with_bar(files, total, flush)
+        else:
+            sent = self.poll(
+                files,
+                flush=flush,
+                progress=board.advance if board else None,
+                file_done=board.file_done if board else None,
+            )
+        if board is not None:
+            board.finish()  # also after a SIGTERM: the bar stops at what was read
+        return sent
+
+    def _poll_with_bar(self, files: list[Path], total: int, flush: bool) -> int:
+        """``poll`` with a rich bar on stderr (a terminal run of ``--once``)."""
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+        board = self.board
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -417,7 +513,15 @@ class TranscriptMonitor:
             transient=False,
         ) as bar:
             task = bar.add_task(f"backfill {len(files)} transcripts", total=total or 1)
-            return self.poll(files, flush=flush, progress=lambda n: bar.advance(task, n))
+
+            def advance(nbytes: int) -> None:
+                bar.advance(task, nbytes)
+                if board is not None:
+                    board.advance(nbytes)
+
+            return self.poll(
+                files, flush=flush, progress=advance, file_done=board.file_done if board else None
+            )
 
     def run(
         self,
@@ -505,7 +609,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     store = OffsetStore(STATE_NAME).load()
     monitor = TranscriptMonitor(
-        roots_from_config(cfg), emitter, store, privacy.load_secret(), shutdown=shutdown
+        roots_from_config(cfg),
+        emitter,
+        store,
+        privacy.load_secret(),
+        shutdown=shutdown,
+        board=backfill_progress.Publisher(client, PROCESS),
     )
     log.info("watching %s", ", ".join(paths.for_log(r, [r]) for r in monitor.roots))
     heartbeat = lifecycle.Heartbeat(client, PROCESS)

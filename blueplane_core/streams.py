@@ -59,6 +59,10 @@ HEARTBEATS_KEY = f"{HASH_TAG}:heartbeats"
 #: a process whose last beat is older than this is reported as not alive.
 HEARTBEAT_TTL_S = 15
 
+#: a capture process's first-start backfill: bytes and files done of the total, numbers only
+#: (``blueplane_core.backfill_progress``), read by ``blueplane up`` and ``status``.
+BACKFILL_KEY = f"{HASH_TAG}:backfill"
+
 #: metric keys written by the metrics worker start with this prefix.
 METRICS_PREFIX = f"{HASH_TAG}:metrics:"
 

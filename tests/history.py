@@ -24,6 +24,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real"
 #: wrapping after WRAP copies (about 14 months) so a big history stays within recent dates.
 SHIFT = timedelta(hours=5, minutes=37)
 WRAP = 1800
+#: a long session (``turns`` > 1) resumes its fixture's lines this much later each time.
+TURN_GAP = timedelta(minutes=23)
 PROJECTS = 7
 _ID_KEYS = ("requestId", "uuid", "parentUuid", "promptId", "leafUuid", "toolUseID")
 
@@ -111,10 +113,28 @@ def _dump(lines: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(x) + b"\n" for x in lines)
 
 
-def generate(root: Path, megabytes: float, seed: int = 9) -> dict[str, int]:
+def _repeated(
+    lines: list[dict[str, Any]], session: str, tag: str, by: timedelta, turns: int
+) -> bytes:
+    """A fixture file's lines ``turns`` times in a row, each round with ids of its own and later
+    times (round 0 is the plain copy)."""
+    return b"".join(
+        _dump(
+            [
+                _copy_line(x, session, tag if n == 0 else f"{tag}r{n}", by + TURN_GAP * n)
+                for x in lines
+            ]
+        )
+        for n in range(turns)
+    )
+
+
+def generate(root: Path, megabytes: float, seed: int = 9, turns: int = 1) -> dict[str, int]:
     """Write copies of the fixture sessions under ``root/projects`` until ``megabytes``.
 
-    Returns counts: bytes, files, sessions, subagent files."""
+    ``turns`` > 1 makes long sessions: each file holds its fixture's lines that many times (a
+    real history's files average about 150 kB; the fixtures' about 15 kB). Returns counts:
+    bytes, files, sessions, subagent files."""
     sessions = fixture_sessions()
     target = int(megabytes * 1024 * 1024)
     written = files = copies = subagent_files = 0
@@ -126,7 +146,7 @@ def generate(root: Path, megabytes: float, seed: int = 9) -> dict[str, int]:
             new_id = str(uuid.uuid5(uuid.UUID(int=seed), f"{source.session_id}:{copies}"))
             project = root / "projects" / f"-bench-history-project-{copies % PROJECTS}"
             project.mkdir(parents=True, exist_ok=True)
-            data = _dump([_copy_line(x, new_id, tag, by) for x in source.lines])
+            data = _repeated(source.lines, new_id, tag, by, turns)
             (project / f"{new_id}.jsonl").write_bytes(data)
             written += len(data)
             files += 1
@@ -134,7 +154,7 @@ def generate(root: Path, megabytes: float, seed: int = 9) -> dict[str, int]:
                 folder = project / new_id / "subagents"
                 folder.mkdir(parents=True)
                 for name, lines in source.subagents.items():
-                    data = _dump([_copy_line(x, new_id, tag, by) for x in lines])
+                    data = _repeated(lines, new_id, tag, by, turns)
                     (folder / name).write_bytes(data)
                     written += len(data)
                     files += 1
