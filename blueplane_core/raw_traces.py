@@ -78,9 +78,16 @@ class RawEvents:
         return found
 
     def iterate(
-        self, after: int = 0, session_id: str | None = None, batch: int = 1000
+        self,
+        after: int = 0,
+        session_id: str | None = None,
+        batch: int = 1000,
+        known: dict[int, dict[str, Any]] | None = None,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(sequence, envelope) in sequence order, optionally for one session."""
+        """(sequence, envelope) in sequence order, optionally for one session. ``known``:
+        envelopes the caller already decoded, by sequence (a stored event never changes), taken
+        as they are instead of being decoded again."""
+        known = known or {}
         last = after
         while True:
             if session_id is None:
@@ -98,5 +105,7 @@ class RawEvents:
             if not rows:
                 return
             for row in rows:
-                yield int(row[0]), envelope(row, self.decoder)
+                seq = int(row[0])
+                found = known.get(seq)
+                yield seq, found if found is not None else envelope(row, self.decoder)
             last = int(rows[-1][0])

@@ -72,11 +72,16 @@ class StoredEvents:
         return found
 
     def iterate(
-        self, after: int = 0, session_id: str | None = None, batch: int = 1000
+        self,
+        after: int = 0,
+        session_id: str | None = None,
+        batch: int = 1000,
+        known: dict[int, dict[str, Any]] | None = None,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(sequence, envelope) in sequence order, optionally for one session."""
+        """(sequence, envelope) in sequence order, optionally for one session (``known``: as
+        ``RawEvents.iterate``, for one session's reading)."""
         if session_id is not None:
-            yield from self._session(session_id, after)
+            yield from self._session(session_id, after, known)
             return
         ordered = self.sequences(after)
         for start in range(0, len(ordered), batch):
@@ -86,7 +91,9 @@ class StoredEvents:
                 if seq in events:
                     yield seq, events[seq]
 
-    def _session(self, session_id: str, after: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _session(
+        self, session_id: str, after: int, known: dict[int, dict[str, Any]] | None = None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
         merged: dict[int, dict[str, Any]] = {}
         files = self.conn.execute(
             "SELECT f.name FROM archive_sessions s JOIN archive_files f ON f.id = s.file_id"
@@ -97,9 +104,9 @@ class StoredEvents:
             filters = [("session_id", "=", session_id), ("sequence", ">", after)]
             merged.update(self._archived(name, filters))
         if not merged:  # the common case: nothing archived, stream straight from raw_traces
-            yield from self.raw.iterate(after=after, session_id=session_id)
+            yield from self.raw.iterate(after=after, session_id=session_id, known=known)
             return
-        merged.update(self.raw.iterate(after=after, session_id=session_id))
+        merged.update(self.raw.iterate(after=after, session_id=session_id, known=known))
         for seq in sorted(merged):
             yield seq, merged[seq]
 

@@ -24,7 +24,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,6 +83,17 @@ def _shift(timestamp: str, seconds: int) -> str:
     )
 
 
+@dataclass
+class _SessionFold:
+    """A session folded from its first ``count`` stored events (``picked``: those not from git,
+    whose Copilot reports are written too)."""
+
+    session_id: str
+    count: int
+    picked: list[tuple[int, dict[str, Any]]]
+    folded: Folded | None
+
+
 class ConversationStore:
     """Writes one session's rows and the commits; the caller owns the transaction."""
 
@@ -102,11 +113,14 @@ class ConversationStore:
             OrderedDict()
         )
 
-    def session_events(self, session_id: str) -> tuple[list[tuple[int, dict]], list[list[Fact]]]:
-        """All stored events of a session in sequence order, with their facts."""
+    def session_events(
+        self, session_id: str, known: dict[int, dict[str, Any]] | None = None
+    ) -> tuple[list[tuple[int, dict]], list[list[Fact]]]:
+        """All stored events of a session in sequence order, with their facts (``known``: the
+        batch's events, already decoded)."""
         events, facts = self._cache.pop(session_id, ([], []))
         after = events[-1][0] if events else 0
-        for seq, event in self.raw.iterate(after=after, session_id=session_id):
+        for seq, event in self.raw.iterate(after=after, session_id=session_id, known=known):
             events.append((seq, event))
             facts.append(facts_of(event, self.prices, seq))
         if self.cache_sessions:
@@ -125,20 +139,30 @@ class ConversationStore:
         return self.raw.newest_sequence(session_id) == row[0]
 
     def rebuild_session(self, session_id: str) -> Folded | None:
-        events, facts = self.session_events(session_id)
+        return self.write_session(self.fold_session(session_id))
+
+    def fold_session(
+        self, session_id: str, known: dict[int, dict[str, Any]] | None = None
+    ) -> _SessionFold:
+        """A session's rows from every event stored so far (reads only; no lock needed)."""
+        events, facts = self.session_events(session_id, known)
+        keep = [i for i, (_s, e) in enumerate(events) if e["platform"] != "git"]
+        picked = events if len(keep) == len(events) else [events[i] for i in keep]
+        folded = None
+        if has_activity(picked):  # else start-up-only events, a lone SessionEnd, MCP tracking
+            kept_facts = facts if len(keep) == len(events) else [facts[i] for i in keep]
+            folded = fold(session_id, picked, self.prices, kept_facts)
+        return _SessionFold(session_id, len(events), picked, folded)
+
+    def write_session(self, done: _SessionFold) -> Folded | None:
+        """Replace a session's rows with ``done`` (inside the caller's write transaction)."""
         conn = self.conn
+        session_id, folded = done.session_id, done.folded
         for table in SESSION_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
-        keep = [i for i, (_s, e) in enumerate(events) if e["platform"] != "git"]
-        self._copilot_reports([events[i] for i in keep])
-        if not has_activity([events[i] for i in keep]):
-            # start-up-only events, a lone SessionEnd, MCP tracking calls, vendor reports
+        self._copilot_reports(done.picked)
+        if folded is None:
             return None
-        if len(keep) == len(events):
-            folded = fold(session_id, events, self.prices, facts)
-        else:
-            picked = [events[i] for i in keep]
-            folded = fold(session_id, picked, self.prices, [facts[i] for i in keep])
         row = dict(folded.conversation, updated_at=int(time.time() * 1000))
         _insert(conn, "conversations", [row])
         _insert(conn, "conversation_turns", folded.turns)
@@ -232,14 +256,24 @@ class ConversationStore:
     def apply(self, sequences: Iterable[int]) -> tuple[int, int]:
         """Rebuild the sessions of ``sequences`` and refresh nearby commits, in ONE transaction.
 
-        Returns (sessions rebuilt, events found). The caller acknowledges after this returns.
+        The sessions are folded BEFORE the write lock is taken (stored events never change, so
+        reading needs no lock): the lock is held only to check that no event of a session was
+        stored meanwhile (else it is folded again with them), replace the rows and refresh the
+        commits, so the ingesters are not held up by the folding. Returns (sessions rebuilt,
+        events found). The caller acknowledges after this returns.
         """
+        found = self.raw.by_sequence(sequences)
+        sessions = sorted({e["session_id"] for e in found.values()})
+        ready = {s: self.fold_session(s, found) for s in sessions if not self.up_to_date(s)}
         with db.write_transaction(self.conn, db.write_lock_for(self.conn)):
-            found = self.raw.by_sequence(sequences)
-            sessions = sorted({e["session_id"] for e in found.values()})
             for session_id in sessions:
-                if not self.up_to_date(session_id):
-                    self.rebuild_session(session_id)
+                if self.up_to_date(session_id):
+                    continue
+                done = ready.get(session_id)
+                events, _facts = self.session_events(session_id)  # only what came meanwhile
+                if done is None or done.count != len(events) or not self.cache_sessions:
+                    done = self.fold_session(session_id)
+                self.write_session(done)
             self.refresh_commits(sorted(found.items()))
         return len(sessions), len(found)
 

@@ -3,7 +3,8 @@
 ``python -m blueplane_workers.insights [--consumer NAME] [--burst]``; one process. It consumes
 the ``insights`` group only to learn that something changed: for each batch it records durably
 (``worker_progress`` ``insights/stale_since``) that insights are stale, then acknowledges the
-entries. At most every ``insights.interval_s`` (and when the stream goes quiet) it recomputes
+entries. At most every ``insights.interval_s`` (and when the stream goes quiet after a burst of
+at least ``CATCH_UP_ENTRIES``, as after a first start's backfill) it recomputes
 every rule from the metrics and conversation tables (never raw content) and clears the stale
 mark in the same transaction. A crash anywhere loses nothing: unacknowledged entries are
 redelivered, and a stale mark left behind triggers a recomputation at the next start.
@@ -80,6 +81,12 @@ def store_insights(
     return len(insights)
 
 
+#: changes since the last recomputation after which a quiet stream recomputes at once rather than
+#: at the next interval: a backfill's numbers get their insights when it ends, while a trickle
+#: of live events still recomputes once per interval.
+CATCH_UP_ENTRIES = 1000
+
+
 class InsightWorker(CdcWorker):
     kind = "insights"
 
@@ -101,6 +108,7 @@ class InsightWorker(CdcWorker):
         self.now = now  # fixed "now" for tests; None = the clock
         self.burst_mode = False
         self._last_run = 0.0
+        self._since_run = 0  # changes applied since the last recomputation
         self.runs = 0
 
     def handle(self, entries: list[CdcEntry]) -> None:
@@ -110,11 +118,13 @@ class InsightWorker(CdcWorker):
             mark_stale(self.conn)
         self.acknowledge(dead, acks)
         self.counters.applied += len(todo)
+        self._since_run += len(todo)
         if time.monotonic() - self._last_run >= self.interval_s:
             self.recompute_if_stale()
 
     def idle(self) -> None:
-        if time.monotonic() - self._last_run >= self.interval_s or self.burst_mode:
+        due = time.monotonic() - self._last_run >= self.interval_s
+        if due or self.burst_mode or self._since_run >= CATCH_UP_ENTRIES:
             self.recompute_if_stale()
 
     def run(self, burst: bool = False) -> Counters:
@@ -134,6 +144,7 @@ class InsightWorker(CdcWorker):
         found = insight_rules.compute(self.reader.client, self.conn, self.now)
         count = store_insights(self.conn, found, self.phraser, clear_stale_up_to=started)
         self._last_run = time.monotonic()
+        self._since_run = 0
         self.runs += 1
         return count
 

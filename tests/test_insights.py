@@ -6,6 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 
+from blueplane_core import streams
 from blueplane_core.emit import Emitter
 from blueplane_workers import conversations, insight_phrasing, insights
 from blueplane_workers.insight_rules import Insight
@@ -288,3 +289,29 @@ def test_stale_mark_survives_a_crash_between_ack_and_recompute(cfg, redis_client
     second.run(burst=True)
     assert ("error_prone_tool", "Bash") in rows(writer_conn)
     assert insights.stale_since(writer_conn) is None
+
+
+def test_a_quiet_stream_after_a_burst_recomputes_before_the_interval(
+    cfg, redis_client, writer_conn, monkeypatch
+):
+    """A first start's backfill: once the stream goes quiet its insights are computed at once;
+    a few live changes still wait for the interval."""
+    Emitter(redis_client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    entries = redis_client.xlen(streams.CDC_STREAM)
+    for threshold, recomputed in ((entries + 1, False), (entries, True)):
+        redis_client.xgroup_destroy(streams.CDC_STREAM, streams.INSIGHTS_GROUP)
+        writer_conn.execute("DELETE FROM insights")
+        monkeypatch.setattr(insights, "CATCH_UP_ENTRIES", threshold)
+        worker = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
+        worker.interval_s = 3600
+        worker._last_run = time.monotonic()  # it just ran: the interval is far off
+        worker.reader.setup()
+        while worker.step():
+            pass
+        worker.idle()  # the stream is quiet
+        assert (insights.stale_since(writer_conn) is None) is recomputed
+        assert bool(rows(writer_conn)) is recomputed
