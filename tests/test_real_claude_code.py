@@ -169,6 +169,9 @@ def test_real_client_fires_hooks_writes_transcripts_and_otel_into_raw_traces(
             "HOME": str(home),
             "PATH": f"{claude_bin.parent}{os.pathsep}{os.environ['PATH']}",
             "BLUEPLANE_CAPTURE_OTLP_PORT": str(otlp_port),
+            # The hooks inherit this from the client: on a loaded machine the default 50 ms bound
+            # spools events, and this test reads the stream, not the spool.
+            "BLUEPLANE_CAPTURE_HOOK_TIMEOUT_MS": "500",
         }
     )
     installed = subprocess.run(
@@ -243,8 +246,10 @@ def test_real_client_fires_hooks_writes_transcripts_and_otel_into_raw_traces(
         receiver.terminate()
         receiver.wait(30)
 
+    hook_log = paths.log_dir() / "hooks.log"
+    hook_lines = hook_log.read_text() if hook_log.exists() else "(no hooks.log)"
     for kind in ("session_start", "user_prompt", "session_end"):
-        assert ("hook", kind) in found, sorted(found)
+        assert ("hook", kind) in found, (sorted(found), hook_lines)
     (usage,) = found[("transcript", "token_usage")]
     payload = usage["payload"]
     assert (payload["input_tokens"], payload["output_tokens"]) == (21, 7)
