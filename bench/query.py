@@ -18,14 +18,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import itertools
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +77,49 @@ def load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed_ms(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+def timed_ms(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
+    """(wall ms, CPU ms of the child: user + system, done) of one fresh process."""
+    # this tree's code, whichever tree the venv was installed from
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True)
-    return (time.perf_counter() - t0) * 1000, done
+    done = subprocess.run(argv, capture_output=True, env=env)
+    wall = (time.perf_counter() - t0) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    return wall, cpu, done
+
+
+def cpu_ms_of(pid: int) -> float:
+    """CPU time (user + system) a running process has used so far, in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def child_pid(module: str) -> int | None:
+    """The pid of this process's child running ``python -m module`` (the MCP server)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == os.getpid() and module.encode() in cmdline:
+            return int(entry.name)
+    return None
+
+
+def span_seconds(total: int) -> float:
+    """Seconds from the generator's start to its last event among the first ``total`` (a dry
+    run: the generator's times are offsets from its start)."""
+    from blueplane_core import synthetic
+
+    events = itertools.islice(synthetic.sessions(seed=FILL_SEED, start_unix=0), total)
+    last = max(e["timestamp"] for e in events)
+    return datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
 
 
 def fill(total: int, chunk: int) -> None:
@@ -98,9 +140,8 @@ def fill(total: int, chunk: int) -> None:
     conn = db.connect_writer(paths.database())
     migrations.migrate(conn)
     emitter = Emitter(client)
-    # ~35 events per session, one session every ~5 minutes: start far enough back to end ~now
-    span_s = total / 35 * 330
-    source = synthetic.sessions(seed=FILL_SEED, start_unix=time.time() - span_s)
+    # the last event lands about now, so "today" and "the last 7 days" hold data
+    source = synthetic.sessions(seed=FILL_SEED, start_unix=time.time() - span_seconds(total))
     ingester = Ingester(
         IngestBus(client, "bench-ingest"), BatchWriter(conn), Settings(idle_block_ms=20)
     )
@@ -138,11 +179,23 @@ def fill(total: int, chunk: int) -> None:
         finally:
             worker_client.close()
         print(f"  {kind} worker caught up in {time.perf_counter() - t0:.1f} s")
+    # what the maintenance process does on a running pipeline: the WAL folded into the file
+    db.checkpoint(conn, "TRUNCATE")
     conn.close()
+    # the metrics live in Redis too (the live block of `metrics` reads them): keep a snapshot,
+    # without the CDC entries every worker has acknowledged (maintenance trims them too)
+    client.xtrim(streams.CDC_STREAM, maxlen=0)
+    client.save()
+    redis_dir = Path(str(client.config_get("dir")["dir"]))
+    shutil.copy(redis_dir / "dump.rdb", paths.home() / REDIS_SNAPSHOT)
     client.close()
 
 
 FILL_SEED = 11
+#: bump when the fill itself changes what it stores (the generator's source is in the key too).
+FILL_VERSION = 2
+#: the fill's Redis, saved beside its database, loaded into the bench's redis-server on reuse.
+REDIS_SNAPSHOT = "redis.rdb"
 
 
 def fill_key(events: int) -> str:
@@ -153,7 +206,9 @@ def fill_key(events: int) -> str:
     lands on a user's.
     """
     generator = (REPO / "blueplane_core" / "synthetic.py").read_bytes()
-    digest = hashlib.sha256(generator + f"|seed={FILL_SEED}|events={events}".encode())
+    digest = hashlib.sha256(
+        generator + f"|fill={FILL_VERSION}|seed={FILL_SEED}|events={events}".encode()
+    )
     return f"{events}-{digest.hexdigest()[:12]}"
 
 
@@ -161,7 +216,8 @@ def cached_home(cache: Path, events: int, chunk: int) -> Path:
     """A home filled with ``events`` events through the real pipeline, built once per key.
 
     Built in a temporary folder next to the cache and renamed into place when complete, so an
-    interrupted fill never leaves a half-filled home that a later run would trust.
+    interrupted fill never leaves a half-filled home that a later run would trust. A cached
+    home's Redis snapshot must already be loaded (:func:`main` starts Redis with it).
     """
     home = cache / f"fill-{fill_key(events)}"
     if (home / "fill.json").exists():
@@ -193,6 +249,7 @@ def migrate(home: Path) -> None:
     conn = db.connect_writer(home / "telemetry.db")
     try:
         migrations.migrate(conn)
+        db.checkpoint(conn, "TRUNCATE")
     finally:
         conn.close()
 
@@ -214,23 +271,32 @@ def some_session_id() -> str:
 def bench_cli(runs: int, sid: str) -> None:
     script = Path(sys.executable).parent / "bp-query"
     base = [str(script)] if script.exists() else [sys.executable, "-m", "blueplane_query.cli"]
-    print(f"\nbp-query, fresh process each run ({runs} runs), ms; {load()}")
-    print(f"  {'command':44} {'json P50':>9} {'P95':>6} {'human P50':>10} {'P95':>6}  load")
+    print(
+        f"\nbp-query, fresh process each run ({runs} runs): wall P50/P95 and CPU P50, ms; {load()}"
+    )
+    print(
+        f"  {'command':40} {'--json P50':>10} {'P95':>5} {'cpu':>5}"
+        f" {'human P50':>10} {'P95':>5} {'cpu':>5}  load"
+    )
     reference = [sys.executable, "-c", "pass"]
     for command in [["<REFERENCE>"], *COMMANDS]:
         args = [sid if a == "<SID>" else a for a in command]
         row = []
         for extra in (["--json"], []):
-            times = []
+            walls, cpus = [], []
             for _ in range(runs):
                 argv = reference if args == ["<REFERENCE>"] else [*base, *args, *extra]
-                elapsed, done = timed_ms(argv)
-                times.append(elapsed)
-            if done.returncode != 0:
-                row.append(f"exit {done.returncode}: {done.stderr.decode().strip()[:40]}")
-            row.append(f"{statistics.median(times):9.0f} {percentile(times, 0.95):6.0f}")
+                wall, cpu, done = timed_ms(argv)
+                walls.append(wall)
+                cpus.append(cpu)
+            row.append(
+                f"{statistics.median(walls):10.0f} {percentile(walls, 0.95):5.0f}"
+                f" {statistics.median(cpus):5.0f}"
+            )
+            if done.returncode != 0:  # status exits 3 without a running pipeline: expected
+                print(f"  ({' '.join(args)} exited {done.returncode}: {done.stderr[:60]!r})")
         label = "python -c pass (reference)" if args == ["<REFERENCE>"] else " ".join(args)
-        print(f"  {label[:44]:44} {' '.join(row)}  {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"  {label[:40]:40} {' '.join(row)}  {os.getloadavg()[0]:.2f}", flush=True)
 
 
 def bench_mcp(runs: int, sid: str) -> None:
@@ -259,21 +325,25 @@ def bench_mcp(runs: int, sid: str) -> None:
             f"P95 {percentile(times, 0.95):.0f} ms; {load()}"
         )
         async with Client(params, read_timeout_seconds=120) as client:
-            print(f"MCP tool calls over stdio ({runs} runs), ms:")
+            server = child_pid("blueplane_query.mcp_server")
+            print(f"MCP tool calls over stdio ({runs} runs): wall P50/P95, server CPU mean, ms:")
             for name, raw_args in MCP_CALLS:
                 args = {k: (sid if v == "<SID>" else v) for k, v in raw_args.items()}
                 times = []
                 error = ""
+                cpu0 = cpu_ms_of(server) if server else float("nan")
                 for _ in range(runs):
                     t1 = time.perf_counter()
                     result = await client.call_tool(name, args)
                     times.append((time.perf_counter() - t1) * 1000)
                     if result.is_error:
                         error = result.content[0].text[:50]
+                cpu = ((cpu_ms_of(server) if server else float("nan")) - cpu0) / runs
                 label = f"{name} {args}"[:56]
                 print(
-                    f"  {label:56} P50 {statistics.median(times):6.0f}  P95 "
-                    f"{percentile(times, 0.95):6.0f}  {os.getloadavg()[0]:.2f} {error}",
+                    f"  {label:56} P50 {statistics.median(times):5.0f}  P95 "
+                    f"{percentile(times, 0.95):5.0f}  cpu {cpu:5.0f}  load "
+                    f"{os.getloadavg()[0]:.2f} {error}",
                     flush=True,
                 )
 
@@ -302,6 +372,11 @@ def main() -> None:
         os.environ["BLUEPLANE_REDIS_URL"] = args.redis_url
     else:
         folder = Path(tempfile.mkdtemp(prefix="bp-bench-redis-"))
+        snapshot = (
+            (args.cache / f"fill-{fill_key(args.events)}" / REDIS_SNAPSHOT) if args.cache else None
+        )
+        if snapshot is not None and snapshot.exists():
+            shutil.copy(snapshot, folder / "dump.rdb")  # redis-server loads it on start
         redis_proc, url = start_redis_server(folder)
         os.environ["BLUEPLANE_REDIS_URL"] = url
     try:

@@ -235,6 +235,23 @@ def label(by: str, day: str) -> str:
     raise ValueError(f"not a calendar grouping: {by}")
 
 
+def label_sql(by: str, day: str) -> str:
+    """:func:`label` as a SQL expression over a ``YYYY-MM-DD`` expression ``day`` (so a report
+    can group by week or month inside SQLite). An ISO week is the week of its Thursday: the
+    Thursday of ``day``'s week is three days back, then forward to the next Thursday."""
+    if by == "day":
+        return day
+    if by == "month":
+        return f"substr({day}, 1, 7)"
+    if by == "week":
+        thursday = f"date({day}, '-3 days', 'weekday 4')"
+        return (
+            f"strftime('%Y', {thursday}) || '-W' ||"
+            f" printf('%02d', (CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1)"
+        )
+    raise ValueError(f"not a calendar grouping: {by}")
+
+
 def roll_up(
     by: str, rows: Iterable[dict[str, Any]], *, key: str = "day", sums: Sequence[str]
 ) -> list[dict[str, Any]]:

@@ -320,3 +320,19 @@ def test_mcp_tools_take_the_zone_and_inclusive_dates(two_days: None) -> None:
     assert _periods(body(one_day)) == {"2026-11-23": 1}
     assert [s["session_id"] for s in body(week)["sessions"]] == [_B[0]]
     assert bad.is_error and "unknown time zone" in bad.content[0].text
+
+
+def test_label_sql_names_the_same_week_and_month_as_label() -> None:
+    """Every day of seven years, year ends with ISO week 53 and week 1 in December included."""
+    import sqlite3
+    from datetime import date, timedelta
+
+    from blueplane_query.periods import label, label_sql
+
+    days = [date(2019, 12, 1) + timedelta(days=n) for n in range(7 * 366)]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE days (n INTEGER PRIMARY KEY, day TEXT)")
+    conn.executemany("INSERT INTO days (day) VALUES (?)", [(d.isoformat(),) for d in days])
+    for by in ("day", "week", "month"):
+        got = [r[0] for r in conn.execute(f"SELECT {label_sql(by, 'day')} FROM days ORDER BY n")]
+        assert got == [label(by, d.isoformat()) for d in days], by

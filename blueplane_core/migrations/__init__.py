@@ -19,6 +19,7 @@ from blueplane_core.migrations import (
     m0004_ledger,
     m0005_project_labels,
     m0006_real_mix_dictionary,
+    m0007_query_indexes,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -30,6 +31,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "ledger", m0004_ledger.apply),
     (5, "project_labels", m0005_project_labels.apply),
     (6, "real_mix_dictionary", m0006_real_mix_dictionary.apply),
+    (7, "query_indexes", m0007_query_indexes.apply),
 )
 
 

@@ -18,7 +18,6 @@ end. Figures are unrounded here (``--json`` carries them exactly); only the huma
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -101,29 +100,26 @@ def costs(
 def _grouped(
     store: Store, flt: Filter, by: str, where: str, params: list[Any]
 ) -> list[dict[str, Any]]:
-    """Ledger sums per (period, session), folded into periods with distinct session counts."""
-    key = "day" if by in periods.CALENDAR_GROUPINGS else by
-    expr = flt.zone.day_sql("timestamp") if key == "day" else _KEYS[by]
-    parts = store.rows(
-        f"SELECT {expr} AS period, session_id, {', '.join(LEDGER_SUMS)}"
-        f" FROM api_requests WHERE {where} GROUP BY period, session_id",
-        params,
-    )
-    merged: dict[str, dict[str, Any]] = {}
-    sessions: dict[str, set[str]] = defaultdict(set)
-    for part in parts:
-        label = periods.label(by, part["period"]) if key == "day" else part["period"]
-        row = merged.setdefault(label, {"period": label, **{k: 0 for k in _SUMMED}})
-        for k in _SUMMED:
-            row[k] += part[k] or 0
-        sessions[label].add(part["session_id"])
-    rows = [_row(r, len(sessions[label])) for label, r in merged.items()]
+    """Ledger sums per period with the number of distinct sessions in it, summed inside SQLite
+    (a session that made requests on two days of one week counts once in that week)."""
+    if by in periods.CALENDAR_GROUPINGS:
+        key = periods.label_sql(by, flt.zone.day_sql("timestamp"))
+    else:
+        key = _KEYS[by]
+    rows = [
+        _row(r, int(r["sessions"]))
+        for r in store.rows(
+            f"SELECT {key} AS period, COUNT(DISTINCT session_id) AS sessions,"
+            f" {', '.join(LEDGER_SUMS)} FROM api_requests WHERE {where} GROUP BY 1",
+            params,
+        )
+    ]
     if by == "project":  # the folder name this machine keeps, beside the hash
         from blueplane_query.projects import labels
 
-        names = labels(store)
+        names_by_hash = labels(store)
         for row in rows:
-            row["label"] = names.get(row["period"])
+            row["label"] = names_by_hash.get(row["period"])
     if by in ("model", "project"):
         rows.sort(key=lambda r: (-r["cost_usd"], r["period"]))
     else:
