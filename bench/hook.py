@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import orjson
 
 from bench._harness import REPO, percentile, private_pipeline_home
 from blueplane_capture.installers import claude_code
+from blueplane_capture.installers import cursor as cursor_installer
 
 PAYLOAD = REPO / "tests/fixtures/real/claude_code_live/hooks/B_tools/09_PostToolUse.json"
 TARGET_MEDIAN_MS, TARGET_P95_MS = 15.0, 25.0
@@ -91,8 +93,7 @@ def main() -> None:
         spooled = len(list((home / "spool").glob("*.json")))
         print(f"spooled files: {spooled} (one per distinct event id)")
         if args.cursor:
-            cursor = [command[0], "-I", "-S", str(REPO / "blueplane_capture/hooks/cursor.py")]
-            cursor.append("afterShellExecution")
+            cursor = shlex.split(cursor_installer.command("afterShellExecution", command[0]))
             shell = orjson.dumps(
                 {
                     "hook_event_name": "afterShellExecution",

@@ -50,245 +50,213 @@ def _is_number(value: Any) -> bool:
 
 
 class Kind:
-    """A kind of value a key may hold: how to check it, and what capture stores instead."""
+    """A kind of value a key may hold: ``check(value)`` says whether a value is of it,
+    ``coerce(value)`` what capture stores instead (the value itself when it is of the kind, or
+    :data:`DROP`).
 
-    name = "value"
+    One class holding plain functions, not a subclass per kind: the hook processes import this
+    module on every fire, and a class statement costs several times a function's."""
 
-    def check(self, value: Any) -> bool:
-        raise NotImplementedError
+    __slots__ = ("check", "coerce", "name")
 
-    def coerce(self, value: Any) -> Any:
-        """The value to store (``value`` itself when it is of this kind), or :data:`DROP`."""
-        return value if self.check(value) else DROP
-
-
-class _Count(Kind):
-    name = "count"
-
-    def check(self, value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-    def coerce(self, value: Any) -> Any:
-        if self.check(value):
-            return value
-        if _is_number(value) and value >= 0:
-            return int(value)
-        return DROP
+    def __init__(
+        self,
+        name: str,
+        check: Callable[[Any], bool],
+        coerce: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.check = check
+        self.coerce = coerce or (lambda value: value if check(value) else DROP)
 
 
-class _Number(Kind):
-    name = "number"
-
-    def check(self, value: Any) -> bool:
-        return _is_number(value)
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-class _Flag(Kind):
-    name = "flag"
+def _as_count(value: Any) -> Any:
+    if _is_count(value):
+        return value
+    if _is_number(value) and value >= 0:
+        return int(value)
+    return DROP
 
-    def check(self, value: Any) -> bool:
-        return isinstance(value, bool)
+
+def _is_flag(value: Any) -> bool:
+    return isinstance(value, bool)
 
 
-class _Hash(Kind):
+def _is_hash(value: Any) -> bool:
     """A keyed hash (``privacy.keyed_hash``: 24 lowercase hex), or ``""`` for none."""
-
-    name = "keyed hash"
-
-    def check(self, value: Any) -> bool:
-        return isinstance(value, str) and (
-            value == "" or (len(value) == 24 and _HEX.issuperset(value))
-        )
+    return isinstance(value, str) and (value == "" or (len(value) == 24 and _HEX.issuperset(value)))
 
 
-class _Chars(Kind):
+def _chars(name: str, chars: frozenset[str], limit: int) -> Kind:
     """A string of at most ``limit`` characters from ``chars``, starting with a letter/digit."""
 
-    def __init__(self, name: str, chars: frozenset[str], limit: int) -> None:
-        self.name = name
-        self.chars = chars
-        self.limit = limit
-
-    def check(self, value: Any) -> bool:
+    def check(value: Any) -> bool:
         return (
             isinstance(value, str)
-            and 0 < len(value) <= self.limit
+            and 0 < len(value) <= limit
             and (value[0].isascii() and value[0].isalnum())
-            and self.chars.issuperset(value)
+            and chars.issuperset(value)
         )
 
+    return Kind(name, check)
 
-class Enum(Kind):
-    """A value of a fixed set; anything else is stored as ``other`` (or left out)."""
 
-    def __init__(self, name: str, values: frozenset[str] | set[str], fallback: str = "other"):
-        self.name = name
-        self.values = frozenset(values) | ({fallback} if fallback else set())
-        self.fallback = fallback
+def enum(
+    name: str,
+    values: frozenset[str] | set[str],
+    fallback: str = "other",
+    also: Callable[[str], bool] | None = None,
+) -> Kind:
+    """A value of a fixed set (or one ``also`` admits); any other string is stored as
+    ``fallback`` (or left out when there is none)."""
+    allowed = frozenset(values) | ({fallback} if fallback else set())
 
-    def check(self, value: Any) -> bool:
-        return value in self.values if isinstance(value, str) else False
+    def check(value: Any) -> bool:
+        return isinstance(value, str) and (value in allowed or (also is not None and also(value)))
 
-    def coerce(self, value: Any) -> Any:
-        if self.check(value):
+    def coerce(value: Any) -> Any:
+        if check(value):
             return value
-        return self.fallback if self.fallback and isinstance(value, str) else DROP
+        return fallback if fallback and isinstance(value, str) else DROP
+
+    return Kind(name, check, coerce)
 
 
-class _Model(Kind):
-    """A model name of a known family (``claude-opus-4-8[1m]``, ``gpt-5``); a custom model's
-    name may be a secret project's, so anything else is ``other``."""
+#: the families a model name may start with (``claude-opus-4-8[1m]``, ``gpt-5``); a custom
+#: model's name may be a secret project's, so anything else is ``other``.
+MODEL_FAMILIES = (
+    "claude",
+    "gpt",
+    "o1",
+    "o3",
+    "o4",
+    "gemini",
+    "grok",
+    "deepseek",
+    "llama",
+    "mistral",
+    "codestral",
+    "qwen",
+    "kimi",
+    "glm",
+    "composer",
+    "cursor",
+    "sonnet",
+    "opus",
+    "haiku",
+    "default",
+    "auto",
+    "anthropic",
+    "openai",
+    "google",
+    "chatgpt",
+    "codex",
+    "synthetic",
+)
+_MODEL_CHARS = _NAME_CHARS | {"/"}
 
-    name = "model name"
-    FAMILIES = (
-        "claude",
-        "gpt",
-        "o1",
-        "o3",
-        "o4",
-        "gemini",
-        "grok",
-        "deepseek",
-        "llama",
-        "mistral",
-        "codestral",
-        "qwen",
-        "kimi",
-        "glm",
-        "composer",
-        "cursor",
-        "sonnet",
-        "opus",
-        "haiku",
-        "default",
-        "auto",
-        "anthropic",
-        "openai",
-        "google",
-        "chatgpt",
-        "codex",
-        "synthetic",
+
+def _is_model(value: Any) -> bool:
+    if value == "other":
+        return True
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 100
+        and value.lower().startswith(MODEL_FAMILIES)
+        and _MODEL_CHARS.issuperset(value)
     )
 
-    def check(self, value: Any) -> bool:
-        if value == "other":
-            return True
-        return (
-            isinstance(value, str)
-            and 0 < len(value) <= 100
-            and value.lower().startswith(self.FAMILIES)
-            and (_NAME_CHARS | {"/"}).issuperset(value)
-        )
 
-    def coerce(self, value: Any) -> Any:
-        if self.check(value):
-            return value
-        return "other" if isinstance(value, str) and value else DROP
+def _as_model(value: Any) -> Any:
+    if _is_model(value):
+        return value
+    return "other" if isinstance(value, str) and value else DROP
 
 
-class _Version(Kind):
+def _is_version(value: Any) -> bool:
     """``2.1.197``, ``1.7.52``, ``2.0.0-beta.1``: digits and dots, an optional short tag."""
-
-    name = "version"
-
-    def check(self, value: Any) -> bool:
-        if not isinstance(value, str) or not 0 < len(value) <= 40:
-            return False
-        head, _, tail = value.partition("-") if "-" in value else value.partition("+")
-        parts = head.split(".")
-        return (
-            1 <= len(parts) <= 4
-            and all(p.isascii() and p.isdigit() for p in parts)
-            and _VERSION_TAIL.issuperset(tail)
-        )
+    if not isinstance(value, str) or not 0 < len(value) <= 40:
+        return False
+    head, _, tail = value.partition("-") if "-" in value else value.partition("+")
+    parts = head.split(".")
+    return (
+        1 <= len(parts) <= 4
+        and all(p.isascii() and p.isdigit() for p in parts)
+        and _VERSION_TAIL.issuperset(tail)
+    )
 
 
-class _Extension(Kind):
-    name = "file extension"
-
-    def check(self, value: Any) -> bool:
-        return isinstance(value, str) and (
-            value == ""
-            or (value[:1] == "." and 1 < len(value) <= 13 and _EXT_CHARS.issuperset(value[1:]))
-        )
+def _is_extension(value: Any) -> bool:
+    return isinstance(value, str) and (
+        value == ""
+        or (value[:1] == "." and 1 < len(value) <= 13 and _EXT_CHARS.issuperset(value[1:]))
+    )
 
 
-class _Day(Kind):
-    name = "day"
-
-    def check(self, value: Any) -> bool:
-        return (
-            isinstance(value, str)
-            and len(value) == 10
-            and value[4] == "-" == value[7]
-            and (value[:4] + value[5:7] + value[8:]).isdigit()
-        )
+def _is_day(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 10
+        and value[4] == "-" == value[7]
+        and (value[:4] + value[5:7] + value[8:]).isdigit()
+    )
 
 
-class ListOf(Kind):
-    def __init__(self, item: Kind, limit: int = 256) -> None:
-        self.item = item
-        self.limit = limit
-        self.name = f"list of {item.name}"
+def list_of(item: Kind, limit: int = 256) -> Kind:
+    def check(value: Any) -> bool:
+        return isinstance(value, list) and len(value) <= limit and all(map(item.check, value))
 
-    def check(self, value: Any) -> bool:
-        return (
-            isinstance(value, list)
-            and len(value) <= self.limit
-            and all(self.item.check(v) for v in value)
-        )
-
-    def coerce(self, value: Any) -> Any:
+    def coerce(value: Any) -> Any:
         if not isinstance(value, list):
             return DROP
-        kept = [self.item.coerce(v) for v in value[: self.limit]]
+        kept = [item.coerce(v) for v in value[:limit]]
         return [v for v in kept if v is not DROP]
 
+    return Kind(f"list of {item.name}", check, coerce)
 
-class MapOf(Kind):
-    def __init__(self, key: Kind, value: Kind, limit: int = 256) -> None:
-        self.key = key
-        self.value = value
-        self.limit = limit
-        self.name = f"map of {key.name} to {value.name}"
 
-    def check(self, value: Any) -> bool:
+def map_of(key: Kind, item: Kind, limit: int = 256) -> Kind:
+    def check(value: Any) -> bool:
         return (
             isinstance(value, dict)
-            and len(value) <= self.limit
-            and all(self.key.check(k) and self.value.check(v) for k, v in value.items())
+            and len(value) <= limit
+            and all(key.check(k) and item.check(v) for k, v in value.items())
         )
 
-    def coerce(self, value: Any) -> Any:
+    def coerce(value: Any) -> Any:
         if not isinstance(value, dict):
             return DROP
         out: dict[str, Any] = {}
-        for key, item in list(value.items())[: self.limit]:
-            kept = self.value.coerce(item)
-            if self.key.check(key) and kept is not DROP:
-                out[key] = kept
+        for k, v in list(value.items())[:limit]:
+            kept = item.coerce(v)
+            if key.check(k) and kept is not DROP:
+                out[k] = kept
         return out
 
+    return Kind(f"map of {key.name} to {item.name}", check, coerce)
 
-COUNT: Kind = _Count()
-LENGTH: Kind = _Count()
-LENGTH.name = "length"
-DURATION: Kind = _Number()
-DURATION.name = "duration"
-NUMBER: Kind = _Number()
-FLAG: Kind = _Flag()
-HASH: Kind = _Hash()
+
+COUNT = Kind("count", _is_count, _as_count)
+LENGTH = Kind("length", _is_count, _as_count)
+DURATION = Kind("duration", _is_number)
+NUMBER = Kind("number", _is_number)
+FLAG = Kind("flag", _is_flag)
+HASH = Kind("keyed hash", _is_hash)
 #: a lowercase token such as a reason or a notification type (no spaces, no capitals)
-TOKEN: Kind = _Chars("token", _TOKEN_CHARS, 40)
+TOKEN = _chars("token", _TOKEN_CHARS, 40)
 #: an opaque id (uuid, ``toolu_...``, ``req_...``): no spaces, no slashes, at most 128
-ID: Kind = _Chars("bounded identifier", _ID_CHARS, 128)
+ID = _chars("bounded identifier", _ID_CHARS, 128)
 #: a name (tool, agent type, MCP server): like an id, brackets allowed
-NAME: Kind = _Chars("name", _NAME_CHARS, 128)
-ATTRIBUTE_KEY: Kind = _Chars("attribute name", _ATTR_KEY_CHARS, 64)
-MODEL: Kind = _Model()
-VERSION: Kind = _Version()
-EXTENSION: Kind = _Extension()
-DAY: Kind = _Day()
+NAME = _chars("name", _NAME_CHARS, 128)
+ATTRIBUTE_KEY = _chars("attribute name", _ATTR_KEY_CHARS, 64)
+MODEL = Kind("model name", _is_model, _as_model)
+VERSION = Kind("version", _is_version)
+EXTENSION = Kind("file extension", _is_extension)
+DAY = Kind("day", _is_day)
 
 # ------------------------------------------------------------------------------ fixed sets
 
@@ -318,7 +286,7 @@ PROGRAMS = frozenset(
     ]
 )
 # fmt: on
-PROGRAM: Kind = Enum("well-known program", PROGRAMS)
+PROGRAM = enum("well-known program", PROGRAMS)
 
 
 def program_facts(name: str, hashed: Callable[[str], str]) -> dict[str, str]:
@@ -372,22 +340,33 @@ ERROR_TYPES = frozenset(
         "cancelled",
         "aborted",
     }
-    | {f"http_{code}" for code in range(400, 600)}
 )
-ERROR_TYPE: Kind = Enum("error type", ERROR_TYPES)
 
-EFFORT: Kind = Enum("effort level", {"low", "medium", "high", "xhigh", "max"})
-PERMISSION_MODE: Kind = Enum(
+
+def _is_http_error(value: str) -> bool:
+    """``http_400`` ... ``http_599``: an API error named by its HTTP status."""
+    code = value[5:]
+    return (
+        value[:5] == "http_"
+        and len(code) == 3
+        and code.isascii()
+        and code.isdigit()
+        and (code[0] in "45")
+    )
+
+
+ERROR_TYPE = enum("error type", ERROR_TYPES, also=_is_http_error)
+
+EFFORT = enum("effort level", {"low", "medium", "high", "xhigh", "max"})
+PERMISSION_MODE = enum(
     "permission mode",
     {"default", "plan", "acceptEdits", "auto", "dontAsk", "bypassPermissions"},
 )
-SPEED: Kind = Enum("speed", {"normal", "standard", "fast", "priority", "batch"})
-PHASE: Kind = Enum(
-    "phase", {"display", "turn_end", "response", "pre", "post", "boundary", "generation"}
-)
-DECISION: Kind = Enum("decision", {"accept", "reject", "accepted", "rejected", "unknown"})
+SPEED = enum("speed", {"normal", "standard", "fast", "priority", "batch"})
+PHASE = enum("phase", {"display", "turn_end", "response", "pre", "post", "boundary", "generation"})
+DECISION = enum("decision", {"accept", "reject", "accepted", "rejected", "unknown"})
 #: Claude Code's ``query_source``: fixed words, or ``agent:<kind>:<agent type>``
-QUERY_SOURCE: Kind = _Chars("query source", _TOKEN_CHARS | frozenset(":-"), 80)
+QUERY_SOURCE = _chars("query source", _TOKEN_CHARS | frozenset(":-"), 80)
 
 #: Languages and editors Copilot (and the hooks) name: kept by name, anything else ``other``.
 # fmt: off
@@ -427,7 +406,7 @@ OTEL_ATTRIBUTES: dict[str, Kind] = {
     "decision": DECISION,
     "source": TOKEN,
     "tool_name": NAME,
-    "language": Enum("language", LANGUAGES),
+    "language": enum("language", LANGUAGES),
     "start_type": TOKEN,
     "query_source": QUERY_SOURCE,
     "effort": EFFORT,
@@ -447,106 +426,97 @@ OTEL_ATTRIBUTES: dict[str, Kind] = {
     "success": TOKEN,
 }
 # camelCase values such as ``cacheRead`` are tokens too
-OTEL_ATTRIBUTES["type"] = _Chars("token", _TOKEN_CHARS | frozenset(_UPPER), 40)
+OTEL_ATTRIBUTES["type"] = _chars("token", _TOKEN_CHARS | frozenset(_UPPER), 40)
 
 
-class _Attributes(Kind):
-    """OTel attributes that survive: numbers and flags under a safe name, allow-listed
+def _attribute(key: Any, value: Any) -> Any:
+    """What survives of one OTel attribute: numbers and flags under a safe name, allow-listed
     string attributes of their kind."""
+    if not ATTRIBUTE_KEY.check(key):
+        return DROP
+    if _is_number(value) or isinstance(value, bool):
+        return value
+    kind = OTEL_ATTRIBUTES.get(key)
+    if kind is None or not isinstance(value, str):
+        return DROP
+    return kind.coerce(value)
 
-    name = "attributes (numbers and allow-listed names)"
 
-    def _keep(self, key: Any, value: Any) -> Any:
-        if not ATTRIBUTE_KEY.check(key):
-            return DROP
-        if _is_number(value) or isinstance(value, bool):
-            return value
-        kind = OTEL_ATTRIBUTES.get(key)
-        if kind is None or not isinstance(value, str):
-            return DROP
-        return kind.coerce(value)
-
-    def check(self, value: Any) -> bool:
-        if not isinstance(value, dict) or len(value) > 64:
+def _are_attributes(value: Any) -> bool:
+    if not isinstance(value, dict) or len(value) > 64:
+        return False
+    for key, item in value.items():  # one pass: ingest checks every OTel event's attributes
+        kept = _attribute(key, item)
+        if kept is DROP or kept != item:
             return False
-        keep = self._keep
-        for key, item in value.items():  # one pass: ingest checks every OTel event's attributes
-            kept = keep(key, item)
-            if kept is DROP or kept != item:
-                return False
-        return True
-
-    def coerce(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return DROP
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            kept = self._keep(key, item)
-            if kept is not DROP and len(out) < 64:
-                out[key] = kept
-        return out
+    return True
 
 
-ATTRIBUTES: Kind = _Attributes()
+def _as_attributes(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return DROP
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        kept = _attribute(key, item)
+        if kept is not DROP and len(out) < 64:
+            out[key] = kept
+    return out
 
 
-class _CopilotTotals(Kind):
+ATTRIBUTES = Kind("attributes (numbers and allow-listed names)", _are_attributes, _as_attributes)
+
+
+#: Copilot record fields holding a name (kept when it is a known one), and fields never kept.
+_COPILOT_NAME_KEYS = frozenset({"name", "language", "editor", "ide", "feature", "model", "surface"})
+_COPILOT_DROP_KEYS = frozenset(
+    {
+        "repositories",
+        "user_login",
+        "user_id",
+        "organization_id",
+        "enterprise_id",
+        "team_id",
+        "login",
+    }
+)
+_COPILOT_FIELD = _chars("field", _TOKEN_CHARS, 64)
+
+
+def _copilot_name_ok(value: str) -> bool:
+    lowered = value.lower()
+    return (
+        lowered in LANGUAGES
+        or lowered in EDITORS
+        or value in _COPILOT_FEATURES
+        or MODEL.check(value)
+    )
+
+
+def _copilot_clean(value: Any, key: str, depth: int) -> Any:
     """A Copilot day record: documented field names over numbers, flags and names of
     languages, editors, features and model families; nothing else (no repository names, no
     custom model names, no logins)."""
-
-    name = "Copilot totals (numbers and fixed names)"
-    _NAME_KEYS = frozenset({"name", "language", "editor", "ide", "feature", "model", "surface"})
-    _DROP_KEYS = frozenset(
-        {
-            "repositories",
-            "user_login",
-            "user_id",
-            "organization_id",
-            "enterprise_id",
-            "team_id",
-            "login",
-        }
-    )
-    _FIELD = _Chars("field", _TOKEN_CHARS, 64)
-
-    def _name_ok(self, value: str) -> bool:
-        lowered = value.lower()
-        return (
-            lowered in LANGUAGES
-            or lowered in EDITORS
-            or value in _COPILOT_FEATURES
-            or MODEL.check(value)
-        )
-
-    def _clean(self, value: Any, key: str, depth: int) -> Any:
-        if depth > 8:
-            return DROP
-        if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                if not isinstance(k, str) or not self._FIELD.check(k) or k in self._DROP_KEYS:
-                    continue
-                kept = self._clean(v, k, depth + 1)
-                if kept is not DROP:
-                    out[k] = kept
-            return out
-        if isinstance(value, list):
-            items = [self._clean(v, key, depth + 1) for v in value[:512]]
-            return [v for v in items if v is not DROP]
-        if _is_number(value) or isinstance(value, bool) or value is None:
-            return value
-        if isinstance(value, str) and key in self._NAME_KEYS:
-            return value if self._name_ok(value) else "other"
-        if isinstance(value, str) and key in ("day", "date", "report_day") and DAY.check(value):
-            return value
+    if depth > 8:
         return DROP
-
-    def check(self, value: Any) -> bool:
-        return isinstance(value, dict) and self._clean(value, "", 0) == value
-
-    def coerce(self, value: Any) -> Any:
-        return self._clean(value, "", 0) if isinstance(value, dict) else DROP
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not _COPILOT_FIELD.check(k) or k in _COPILOT_DROP_KEYS:
+                continue
+            kept = _copilot_clean(v, k, depth + 1)
+            if kept is not DROP:
+                out[k] = kept
+        return out
+    if isinstance(value, list):
+        items = [_copilot_clean(v, key, depth + 1) for v in value[:512]]
+        return [v for v in items if v is not DROP]
+    if _is_number(value) or isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str) and key in _COPILOT_NAME_KEYS:
+        return value if _copilot_name_ok(value) else "other"
+    if isinstance(value, str) and key in ("day", "date", "report_day") and DAY.check(value):
+        return value
+    return DROP
 
 
 # fmt: off
@@ -559,7 +529,11 @@ _COPILOT_FEATURES = frozenset(
     ]
 )
 # fmt: on
-COPILOT_TOTALS: Kind = _CopilotTotals()
+COPILOT_TOTALS = Kind(
+    "Copilot totals (numbers and fixed names)",
+    lambda value: isinstance(value, dict) and _copilot_clean(value, "", 0) == value,
+    lambda value: _copilot_clean(value, "", 0) if isinstance(value, dict) else DROP,
+)
 
 # ------------------------------------------------------------------------ keys by event type
 
@@ -568,7 +542,7 @@ KEYS: dict[str, Kind] = {
     # ids that tie facts together (opaque, bounded)
     "prompt_id": ID,
     "tool_use_id": ID,
-    "tool_use_ids": ListOf(ID),
+    "tool_use_ids": list_of(ID),
     "request_id": ID,
     "message_id": ID,
     "turn_id": ID,
@@ -588,11 +562,11 @@ KEYS: dict[str, Kind] = {
     "tokens_unknown": FLAG,
     "session_lines_added": COUNT,
     "session_lines_removed": COUNT,
-    "operation": Enum("edit operation", {"create", "edit", "delete", "read"}),
-    "language": Enum("language", LANGUAGES),
+    "operation": enum("edit operation", {"create", "edit", "delete", "read"}),
+    "language": enum("language", LANGUAGES),
     # names
     "tool_name": NAME,
-    "tool_names": ListOf(NAME),
+    "tool_names": list_of(NAME),
     "agent_type": NAME,
     "agent_name": NAME,
     "mcp_server": NAME,
@@ -614,7 +588,7 @@ KEYS: dict[str, Kind] = {
     "notification_type": TOKEN,
     "command_source": TOKEN,
     "decision_source": TOKEN,
-    "suggestion_types": ListOf(NAME),
+    "suggestion_types": list_of(NAME),
     "hook_event_name": NAME,
     "parse_error": TOKEN,
     "status": TOKEN,
@@ -623,7 +597,7 @@ KEYS: dict[str, Kind] = {
     "command_type": TOKEN,
     "capture": TOKEN,
     "scope": TOKEN,
-    "unit": Enum(
+    "unit": enum(
         "unit",
         {
             "",
@@ -667,18 +641,18 @@ KEYS: dict[str, Kind] = {
     "is_agentic": FLAG,
     "schema_version": COUNT,
     "result": TOKEN,
-    "fields": ListOf(ATTRIBUTE_KEY, 64),
+    "fields": list_of(ATTRIBUTE_KEY, 64),
     # hashes
     "file_hash": HASH,
     "program_hash": HASH,
     "mcp_server_hash": HASH,
     "commit_hash": HASH,
     "author_hash": HASH,
-    "org_hash": _Chars("keyed hash", _TOKEN_CHARS, 24),  # a hash, or ``unscoped``
+    "org_hash": _chars("keyed hash", _TOKEN_CHARS, 24),  # a hash, or ``unscoped``
     "user_hash": HASH,
     # files
     "file_extension": EXTENSION,
-    "file_extensions": MapOf(EXTENSION, COUNT),
+    "file_extensions": map_of(EXTENSION, COUNT),
     # counts, lengths, durations, numbers, flags
     "duration_ms": DURATION,
     "success": FLAG,
@@ -780,12 +754,14 @@ _TOOL = (
 _REQUEST = ("request_id", "model", "query_source", "speed", "duration_ms", "agent_name")
 
 
-def _keys(*names: str) -> dict[str, Kind]:
-    return {name: KEYS[name] for name in (*_COMMON, *names)}
+def _keys(*names: str) -> tuple[str, ...]:
+    return (*_COMMON, *names)
 
 
-#: event type -> payload key -> kind. The complete list of what each event may hold.
-PAYLOAD: dict[str, dict[str, Kind]] = {
+#: event type -> the payload keys it may carry (each of the kind :data:`KEYS` gives). The
+#: complete list of what each event may hold; as key -> kind tables: :func:`allowed` for one
+#: event type, ``PAYLOAD`` for all.
+_PAYLOAD_KEYS: dict[str, tuple[str, ...]] = {
     "session_start": _keys(
         "start_source", "composer_id", "mode", "force_mode", "is_agentic", "schema_version"
     ),
@@ -1034,25 +1010,21 @@ PAYLOAD: dict[str, dict[str, Kind]] = {
 }
 
 
-class _Label(Kind):
+def _is_label(value: Any) -> bool:
     """A project's folder name, kept only when the user asks (``privacy.project_labels =
     "basename"``; the Emitter drops it otherwise): printable, no path separator."""
-
-    name = "project label (opt-in)"
-
-    def check(self, value: Any) -> bool:
-        return (
-            isinstance(value, str)
-            and 0 < len(value) <= 128
-            and value.isprintable()
-            and "/" not in value
-            and "\\" not in value
-        )
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 128
+        and value.isprintable()
+        and "/" not in value
+        and "\\" not in value
+    )
 
 
 #: metadata key -> kind, the same for every event type.
 METADATA: dict[str, Kind] = {
-    "project_label": _Label(),
+    "project_label": Kind("project label (opt-in)", _is_label),
     "workspace_hash": HASH,
     "project_hash": HASH,
     "git_branch_hash": HASH,
@@ -1063,8 +1035,8 @@ METADATA: dict[str, Kind] = {
 }
 
 #: Envelope strings that are not free: a session id and a hook / OTel event name.
-SESSION_ID: Kind = _Chars("session id", _ID_CHARS, 256)
-HOOK_TYPE: Kind = NAME
+SESSION_ID = _chars("session id", _ID_CHARS, 256)
+HOOK_TYPE = NAME
 
 
 def hook_type(name: str) -> str | None:
@@ -1101,17 +1073,47 @@ def _clean_section(
     return out
 
 
+_ALLOWED: dict[str, dict[str, Kind]] = {}
+
+
+def allowed(event_type: str) -> dict[str, Kind] | None:
+    """Payload key -> kind for one event type (None: not an event type), built when first
+    needed: a hook process handles one event, and building all forty tables cost it more than
+    its own work."""
+    table = _ALLOWED.get(event_type)
+    if table is None:
+        names = _PAYLOAD_KEYS.get(event_type)
+        if names is None:
+            return None
+        table = _ALLOWED[event_type] = {name: KEYS[name] for name in names}
+    return table
+
+
+if TYPE_CHECKING:
+    #: event type -> payload key -> kind, for every event type (built on first use).
+    PAYLOAD: dict[str, dict[str, Kind]]
+
+
+def __getattr__(name: str) -> Any:
+    """``PAYLOAD`` (every event type's :func:`allowed` table), built when first asked for."""
+    if name == "PAYLOAD":
+        table = {event_type: allowed(event_type) for event_type in _PAYLOAD_KEYS}
+        globals()["PAYLOAD"] = table
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def clean(
     event_type: str, payload: dict[str, Any], metadata: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(payload, metadata) as they may be stored: values not of their key's kind coerced
     (``other``) or left out. A key not on the allow-list raises :class:`NotAllowed`: which
     keys an event carries is decided by code, so that is a bug to fix, not data to drop."""
-    allowed = PAYLOAD.get(event_type)
-    if allowed is None:
+    kinds = allowed(event_type)
+    if kinds is None:
         raise NotAllowed(f"unknown event type {event_type!r}")
     return (
-        _clean_section("payload", event_type, payload, allowed),
+        _clean_section("payload", event_type, payload, kinds),
         _clean_section("metadata", event_type, metadata, METADATA),
     )
 
@@ -1127,8 +1129,8 @@ def clean_event(event: dict[str, Any]) -> dict[str, Any]:
 def violation(event: dict[str, Any]) -> str | None:
     """Why ``event`` (a valid envelope) may not be stored, or None. Names keys, never values."""
     event_type = event["event_type"]
-    allowed = PAYLOAD.get(event_type)
-    if allowed is None:
+    payload_kinds = allowed(event_type)
+    if payload_kinds is None:
         return f"{event_type}: no allow-list for this event type"
     if not SESSION_ID.check(event["session_id"]):
         return "session_id is not a bounded identifier"
@@ -1136,7 +1138,7 @@ def violation(event: dict[str, Any]) -> str | None:
     if hook_type is not None and not HOOK_TYPE.check(hook_type):
         return "hook_type is not a name"
     for section, given, kinds in (
-        ("payload", event["payload"], allowed),
+        ("payload", event["payload"], payload_kinds),
         ("metadata", event["metadata"], METADATA),
     ):
         for key, value in given.items():
@@ -1150,6 +1152,6 @@ def violation(event: dict[str, Any]) -> str | None:
 
 def kind_of(event_type: str, section: str, key: str) -> str:
     """The name of the kind of ``key`` (for ``blueplane privacy``), or ``not allowed``."""
-    kinds = METADATA if section == "metadata" else PAYLOAD.get(event_type, {})
+    kinds = METADATA if section == "metadata" else (allowed(event_type) or {})
     kind = kinds.get(key)
     return kind.name if kind else "not allowed"

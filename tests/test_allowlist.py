@@ -29,6 +29,15 @@ def test_every_event_type_has_an_allow_list() -> None:
     assert set(allowlist.PAYLOAD) == set(events.EVENT_TYPES)
 
 
+def test_error_types_admit_exactly_the_http_error_statuses() -> None:
+    """``http_400`` ... ``http_599`` are admitted by a rule (not 200 listed strings)."""
+    for code in range(1000):
+        name = f"http_{code}"
+        assert allowlist.ERROR_TYPE.check(name) == (400 <= code < 600), name
+    for text in ("http_4٠4", "http_40", "http_4000", "http_+40", "HTTP_404", "http_ 40"):
+        assert allowlist.ERROR_TYPE.coerce(text) == "other", text
+
+
 def test_capture_cannot_build_an_event_with_a_key_off_the_list() -> None:
     with pytest.raises(allowlist.NotAllowed, match="'detail'"):
         events.make_event(

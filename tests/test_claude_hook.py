@@ -204,7 +204,7 @@ def test_a_hook_fire_imports_nothing_heavy(
     names = imported_by([PYTHON, "-I", "-S", str(HOOK)], stdin, env)
     assert names & HEAVY == set()
     assert ("blueplane_capture.hooks.spool_file" in names) is not redis_up
-    cursor = [PYTHON, "-I", "-S", str(HOOK.parent / "cursor.py"), "afterShellExecution"]
+    cursor = [PYTHON, "-I", "-S", str(HOOK.parent / "launch_cursor.py"), "afterShellExecution"]
     shell = b'{"conversation_id": "c-1", "command": "npm test", "workspace_roots": ["/tmp/p"]}'
     assert imported_by(cursor, shell, env) & HEAVY == set()
 

@@ -231,6 +231,18 @@ def test_install_keeps_the_users_hooks_and_uninstall_removes_only_ours(tmp_path:
     assert json.loads(target.read_text()) == original
 
 
+def test_install_replaces_entries_that_ran_the_hook_script_directly(tmp_path: Path) -> None:
+    """Before the launcher, commands ran ``hooks/cursor.py``: still ours, replaced in place."""
+    target = cursor_installer.hooks_file(tmp_path)
+    target.parent.mkdir()
+    direct = f"{PYTHON} -I -S {SCRIPT} stop"
+    target.write_text(json.dumps({"version": 1, "hooks": {"stop": [{"command": direct}]}}))
+    assert cursor_installer.status(tmp_path) != "not installed"
+    cursor_installer.install(tmp_path, python=PYTHON)
+    (entry,) = json.loads(target.read_text())["hooks"]["stop"]
+    assert "launch_cursor.py" in entry["command"] and str(SCRIPT) not in entry["command"]
+
+
 def test_installed_command_runs_through_a_shell(tmp_path: Path, redis_client: redis.Redis) -> None:
     cursor_installer.install(tmp_path)  # the resolved interpreter, as users get it
     config = json.loads(cursor_installer.hooks_file(tmp_path).read_text())

@@ -43,8 +43,11 @@ EVENTS: tuple[str, ...] = (
     "preCompact",
     "stop",
 )
-#: every command we write contains this (the hook script's own path), and nothing else does
-SCRIPT = str(Path(cursor_hook.__file__).resolve())
+#: every command we write contains this (the hook's launcher, ``hooks/launch_cursor.py``: the
+#: hook's own module then loads from cached bytecode), and nothing else does
+SCRIPT = str(Path(cursor_hook.__file__).resolve().parent / "launch_cursor.py")
+#: what commands written before the launcher ran: still recognised (install replaces them)
+_DIRECT_SCRIPT = str(Path(cursor_hook.__file__).resolve())
 
 
 @dataclass
@@ -65,7 +68,8 @@ def command(event: str, python: str | None = None) -> str:
 
 
 def is_ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and SCRIPT in str(entry.get("command", ""))
+    command = str(entry.get("command", "")) if isinstance(entry, dict) else ""
+    return SCRIPT in command or _DIRECT_SCRIPT in command
 
 
 def merge(config: dict[str, Any], python: str | None = None) -> list[str]:
