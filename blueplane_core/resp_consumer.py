@@ -35,7 +35,7 @@ class _HiredisConnection(resp._Connection):
     def __init__(self, sock: Any) -> None:
         super().__init__(sock)
         self.reader = hiredis.Reader(replyError=resp.ReplyError, protocolError=ConnectionResetError)
-        self.chunk = bytearray(262144)
+        self.chunk = bytearray(65536)  # reused for every recv; hiredis keeps what it needs
 
     def read(self, deadline: float) -> Any:
         reply = self.reader.gets()

@@ -1,19 +1,17 @@
-"""The consumers' client (``blueplane_core.resp_consumer``) against a real redis-server: consumer
-groups, scripts after the server lost them, MULTI/EXEC, both reply parsers, and what the
-long-running processes import. Its cluster side runs in ``test_redis_cluster.py`` (the whole
-pipeline on a cluster), its crash safety in ``test_chaos.py`` and ``test_workers_chaos.py``.
+"""The consumers' client (``blueplane_core.resp_consumer``) against a real redis-server:
+consumer groups, scripts after the server lost them, MULTI/EXEC and both reply parsers. Its
+cluster side runs in ``test_redis_cluster.py`` (the whole pipeline on a cluster), its crash
+safety in ``test_chaos.py`` and ``test_workers_chaos.py``.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from blueplane_core import backoff, consumer, resp, resp_consumer
-from tests.conftest import PYTHON, python_env
 
 
 class PurePythonClient(resp_consumer.ConsumerClient):
@@ -148,24 +146,3 @@ def test_both_parsers_read_every_reply_kind_alike(redis_url: str, redis_client) 
         "b'2.5'",
         "b'-7'",
     ]
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "blueplane_ingest.__main__",
-        "blueplane_ingest.maintenance",
-        "blueplane_workers.metrics",
-        "blueplane_workers.conversations",
-        "blueplane_workers.insights",
-    ],
-)
-def test_long_running_processes_do_not_import_redis_py(module: str) -> None:
-    done = subprocess.run(
-        [PYTHON, "-c", f"import sys, {module}; print('redis' in sys.modules)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=python_env(),
-    )
-    assert done.stdout.strip() == "False", done.stderr

@@ -1,0 +1,62 @@
+"""No long-running process imports what it does not use (issue 14, "lean processes"): each
+module a supervisord program runs is imported in a fresh interpreter and its modules listed.
+Memory itself is measured by ``bench/memory.py``, never here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import PYTHON, python_env
+
+#: what none of the pipeline's processes needs while it runs (without a config file):
+#: redis-py (the shared RESP client replaces it), pyarrow (archiving imports it when it
+#: archives), typer and rich (the command lines), tomllib (reading a config file),
+#: urllib.request (insight phrasing, when configured), importlib.resources
+NEVER = ("redis", "pyarrow", "typer", "rich", "tomllib", "urllib.request", "importlib.resources")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "blueplane_ingest.__main__",
+        "blueplane_ingest.maintenance",
+        "blueplane_workers.metrics",
+        "blueplane_workers.conversations",
+        "blueplane_workers.insights",
+        "blueplane_capture.spool",
+        "blueplane_capture.transcripts",
+        "blueplane_capture.cursor_db",
+        "blueplane_capture.otlp",
+        "blueplane_query.service",
+    ],
+)
+def test_a_pipeline_process_imports_only_what_it_uses(module: str, blueplane_home) -> None:
+    loaded = _modules(f"import {module}")
+    assert not [name for name in NEVER if name in loaded], module
+
+
+def test_the_http_servers_load_uvicorn_without_its_command_line(blueplane_home) -> None:
+    """click and the reload supervisors (watchfiles, anyio) come with ``uvicorn.main``."""
+    loaded = _modules(
+        "from blueplane_core import http_server\n"
+        "config, server = http_server.uvicorn_classes()\n"
+        "import uvicorn, uvicorn.protocols.http.h11_impl\n"
+        "assert uvicorn.Server is server and uvicorn.Config is config\n"
+    )
+    assert "uvicorn.server" in loaded
+    assert not {"click", "uvicorn.main", "watchfiles"} & loaded
+
+
+def _modules(code: str) -> set[str]:
+    done = subprocess.run(
+        [PYTHON, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=python_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
