@@ -8,6 +8,10 @@ interpreter and of each shared library is split among all), so the PSS total is 
 pipeline costs the machine; RSS counts shared pages once per process. Target (issue 14): PSS
 total <= 150 MB. Linux only.
 
+Reference, measured in the same run: an idle ``python -c`` of the same interpreter (site and the
+package's path set up, nothing imported) beside the pipeline, so sharing the same pages: the
+floor every Python process of the pipeline pays before importing anything.
+
     python bench/memory.py [--settle 5]
 """
 
@@ -94,6 +98,9 @@ def main() -> None:
     up = blueplane(env, "up")
     if up.returncode != 0:
         raise SystemExit(f"blueplane up failed: {up.stdout}{up.stderr}")
+    floor = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, env=env
+    )
     try:
         pid = int((home / "run" / "supervisord.pid").read_text())
         # Idle = every process started and its RSS unchanged (within 1%) for --settle seconds.
@@ -126,7 +133,15 @@ def main() -> None:
             f"{'total':<36} {'':>7} {total_rss:8.1f} {total_pss:8.1f}  "
             f"(target PSS <= {TARGET_PSS_MB:g} MB) {verdict}"
         )
+        floor_rss, floor_pss = rollup(floor.pid)
+        pythons = sum(1 for r in rows if r[0] != "redis")
+        print(
+            f"{'reference: idle python -c':<36} {floor.pid:>7} {floor_rss:8.1f} {floor_pss:8.1f}  "
+            f"(x {pythons} Python processes = {floor_pss * pythons:.1f} MB PSS of interpreters)"
+        )
     finally:
+        floor.kill()
+        floor.wait()
         blueplane(env, "down")
         shutil.rmtree(home, ignore_errors=True)
 
