@@ -4,7 +4,9 @@ Who uses it: the hooks (one XADD per fire, under a hard deadline), the capture p
 pipelines and heartbeats) and the query side (a few reads). They need a handful of commands, and
 redis-py would cost each of them ~200 ms of imports and ~22 MB of memory; this module imports
 only C modules (``_socket``, ``time``), so a hook pays well under a millisecond for it. The
-consumers (ingesters, workers, maintenance) use redis-py (``redis_conn.connect``).
+consumers (ingesters, workers, maintenance) and the admin commands use it through
+``resp_consumer.ConsumerClient`` (``redis_conn.connect``): consumer groups, scripts, MULTI and
+hiredis's C parser, in a module the hooks never import.
 
 Addresses (``parse_url``)::
 

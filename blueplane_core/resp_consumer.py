@@ -10,7 +10,7 @@ cluster redirects and retries) and parses replies with hiredis's C reader when i
 
 Reply shapes follow redis-py's without ``decode_responses`` where Blueplane's code reads them
 (``xrange`` gives ``(id, {field: value})`` pairs, ``xpending`` a dict, ...), so the same code runs
-on either client (the admin CLI and the tests still hand it redis-py's).
+on either client (the tests still hand it redis-py's).
 """
 
 from __future__ import annotations
