@@ -38,6 +38,15 @@ def test_a_pipeline_process_imports_only_what_it_uses(module: str, blueplane_hom
     assert not [name for name in NEVER if name in loaded], module
 
 
+@pytest.mark.parametrize(
+    "module",
+    ["blueplane_ingest.__main__", "blueplane_workers.metrics", "blueplane_ingest.maintenance"],
+)
+def test_a_consumer_speaks_resp_without_the_socket_module(module: str, blueplane_home) -> None:
+    """The client uses _socket; the consumer's name takes the host from os.uname()."""
+    assert "socket" not in _modules(f"import {module}")
+
+
 def test_the_http_servers_load_uvicorn_without_its_command_line(blueplane_home) -> None:
     """click and the reload supervisors (watchfiles, anyio) come with ``uvicorn.main``."""
     loaded = _modules(
