@@ -30,9 +30,9 @@ LAUNCHER = "launch_statusline.py"
 
 
 def launcher() -> Path:
-    import blueplane_query
-
-    return Path(blueplane_query.__file__).resolve().parent / LAUNCHER
+    """The query stage's launcher, found beside this package rather than imported: a capture
+    module imports nothing of another stage (tests/test_layout.py)."""
+    return Path(__file__).resolve().parents[2] / "blueplane_query" / LAUNCHER
 
 
 def command() -> str:
