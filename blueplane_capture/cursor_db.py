@@ -15,8 +15,9 @@ Files (formats.md 5): ``<Cursor user dir>/globalStorage/state.vscdb`` and
 * what was read is kept under ``paths.state_dir()`` (rowid high-water marks, item hashes, seen
   ids), and every event id is derived from the record, so a re-scan or a restart adds nothing.
 
-Changes are noticed with watchfiles (plus a slow periodic rescan, because a WAL write may only
-touch ``state.vscdb-wal``). The loop is ``Monitor.scan_once``; ``main`` adds the watcher.
+Changes are noticed with watchfiles' notifier (``file_watch``; plus a slow periodic rescan,
+because a WAL write may only touch ``state.vscdb-wal``). The loop is ``Monitor.scan_once``;
+``main`` adds the watcher.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 import orjson
 
 from blueplane_capture import cursor_records as records
+from blueplane_capture import file_watch
 from blueplane_capture.faults import describe
 from blueplane_core import config, lifecycle, paths, privacy, redis_conn
 from blueplane_core.emit import Emitter
@@ -511,27 +513,16 @@ class Monitor:
             changed.clear()
 
     def _watch(self, changed: threading.Event, shutdown: lifecycle.Shutdown) -> None:
-        from watchfiles import watch
-
         roots = [str(d) for d in self.user_dirs if d.is_dir()]
         while roots and not shutdown.requested:
             try:
-                for changes in watch(*roots, stop_event=_StopFlag(shutdown), rust_timeout=1000):
-                    if any("state.vscdb" in name for _, name in changes):
-                        changed.set()  # hand over to the scanning thread; no work here
+                for _paths in file_watch.changed_paths(
+                    roots, shutdown, keep=lambda path: "state.vscdb" in path, timeout_ms=1000
+                ):
+                    changed.set()  # hand over to the scanning thread; no work here
             except (OSError, RuntimeError) as exc:
                 log.warning("file watching stopped (%s); periodic rescans continue", exc)
                 return
-
-
-class _StopFlag:
-    """watchfiles polls ``is_set()``; this answers from the process's shutdown flag."""
-
-    def __init__(self, shutdown: lifecycle.Shutdown) -> None:
-        self.shutdown = shutdown
-
-    def is_set(self) -> bool:
-        return self.shutdown.requested
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from blueplane_capture import file_watch
 from blueplane_capture.faults import FileFaults, describe, is_regular_file
 from blueplane_capture.offsets import FilePosition, OffsetStore
 from blueplane_capture.transcript_parser import (
@@ -87,16 +88,6 @@ def transcript_dir(root: Path) -> Path:
     itself when it is already a projects folder)."""
     projects = root / "projects"
     return projects if projects.is_dir() else root
-
-
-class _StopFlag:
-    """What watchfiles polls to stop: the process's shutdown flag."""
-
-    def __init__(self, shutdown: lifecycle.Shutdown) -> None:
-        self._shutdown = shutdown
-
-    def is_set(self) -> bool:
-        return self._shutdown.requested
 
 
 class TranscriptMonitor:
@@ -530,8 +521,6 @@ class TranscriptMonitor:
         tick_s: float = 1.0,
     ) -> None:
         """Follow the transcripts live until shutdown; Redis errors back off and retry."""
-        import watchfiles
-
         last_scan = 0.0
         waits = Backoff(
             log, shutdown, first_s=tick_s, max_s=30.0, on_wait=heartbeat.beat if heartbeat else None
@@ -542,21 +531,20 @@ class TranscriptMonitor:
                 shutdown.wait(max(self.rescan_s / 4, tick_s))
                 continue
             try:
-                for changes in watchfiles.watch(
-                    *roots,
-                    watch_filter=lambda _change, path: path.endswith(".jsonl"),
-                    stop_event=_StopFlag(shutdown),
+                for changes in file_watch.changed_paths(
+                    roots,
+                    shutdown,
+                    keep=lambda path: path.endswith(".jsonl"),
+                    timeout_ms=int(tick_s * 1000),
+                    debounce_ms=200,
                     yield_on_timeout=True,
-                    rust_timeout=int(tick_s * 1000),
-                    debounce=200,
-                    raise_interrupt=False,
                 ):
                     now = time.time()
                     if now - last_scan >= self.rescan_s:
                         self.poll(now=now)
                         last_scan = now
                     else:
-                        self.poll({Path(p) for _, p in changes}, now=now)
+                        self.poll({Path(p) for p in changes}, now=now)
                     waits.succeeded()
                     if heartbeat:
                         heartbeat.beat(self.heartbeat_info())

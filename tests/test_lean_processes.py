@@ -47,6 +47,22 @@ def test_a_consumer_speaks_resp_without_the_socket_module(module: str, blueplane
     assert "socket" not in _modules(f"import {module}")
 
 
+@pytest.mark.parametrize("module", ["blueplane_capture.transcripts", "blueplane_capture.cursor_db"])
+def test_a_file_monitor_watches_without_anyio(module: str, tmp_path, blueplane_home) -> None:
+    """watchfiles' package imports anyio (for ``awatch``); the monitors load only its notifier.
+    The watch runs for real (one quiet timeout) so the notifier itself is loaded."""
+    loaded = _modules(
+        f"import {module}\n"
+        "from blueplane_capture import file_watch\n"
+        "from blueplane_core import lifecycle\n"
+        f"changes = file_watch.changed_paths([{str(tmp_path)!r}], lifecycle.Shutdown(),"
+        " keep=bool, timeout_ms=10, yield_on_timeout=True)\n"
+        "assert next(changes) == set()\n"
+    )
+    assert "watchfiles._rust_notify" in loaded
+    assert not {"anyio", "watchfiles.main"} & loaded
+
+
 def test_the_http_servers_load_uvicorn_without_its_command_line(blueplane_home) -> None:
     """click and the reload supervisors (watchfiles, anyio) come with ``uvicorn.main``."""
     loaded = _modules(
