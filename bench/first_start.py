@@ -11,7 +11,8 @@ data folder whose config points capture-claude at the history, and polls until:
   capture-claude log's ``backfill:`` line),
 * ingest: the ``processors`` group has nothing pending or undelivered,
 * metrics, conversations: their groups likewise, once ingest is done,
-* insights: its group likewise and the ``stale_since`` mark cleared (recomputed).
+* insights: once metrics and conversations are done, its group likewise and the
+  ``stale_since`` mark cleared (recomputed).
 
 Prints the seconds from `up` to each stage, the CPU seconds each program used (utime+stime from
 /proc: robust against the machine's other load), the load average, ccusage's time on the same
@@ -167,7 +168,8 @@ class Watch:
         for group in (streams.METRICS_GROUP, streams.CONVERSATIONS_GROUP):
             if group not in self.done and self.group_behind(streams.CDC_STREAM, group) == 0:
                 self.done[group] = now
-        if "insights" not in self.done:
+        workers = streams.METRICS_GROUP in self.done and streams.CONVERSATIONS_GROUP in self.done
+        if workers and "insights" not in self.done:  # insights read the workers' tables
             behind = self.group_behind(streams.CDC_STREAM, streams.INSIGHTS_GROUP)
             if behind == 0 and self.insights_fresh():
                 self.done["insights"] = now

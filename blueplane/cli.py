@@ -67,8 +67,8 @@ def up(
     """Start supervisord and every Blueplane process (idempotent).
 
     On a first start (capture has never read the Claude Code history) a bar follows the backfill
-    of the existing history, with MB/s, until it is done (Ctrl-C stops watching, not the
-    backfill)."""
+    of the existing history, with MB/s, until it is done (on a terminal; Ctrl-C stops watching,
+    not the backfill)."""
     from blueplane import supervisor
     from blueplane_capture.transcripts import STATE_NAME
 
@@ -89,8 +89,10 @@ def up(
         )
     out.print(f"[green]Blueplane is up[/green] (data in {paths.home()})")
     _print_processes()
-    if first_start and follow:
+    if first_start and follow and out.is_terminal:
         _follow_backfill(client, wait)
+    elif first_start:
+        out.print("reading your Claude Code history in the background (`blueplane status`)")
 
 
 def _follow_backfill(client: Any, wait: float) -> None:

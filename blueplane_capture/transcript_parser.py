@@ -158,7 +158,9 @@ class TranscriptParser:
         if isinstance(cwd, str) and cwd:
             meta["workspace_hash"] = self._hash(cwd, "workspace")
             meta["project_hash"] = self._hash(cwd, "project")
-            label = privacy.project_label(cwd)
+            label = self._hashes.get(("label", cwd))
+            if label is None:  # memoized like the hashes: every line repeats its cwd
+                label = self._hashes[("label", cwd)] = privacy.project_label(cwd)
             if label:  # the Emitter drops it unless privacy.project_labels = "basename"
                 meta["project_label"] = label
         branch = line.get("gitBranch")

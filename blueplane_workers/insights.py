@@ -4,7 +4,8 @@
 the ``insights`` group only to learn that something changed: for each batch it records durably
 (``worker_progress`` ``insights/stale_since``) that insights are stale, then acknowledges the
 entries. At most every ``insights.interval_s`` (and when the stream goes quiet after a burst of
-at least ``CATCH_UP_ENTRIES``, as after a first start's backfill) it recomputes
+at least ``CATCH_UP_ENTRIES``, as after a first start's backfill, once the metrics and
+conversation workers have caught up too) it recomputes
 every rule from the metrics and conversation tables (never raw content) and clears the stale
 mark in the same transaction. A crash anywhere loses nothing: unacknowledged entries are
 redelivered, and a stale mark left behind triggers a recomputation at the next start.
@@ -21,7 +22,7 @@ from datetime import datetime
 
 import orjson
 
-from blueplane_core import config, db, streams
+from blueplane_core import config, db, redis_conn, streams
 from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_workers import insight_phrasing, insight_rules
@@ -85,6 +86,8 @@ def store_insights(
 #: at the next interval: a backfill's numbers get their insights when it ends, while a trickle
 #: of live events still recomputes once per interval.
 CATCH_UP_ENTRIES = 1000
+#: the groups whose workers write what the rules read.
+SOURCES = (streams.METRICS_GROUP, streams.CONVERSATIONS_GROUP)
 
 
 class InsightWorker(CdcWorker):
@@ -123,9 +126,25 @@ class InsightWorker(CdcWorker):
             self.recompute_if_stale()
 
     def idle(self) -> None:
-        due = time.monotonic() - self._last_run >= self.interval_s
-        if due or self.burst_mode or self._since_run >= CATCH_UP_ENTRIES:
+        due = time.monotonic() - self._last_run >= self.interval_s or self.burst_mode
+        caught_up = self._since_run >= CATCH_UP_ENTRIES and self._sources_caught_up()
+        if due or caught_up:
             self.recompute_if_stale()
+
+    def _sources_caught_up(self) -> bool:
+        """Whether the workers whose tables the rules read (metrics, conversations) have
+        applied every change: insights computed before would miss their last rows."""
+        try:
+            groups = self.reader.client.xinfo_groups(streams.CDC_STREAM)
+        except redis_conn.errors():
+            return False
+        behind = {
+            str(g.get("name"), "utf-8") if isinstance(g.get("name"), bytes) else g.get("name"): (
+                int(g.get("pending") or 0) + int(g.get("lag") or 0)
+            )
+            for g in groups
+        }
+        return all(behind.get(g, 1) == 0 for g in SOURCES)
 
     def run(self, burst: bool = False) -> Counters:
         self.burst_mode = burst
