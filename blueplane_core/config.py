@@ -49,7 +49,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("redis.socket_timeout_s", float, 5.0, "timeout of every Redis call", minimum=0.1),
     # Fast-path ingest
-    Key("ingest.processes", int, 2, "ingester processes supervisord starts (numprocs)", 1),
+    Key("ingest.processes", int, 1, "ingester processes supervisord starts (numprocs)", 1),
     Key("ingest.batch_size", int, 100, "events written per SQLite transaction at most", 1),
     Key("ingest.batch_timeout_ms", int, 100, "longest wait to fill a batch", 1),
     Key("ingest.claim_idle_ms", int, 30_000, "pending entries idle this long are reclaimed", 1),

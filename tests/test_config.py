@@ -17,7 +17,7 @@ def write_config(text: str) -> Path:
 
 def test_defaults_without_a_file() -> None:
     cfg = config.load()
-    assert cfg["ingest.processes"] == 2
+    assert cfg["ingest.processes"] == 1
     assert cfg["ingest.batch_size"] == 100
     assert cfg.embedded_redis
 
