@@ -10,7 +10,7 @@ fixtures and zstandard version writes the same bytes (``--check`` says whether t
 Printed, per platform/source and overall: the envelope JSON bytes per event against the stored
 blob bytes, for a held-out mix (seed 99, other ids and numbers than the training set) and for the
 fixture events themselves, with the shipped dictionary and, for reference, with one trained on
-synthetic events (as migration 1 does).
+synthetic events (as migration 1 did before migration 6 shipped one).
 
     python bench/dictionary.py            # print the figures for the shipped dictionary
     python bench/dictionary.py --write    # rebuild blueplane_core/data/starting_dictionary.zdict

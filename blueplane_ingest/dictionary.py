@@ -1,8 +1,8 @@
 """Retraining the compression dictionary on real events.
 
 Every database starts with a dictionary shipped with Blueplane (trained on the realistic mix of
-the real fixtures; migration 6 gives it to older databases too, in place of migration 1's
-synthetic one), so compression works from the first event. Once enough of the user's own events
+the real fixtures; migration 6 stores it, also after the synthetic one that migration 1 trained
+in older databases), so compression works from the first event. Once enough of the user's own events
 are stored, maintenance trains one on them; ingesters switch to the new version within a minute.
 Old rows keep the id of the dictionary they were compressed with.
 """

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from blueplane_core import db, migrations, paths
+import pytest
+
+from blueplane_core import codec, db, migrations, paths
 
 
 def test_fresh_database_reaches_head_with_records() -> None:
@@ -13,6 +15,45 @@ def test_fresh_database_reaches_head_with_records() -> None:
     assert migrations.applied_versions(conn) == {m[0] for m in migrations.MIGRATIONS}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert migrations.migrate(conn) == []  # idempotent
+
+
+def _dictionaries(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    return list(conn.execute("SELECT id, trained_on FROM codec_dictionaries ORDER BY id"))
+
+
+def test_fresh_database_gets_the_shipped_dictionary_without_training(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Training a throwaway dictionary left ~3 MB in the process that ran the migrations."""
+
+    def no_training(*_args: object, **_kwargs: object) -> bytes:
+        raise AssertionError("a migration trained a dictionary")
+
+    monkeypatch.setattr(codec, "train", no_training)
+    conn = db.connect_writer(paths.database())
+    migrations.migrate(conn)
+    assert _dictionaries(conn) == [(0, "none"), (1, "real_mix")]
+    stored = conn.execute("SELECT dictionary FROM codec_dictionaries WHERE id = 1").fetchone()[0]
+    assert bytes(stored) == codec.starting_dictionary()
+
+
+@pytest.mark.parametrize(
+    ("first_trained_on", "expected"),
+    [
+        # migration 1 of earlier versions trained dictionary 1 on synthetic events: replaced
+        ("synthetic", [(0, "none"), (1, "synthetic"), (2, "real_mix")]),
+        # one trained on the user's own events is never replaced
+        ("raw_traces", [(0, "none"), (1, "raw_traces")]),
+    ],
+)
+def test_an_older_database_keeps_its_dictionaries_and_gets_the_shipped_one_only_over_synthetic(
+    first_trained_on: str, expected: list[tuple[int, str]]
+) -> None:
+    conn = db.connect_writer(paths.database())
+    migrations.migrate(conn, migrations.MIGRATIONS[:5])
+    codec.store_dictionary(conn, b"an older dictionary", first_trained_on, 4000)
+    migrations.migrate(conn)
+    assert _dictionaries(conn) == expected
 
 
 def test_old_database_upgrades_through_later_migrations() -> None:

@@ -76,9 +76,10 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
 
 
 def release_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system after a one-off burst (training the
-    first compression dictionary takes ~25 MB): glibc keeps freed memory mapped otherwise, and
-    the process that ran the migrations would hold it for as long as it runs. No-op elsewhere."""
+    """Hand the C heap's free pages back to the system after a one-off burst (tables and
+    indexes built; training a dictionary took ~25 MB when migration 1 still did): glibc keeps
+    freed memory mapped otherwise, and the process that ran the migrations would hold it for as
+    long as it runs. No-op elsewhere."""
     import ctypes
 
     try:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from blueplane_core import codec, synthetic
-from blueplane_core.raw_traces import stored_body
-
 # The dedupe key is the event id as 16 bytes, not 36 characters of text: a smaller UNIQUE index,
 # and since ids are time-ordered (UUIDv7, or derived ids with a time prefix) inserts land at the
 # right edge of the index instead of at random pages.
@@ -69,17 +66,24 @@ STATEMENTS = (
     """,
 )
 
-#: events of the synthetic generator used to train dictionary 1 before any real event exists.
+#: events of the synthetic generator that dictionary 1 was trained on in databases created
+#: before migration 6 shipped a dictionary (bench/dictionary.py compares against it).
 BOOTSTRAP_SAMPLES = 4000
 
 
 def apply(conn: sqlite3.Connection) -> None:
+    """The tables, and the plain-JSON row that ``raw_traces.event_codec`` id 0 refers to.
+
+    This migration used to train dictionary 1 on synthetic events. Migration 6, applied in the
+    same run on a fresh database, replaces it with the shipped one anyway, and training left
+    ~3 MB in the process that ran it for its whole life. Databases that applied this migration
+    before keep their synthetic dictionary (and migration 6 adds the shipped one after it); a
+    fresh one gets the shipped dictionary as id 1. No row was ever compressed with a dictionary
+    a fresh database no longer has: ingesters start only after every migration has run.
+    """
     for statement in STATEMENTS:
         conn.execute(statement)
-    # The raw_traces.event_codec reference to id 0 (plain JSON) needs a row too.
     conn.execute(
         "INSERT INTO codec_dictionaries (id, codec, level, dictionary, trained_on, samples,"
         " created_at) VALUES (0, 'none', 0, x'', 'none', 0, 0)"
     )
-    samples = [stored_body(e) for e in synthetic.take(BOOTSTRAP_SAMPLES, seed=7)]
-    codec.store_dictionary(conn, codec.train(samples), "synthetic", len(samples))
