@@ -59,7 +59,7 @@ _ACCEPTANCE_SQL = (
 )
 
 
-def _select(store: Store) -> str:
+def session_select(store: Store) -> str:
     """The session columns, with the project's folder name where labels are kept."""
     from blueplane_query.projects import label_sql
 
@@ -111,7 +111,7 @@ def list_sessions(
         params.append(min_acceptance)
     result["total"] = int(store.scalar(f"SELECT COUNT(*) FROM conversations WHERE {where}", params))
     rows = store.rows(
-        f"SELECT {_select(store)} FROM conversations WHERE {where}"
+        f"SELECT {session_select(store)} FROM conversations WHERE {where}"
         " ORDER BY started_at DESC, session_id LIMIT ? OFFSET ?",
         [*params, limit, (page - 1) * limit],
     )
@@ -124,14 +124,14 @@ def resolve(store: Store, session_id: str) -> dict[str, Any]:
     if not store.has("conversations"):
         raise NotFound(f"no session {session_id!r}: no sessions have been processed yet")
     row = store.one(
-        f"SELECT {_select(store)} FROM conversations WHERE session_id = ?",
+        f"SELECT {session_select(store)} FROM conversations WHERE session_id = ?",
         (session_id,),
     )
     if row:
         return row
     if len(session_id) >= 4:
         matches = store.rows(
-            f"SELECT {_select(store)} FROM conversations"
+            f"SELECT {session_select(store)} FROM conversations"
             " WHERE session_id >= ? AND session_id < ? LIMIT 2",
             (session_id, session_id + "\U0010ffff"),
         )

@@ -16,7 +16,7 @@ import orjson
 
 from blueplane_query.errors import BadOption
 from blueplane_query.filters import Filter
-from blueplane_query.reports.sessions import shape
+from blueplane_query.reports.sessions import session_select, shape
 from blueplane_query.store import Store
 
 WEIGHTS = {"tools": 0.4, "extensions": 0.3, "size": 0.2, "outcome": 0.1}
@@ -75,36 +75,20 @@ def search_sessions(
     }
     if not store.has("conversations"):
         return result
-    from blueplane_query.reports.sessions import SESSION_COLUMNS
-
     where, params = flt.sql(time="started_at")
+    # the candidates with only what scoring reads; whole rows only for the matches shown
     rows = store.rows(
-        f"SELECT {', '.join(SESSION_COLUMNS)} FROM conversations WHERE {where}"
-        " ORDER BY started_at DESC LIMIT ?",
+        "SELECT session_id, started_at, prompts, tool_errors, api_errors, edits_rejected"
+        f" FROM conversations WHERE {where} ORDER BY started_at DESC LIMIT ?",
         [*params, CANDIDATES],
     )
     result["candidates"] = len(rows)
     if not rows:
         return result
     oldest = rows[-1]["started_at"]
-    tool_sets: dict[str, set[str]] = {}
-    if store.has("conversation_turns"):
-        for r in store.rows(
-            "SELECT t.session_id AS sid, t.tools AS tools FROM conversation_turns t"
-            " JOIN conversations c USING (session_id)"
-            " WHERE c.started_at >= ? AND t.tools IS NOT NULL AND t.tools != '{}'",
-            [oldest],
-        ):
-            tool_sets.setdefault(r["sid"], set()).update(orjson.loads(r["tools"]))
-    ext_sets: dict[str, set[str]] = {}
-    if store.has("code_changes"):
-        for r in store.rows(
-            "SELECT DISTINCT x.session_id AS sid, x.file_extension AS ext FROM code_changes x"
-            " JOIN conversations c USING (session_id)"
-            " WHERE c.started_at >= ? AND x.file_extension IS NOT NULL AND x.file_extension != ''",
-            [oldest],
-        ):
-            ext_sets.setdefault(r["sid"], set()).add(r["ext"].lower())
+    # tool and extension sets of every candidate only when the query compares them
+    tool_sets = _tool_sets(store, "c.started_at >= ?", [oldest]) if want_tools else {}
+    ext_sets = _extension_sets(store, "c.started_at >= ?", [oldest]) if want_ext else {}
 
     scored = []
     for row in rows:
@@ -125,15 +109,59 @@ def search_sessions(
         score = sum(WEIGHTS[k] * v for k, v in used.items()) / weight if weight else 0.0
         scored.append((score, row, parts))
     scored.sort(key=lambda s: -s[0])  # stable: ties stay newest first
+    shown = [row["session_id"] for _score, row, _parts in scored[:limit]]
+    if shown:
+        marks = ", ".join("?" * len(shown))
+        in_shown = f"c.session_id IN ({marks})"
+        if not want_tools:
+            tool_sets = _tool_sets(store, in_shown, shown)
+        if not want_ext:
+            ext_sets = _extension_sets(store, in_shown, shown)
+        whole = {
+            r["session_id"]: r
+            for r in store.rows(
+                f"SELECT {session_select(store)} FROM conversations c WHERE {in_shown}", shown
+            )
+        }
     for score, row, parts in scored[:limit]:
+        sid = row["session_id"]
         result["matches"].append(
             {
                 "score": score,
                 "score_parts": dict(parts),
                 "outcome": outcome_of(row),
-                "tools": sorted(tool_sets.get(row["session_id"], set())),
-                "file_extensions": sorted(ext_sets.get(row["session_id"], set())),
-                "session": shape(row),
+                "tools": sorted(tool_sets.get(sid, set())),
+                "file_extensions": sorted(ext_sets.get(sid, set())),
+                "session": shape(whole[sid]),
             }
         )
     return result
+
+
+def _tool_sets(store: Store, where: str, params: list[Any]) -> dict[str, set[str]]:
+    """session id -> the tools its turns called, for the sessions ``where`` (over ``c``) picks."""
+    sets: dict[str, set[str]] = {}
+    if store.has("conversation_turns"):
+        for r in store.rows(
+            "SELECT session_id AS sid, tools FROM conversation_turns WHERE session_id IN"
+            f" (SELECT session_id FROM conversations c WHERE {where})"
+            " AND tools IS NOT NULL AND tools != '{}'",
+            params,
+        ):
+            sets.setdefault(r["sid"], set()).update(orjson.loads(r["tools"]))
+    return sets
+
+
+def _extension_sets(store: Store, where: str, params: list[Any]) -> dict[str, set[str]]:
+    """session id -> the file extensions it changed or read, for the sessions ``where`` picks."""
+    sets: dict[str, set[str]] = {}
+    if store.has("code_changes"):
+        for r in store.rows(
+            # the sessions drive (each one's changes by primary key), not a scan of every change
+            "SELECT DISTINCT session_id AS sid, file_extension AS ext FROM code_changes"
+            f" WHERE session_id IN (SELECT session_id FROM conversations c WHERE {where})"
+            " AND file_extension IS NOT NULL AND file_extension != ''",
+            params,
+        ):
+            sets.setdefault(r["sid"], set()).add(r["ext"].lower())
+    return sets
