@@ -192,8 +192,11 @@ def fill(total: int, chunk: int) -> None:
     conn.close()
     # the metrics live in Redis too (the live block of `metrics` reads them): keep a snapshot,
     # without the CDC entries every worker has acknowledged (maintenance trims them too)
-    client.xtrim(streams.CDC_STREAM, maxlen=0)
-    client.save()
+    client.xtrim(streams.CDC_STREAM, maxlen=0, approximate=False)
+    import redis
+
+    # SAVE of a 1M-event Redis outlasts the client's socket timeout on a loaded machine
+    redis.Redis.from_url(redis_conn.redis_url(cfg), socket_timeout=None).save()
     redis_dir = Path(str(client.config_get("dir")["dir"]))
     shutil.copy(redis_dir / "dump.rdb", paths.home() / REDIS_SNAPSHOT)
     client.close()
