@@ -490,7 +490,7 @@ class TranscriptMonitor:
         return sent
 
     def _poll_with_bar(self, files: list[Path], total: int, flush: bool) -> int:
-        """``poll`` with a rich bar on stderr (a terminal run of ``--once``)."""
+        """``poll`` with a rich bar on stderr (when stderr is a terminal)."""
         from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -610,8 +610,11 @@ def main(argv: list[str] | None = None) -> None:
     heartbeat.beat("starting")
     try:
         if args.once or not store.existed:
+            # The rich bar only on a terminal: under supervisord stderr is a log file, the bar
+            # would be noise there and rich costs ~4 MB of memory for the process's whole life;
+            # `blueplane up` shows the published progress instead.
             sent = monitor.backfill(
-                show_progress=not args.no_progress and not args.once, flush=args.once
+                show_progress=not args.no_progress and sys.stderr.isatty(), flush=args.once
             )
             log.info(
                 "backfill: %d events, %d lines, %d malformed",

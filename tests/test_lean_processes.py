@@ -5,6 +5,7 @@ Memory itself is measured by ``bench/memory.py``, never here.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 
 import pytest
@@ -85,3 +86,40 @@ def _modules(code: str) -> set[str]:
     )
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
+
+
+def test_the_transcript_monitor_draws_no_bar_into_its_log(redis_client, blueplane_home, tmp_path):
+    """Under supervisord stderr is a log file: the backfill publishes its progress for
+    ``blueplane up`` and draws no rich bar, so rich (~4 MB for the process's life) is never
+    loaded. The real ``main`` backfills a real transcript with stderr not a terminal, then
+    watches until SIGTERM, as under supervisord."""
+    home = tmp_path / "user"
+    project = home / ".claude" / "projects" / "-work-demo"
+    project.mkdir(parents=True)
+    (project / "s.jsonl").write_text('{"type":"summary","summary":"x"}\n')
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(' '.join(sys.modules), file=sys.__stdout__))\n"
+        "sys.argv = ['capture-claude']\n"
+        "import runpy\n"
+        "runpy.run_module('blueplane_capture.transcripts', run_name='__main__')\n"
+    )
+    proc = subprocess.Popen(
+        [PYTHON, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env({"HOME": str(home)}),
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks until the backfill has logged its end
+            if "backfill:" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    loaded = set(out.split())
+    assert "blueplane_core.backfill_progress" in loaded
+    assert "rich" not in loaded and "rich.progress" not in loaded
