@@ -252,6 +252,39 @@ def label_sql(by: str, day: str) -> str:
     raise ValueError(f"not a calendar grouping: {by}")
 
 
+def week_sql(zone: Zone, column: str, first: str, last: str) -> str:
+    """:func:`label` ``week`` of a stored UTC timestamp ``column`` as a SQL expression that
+    compares the timestamp with the UTC instants at which the zone's weeks begin (a binary
+    search of string comparisons), for the weeks from the one holding ``first`` to the one
+    holding ``last``; a time outside them takes the day-by-day expression of
+    :func:`label_sql`. Same labels, a fraction of the cost: that expression computes the local
+    day and its Thursday per row, the bulk of a ``costs --by week`` scan."""
+    monday = _aware(first).astimezone(zone.tz).date()
+    monday -= timedelta(days=monday.weekday())
+    end = _aware(last).astimezone(zone.tz).date()
+    starts: list[tuple[str, str]] = []  # (UTC instant the week begins, its label), oldest first
+    while monday <= end:
+        starts.append((_stamp(zone.midnight(monday)), label("week", monday.isoformat())))
+        monday += timedelta(days=7)
+    if not starts:
+        return label_sql("week", zone.day_sql(column))
+    after = _stamp(zone.midnight(monday))
+
+    def search(part: list[tuple[str, str]]) -> str:
+        if len(part) == 1:
+            return f"'{part[0][1]}'"
+        mid = len(part) // 2
+        return (
+            f"CASE WHEN {column} >= '{part[mid][0]}' THEN {search(part[mid:])}"
+            f" ELSE {search(part[:mid])} END"
+        )
+
+    return (
+        f"CASE WHEN {column} >= '{starts[0][0]}' AND {column} < '{after}' THEN {search(starts)}"
+        f" ELSE {label_sql('week', zone.day_sql(column))} END"
+    )
+
+
 def roll_up(
     by: str, rows: Iterable[dict[str, Any]], *, key: str = "day", sums: Sequence[str]
 ) -> list[dict[str, Any]]:

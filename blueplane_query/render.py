@@ -1,4 +1,4 @@
-"""Human output: each report dict as rich tables (and a plotext chart) that fit 80 columns.
+"""Human output: each report dict as rich tables (and a bar chart) that fit 80 columns.
 
 One function per report, named like the CLI command. Pure presentation: every number shown here
 is in the report dict, and its provenance is shown next to it (``official`` / ``derived`` /
@@ -84,15 +84,15 @@ def _empty(what: str) -> Text:
 
 
 def _chart(labels: list[str], values: list[float], title: str) -> Text:
-    """A small plotext bar chart (<= 78 columns) as rich Text."""
-    import plotext as plt
-
-    plt.clear_figure()
-    plt.plotsize(min(78, max(30, 8 * len(labels) + 10)), 12)
-    plt.bar(labels, values, width=0.6)
-    plt.title(title)
-    plt.theme("clear")
-    return Text.from_ansi(plt.build())
+    """A small horizontal bar chart (<= 78 columns) as rich Text: one line per label, the bar
+    scaled to the largest value (drawn by hand: plotext cost ~60 ms to import and build)."""
+    top = max(values, default=0.0)
+    width = 78 - max((len(x) for x in labels), default=0) - 14
+    lines = [title]
+    for name, value in zip(labels, values, strict=True):
+        bar = "█" * round(width * value / top) if top > 0 else ""
+        lines.append(f"{name} {bar} {value:,.2f}")
+    return Text("\n".join(lines))
 
 
 def metrics(r: dict[str, Any]) -> Any:
@@ -290,6 +290,10 @@ def tools(r: dict[str, Any]) -> Any:
     return Group(*parts)
 
 
+#: the rows a human ``costs`` table shows: the costliest models/projects, the latest periods.
+_COST_ROWS = 30
+
+
 def costs(r: dict[str, Any]) -> Any:
     if not r["rows"]:
         return _empty("costs")
@@ -327,7 +331,9 @@ def costs(r: dict[str, Any]) -> Any:
         cols = (r["by"], "sessions", "tokens", "cache read", "cost", "reported by client")
         for col in cols:
             table.add_column(col, justify="left" if col == r["by"] else "right")
-        for row in r["rows"][-40:]:
+        ranked = r["by"] in ("model", "project")  # costliest first: show the top
+        shown = r["rows"][:_COST_ROWS] if ranked else r["rows"][-_COST_ROWS:]
+        for row in shown:
             name = str(row["period"])
             if r["by"] == "project":
                 name = project_name(row.get("label"), row["period"])
@@ -340,6 +346,10 @@ def costs(r: dict[str, Any]) -> Any:
                 _official(row),
             )
         parts.append(table)
+        hidden = len(r["rows"]) - len(shown)
+        if hidden:
+            which = "cheaper" if ranked else "earlier"
+            parts.append(Text(f"… and {_n(hidden)} more ({which}; --json has every row)"))
         if r["by"] in ("day", "week", "month") and len(r["rows"]) > 1:
             recent = r["rows"][-8:]
             parts.append(

@@ -336,3 +336,37 @@ def test_label_sql_names_the_same_week_and_month_as_label() -> None:
     for by in ("day", "week", "month"):
         got = [r[0] for r in conn.execute(f"SELECT {label_sql(by, 'day')} FROM days ORDER BY n")]
         assert got == [label(by, d.isoformat()) for d in days], by
+
+
+@pytest.mark.parametrize(
+    "tz",
+    [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Asia/Kolkata",
+        "Australia/Lord_Howe",  # a 30-minute DST shift
+        "America/Santiago",  # DST changes at local midnight
+        "+05:45",
+    ],
+)
+def test_week_sql_names_the_week_of_each_stamps_local_day(tz: str) -> None:
+    """Every 37 minutes over two years and a millisecond either side of each local Monday
+    midnight, against ``label`` of the local day computed in Python; stamps outside the span
+    given to ``week_sql`` take its fallback and must agree too."""
+    zone = periods.zone(tz)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    stamps = [start + timedelta(minutes=37 * n) for n in range(2 * 366 * 24 * 60 // 37)]
+    monday = date(2025, 1, 6)
+    while monday < date(2027, 1, 1):
+        midnight = zone.midnight(monday)
+        stamps += [midnight + timedelta(milliseconds=d) for d in (-1, 0, 1)]
+        monday += timedelta(days=7)
+    text = [periods._stamp(s) for s in stamps]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, ts TEXT)")
+    conn.executemany("INSERT INTO t (ts) VALUES (?)", [(s,) for s in text])
+    # the span covers the middle year only: the rest goes through the fallback expression
+    expr = periods.week_sql(zone, "ts", "2025-07-01T00:00:00.000Z", "2026-06-30T23:59:59.999Z")
+    got = [r[0] for r in conn.execute(f"SELECT {expr} FROM t ORDER BY n")]
+    assert got == [periods.label("week", zone.day_of(s)) for s in text]

@@ -19,6 +19,7 @@ end. Figures are unrounded here (``--json`` carries them exactly); only the huma
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from blueplane_query import periods
@@ -102,7 +103,12 @@ def _grouped(
 ) -> list[dict[str, Any]]:
     """Ledger sums per period with the number of distinct sessions in it, summed inside SQLite
     (a session that made requests on two days of one week counts once in that week)."""
-    if by in periods.CALENDAR_GROUPINGS:
+    span = by == "week" and store.rows(
+        "SELECT min(timestamp) AS first, max(timestamp) AS last FROM api_requests"
+    )
+    if span and span[0]["first"]:  # the weeks the ledger spans, bounds from its time index
+        key = periods.week_sql(flt.zone, "timestamp", span[0]["first"], span[0]["last"])
+    elif by in periods.CALENDAR_GROUPINGS:
         key = periods.label_sql(by, flt.zone.day_sql("timestamp"))
     else:
         key = _KEYS[by]
@@ -141,10 +147,10 @@ def _row(r: dict[str, Any], sessions: int) -> dict[str, Any]:
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    names = (*_TOKENS, "total_tokens", "requests", "unpriced_requests")
-    total: dict[str, Any] = {k: sum(r.get(k, 0) for r in rows) for k in names}
-    total["cost_usd"] = sum(r.get("cost_usd", 0.0) for r in rows)
-    official = [r for r in rows if r.get("official_cost_usd") is not None]
-    total["official_cost_usd"] = sum(r["official_cost_usd"] for r in official) if official else None
+    """Column sums over the rows (block rows carry no official figures), added in row order."""
+    names = (*_TOKENS, "total_tokens", "requests", "unpriced_requests", "cost_usd")
+    total: dict[str, Any] = {k: sum(map(itemgetter(k), rows)) for k in names}
+    official = [r["official_cost_usd"] for r in rows if r.get("official_cost_usd") is not None]
+    total["official_cost_usd"] = sum(official) if official else None
     total["official_requests"] = sum(r.get("official_requests", 0) for r in rows)
     return total
