@@ -357,12 +357,17 @@ def _answer(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point (``bp-query``)."""
     os.umask(0o077)  # = paths.restrict_umask(), without importing more before a command runs
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["statusline"] and "-h" not in argv and "--help" not in argv:
         # Claude Code runs it after every message: no parser, no usage errors, always a line
         from blueplane_query.statusline import run
 
-        return run(argv[1:])
+        code = run(argv[1:])
+        if own_process:  # as the launcher does: the line is out, skip the interpreter's teardown
+            sys.stdout.flush()
+            os._exit(code)
+        return code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
