@@ -308,9 +308,18 @@ def roll_up(
 # -- 5-hour billing blocks --------------------------------------------------------------------
 
 
-def floor_hour(when: datetime) -> datetime:
-    """The start of the UTC hour (ccusage floors in UTC whatever the display zone)."""
-    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_US = 3_600_000_000
+_BLOCK_US = 5 * _HOUR_US
+
+
+def _epoch_us(entry: dict[str, Any]) -> int:
+    """An entry's time in UTC epoch microseconds: its ``at_ms`` (the ledger's integer time),
+    else its ``at`` (aware datetime or stored string), exactly."""
+    ms = entry.get("at_ms")
+    if ms is not None:
+        return int(ms) * 1000
+    return (_aware(entry["at"]) - _EPOCH) // timedelta(microseconds=1)
 
 
 def blocks(
@@ -319,35 +328,40 @@ def blocks(
     sums: Sequence[str],
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Requests in time order (each a dict with ``at``, ``model`` and the ``sums`` columns)
-    grouped into 5-hour billing blocks by ccusage's rule.
+    """Requests in time order (each a dict with ``at`` or ``at_ms``, ``model`` and the ``sums``
+    columns) grouped into 5-hour billing blocks by ccusage's rule.
 
     A ``None`` in a summed column (an unpriced request's cost) is counted in ``unpriced`` and
-    left out of the sum, never read as 0.
+    left out of the sum, never read as 0. Times are integers (microseconds) inside the loop and
+    datetimes only per block: a month of a busy ledger is tens of thousands of requests.
     """
     now = now or datetime.now(UTC)
     out: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
+    current: dict[str, Any] = {}
+    models: set[str] = set()
+    start = last = 0
     for entry in entries:
-        at = _aware(entry["at"])
-        if current is not None and (at - current["start"] > BLOCK or at - current["last"] > BLOCK):
-            current = None
-        if current is None:
-            start = floor_hour(at)
+        at = _epoch_us(entry)
+        if not current or at - start > _BLOCK_US or at - last > _BLOCK_US:
+            start = at - at % _HOUR_US  # the UTC hour (ccusage floors in UTC whatever the zone)
+            last = at
+            models = set()
             current = {
                 "start": start,
                 "first": at,
                 "last": at,
                 "requests": 0,
                 "unpriced": 0,
-                "models": set(),
+                "models": models,
                 **{k: 0 for k in sums},
             }
             out.append(current)
-        current["last"] = max(current["last"], at)
+        if at > last:
+            last = current["last"] = at
         current["requests"] += int(entry.get("requests", 1))
-        if entry.get("model"):
-            current["models"].add(entry["model"])
+        model = entry.get("model")
+        if model:
+            models.add(model)
         missing = False
         for k in sums:
             value = entry.get(k)
@@ -364,14 +378,15 @@ TOKEN_SUMS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read
 
 
 def _block(b: dict[str, Any], sums: Sequence[str], now: datetime) -> dict[str, Any]:
-    end = b["start"] + BLOCK
-    active = now - b["last"] < BLOCK and now < end
-    minutes = (b["last"] - b["first"]).total_seconds() / 60
+    start, first, last = (_EPOCH + timedelta(microseconds=b[k]) for k in ("start", "first", "last"))
+    end = start + BLOCK
+    active = now - last < BLOCK and now < end
+    minutes = (last - first).total_seconds() / 60
     return {
-        "start": _stamp(b["start"]),
+        "start": _stamp(start),
         "end": _stamp(end),
-        "first_activity": _stamp(b["first"]),
-        "last_activity": _stamp(b["last"]),
+        "first_activity": _stamp(first),
+        "last_activity": _stamp(last),
         "active": active,
         "requests": b["requests"],
         "unpriced": b["unpriced"],

@@ -82,10 +82,12 @@ def costs(
         where, params = ledger_filter(flt)
         if by == "block":
             entries = store.rows(
-                "SELECT timestamp AS at, model, input_tokens, output_tokens,"
+                # timestamp order = at_ms order (one instant, fixed-width UTC text): its index
+                # serves --since's range and the order at once
+                "SELECT at_ms, model, input_tokens, output_tokens,"
                 " cache_write_5m_tokens + cache_write_1h_tokens AS cache_write_tokens,"
                 " cache_read_tokens, cost_nusd"
-                f" FROM api_requests WHERE {where} ORDER BY at_ms, request_key",
+                f" FROM api_requests WHERE {where} ORDER BY timestamp, request_key",
                 params,
             )
             sums = (*_TOKENS, "cost_nusd")
@@ -136,13 +138,15 @@ def _grouped(
 def _row(r: dict[str, Any], sessions: int) -> dict[str, Any]:
     out: dict[str, Any] = {"period": r["period"], "sessions": sessions}
     out["requests"] = int(r["requests"])
-    for k in (*_TOKENS, "cache_write_1h_tokens"):
-        out[k] = int(r[k])
-    out["total_tokens"] = sum(out[k] for k in _TOKENS)
+    tokens = [int(r[k]) for k in _TOKENS]
+    out.update(zip(_TOKENS, tokens, strict=True))
+    out["cache_write_1h_tokens"] = int(r["cache_write_1h_tokens"])
+    out["total_tokens"] = sum(tokens)
     out["cost_usd"] = r["cost_nusd"] / 1e9
     out["unpriced_requests"] = int(r["unpriced_requests"])
-    out["official_cost_usd"] = r["official_cost_nusd"] / 1e9 if r["official_requests"] else None
-    out["official_requests"] = int(r["official_requests"])
+    official = int(r["official_requests"])
+    out["official_cost_usd"] = r["official_cost_nusd"] / 1e9 if official else None
+    out["official_requests"] = official
     return out
 
 
