@@ -15,6 +15,13 @@ import sys
 sys.path.insert(
     0, (__file__ if __file__[0] == "/" else f"{posix.getcwd()}/{__file__}").rsplit("/", 2)[0]
 )
+# ... and, last on the path, the interpreter's own site-packages (``<venv>/bin/python`` ->
+# ``<venv>/lib/pythonX.Y/site-packages``), which -S leaves off, for hiredis alone: it parses
+# the day of per-minute counters in C (``resp.parses_in_c``). No .pth file is processed.
+sys.path.append(
+    f"{sys.executable.rsplit('/', 2)[0]}/lib/python{sys.version_info[0]}.{sys.version_info[1]}"
+    "/site-packages"
+)
 from blueplane_query.statusline import run
 
 code = run(sys.argv[1:])

@@ -25,7 +25,10 @@ class RedisReader(resp.Client):
 
     @classmethod
     def from_config(cls, config: Config) -> RedisReader:
-        return cls(redis_url(config), min(float(config["redis.socket_timeout_s"]), 5.0))
+        # replies through hiredis: a live view reads a day of per-minute counters
+        return resp.parses_in_c(
+            cls(redis_url(config), min(float(config["redis.socket_timeout_s"]), 5.0))
+        )
 
     def pipeline(  # type: ignore[override]
         self, commands: Sequence[Sequence[Any]] | bool = False, transaction: bool = False

@@ -95,7 +95,7 @@ def live_figures(session_id: str | None) -> dict[str, Any]:
     from blueplane_query.live import counters, live_view
 
     url, zone_name = settings()
-    with resp.Client(url, REDIS_TIMEOUT_S) as reader:
+    with resp.parses_in_c(resp.Client(url, REDIS_TIMEOUT_S)) as reader:
         snap = live_view(reader, ["all"], periods.zone(zone_name))
         session_cost = None
         if session_id:

@@ -33,7 +33,7 @@ def test_hiredis_parses_when_installed(redis_url: str) -> None:
     client = resp_consumer.ConsumerClient(redis_url)
     client.ping()
     (connection,) = client._connections.values()
-    assert isinstance(connection, resp_consumer._HiredisConnection)
+    assert isinstance(connection, resp.HiredisConnection)
     client.close()
 
 
