@@ -279,7 +279,7 @@ def some_session_id() -> str:
         )
 
 
-def bench_cli(runs: int, sid: str) -> None:
+def bench_cli(runs: int, sid: str, only: list[str] | None = None) -> None:
     script = Path(sys.executable).parent / "bp-query"
     base = [str(script)] if script.exists() else [sys.executable, "-m", "blueplane_query.cli"]
     print(
@@ -290,7 +290,8 @@ def bench_cli(runs: int, sid: str) -> None:
         f" {'human P50':>10} {'P95':>5} {'cpu':>5}  load"
     )
     reference = [sys.executable, "-c", "pass"]
-    for command in [["<REFERENCE>"], *COMMANDS]:
+    chosen = [c for c in COMMANDS if not only or any(w in " ".join(c) for w in only)]
+    for command in [["<REFERENCE>"], *chosen]:
         args = [sid if a == "<SID>" else a for a in command]
         row = []
         for extra in (["--json"], []):
@@ -375,6 +376,13 @@ def main() -> None:
         help="keep filled homes here, one per generator version and size, and reuse them "
         "(default: fill a temporary home and delete it)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="time only the bp-query commands whose text contains TEXT (repeatable; "
+        "e.g. --only costs --only tools), and no MCP calls",
+    )
     args = parser.parse_args()
 
     home = None if args.cache else Path(tempfile.mkdtemp(prefix="bp-bench-query-"))
@@ -403,8 +411,9 @@ def main() -> None:
         print(f"database: {size / 1e6:.1f} MB")
         sid = some_session_id()
         if args.runs:
-            bench_cli(args.runs, sid)
-            bench_mcp(args.runs, sid)
+            bench_cli(args.runs, sid, args.only)
+            if not args.only:
+                bench_mcp(args.runs, sid)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
