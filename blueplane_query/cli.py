@@ -9,7 +9,7 @@ Why argparse and not typer here: a command must answer in 300 ms as a fresh proc
 installed here (0.29) builds a pydantic adapter for every parameter, which costs ~170 ms of
 imports before a command runs (measured with ``python -X importtime``); argparse costs ~3 ms.
 The ``blueplane`` admin CLI, where start-up time does not matter, stays typer (see
-``install.py``). rich, plotext, pyarrow and the report modules are imported inside the command
+``install.py``). rich, pyarrow and the report modules are imported inside the command
 that needs them.
 
 Expected failures (no database yet, unknown session, Redis down, a bad option) print one line on

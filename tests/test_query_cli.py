@@ -245,7 +245,7 @@ def test_a_command_loads_no_heavy_module(empty_db: Path) -> None:
         "import sys\n"
         "from blueplane_query import cli\n"
         "rc = cli.main(['sessions', '--json'])\n"
-        "heavy = {'typer', 'pydantic', 'redis', 'rich', 'pyarrow', 'plotext', 'mcp'}\n"
+        "heavy = {'typer', 'pydantic', 'redis', 'rich', 'pyarrow', 'mcp'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}), rc, file=sys.stderr)\n"
     )
     done = subprocess.run(
