@@ -53,18 +53,7 @@ _FILE_KEYS = ("file_path", "notebook_path")
 _AGENT_TOOLS = frozenset({"Agent", "Task"})
 _SHELL_TOOLS = frozenset({"Bash"})
 #: scalar fields of an unknown hook event that are names or ids, never content.
-_SAFE_SCALARS = (
-    "tool_name",
-    "tool_use_id",
-    "agent_id",
-    "agent_type",
-    "notification_type",
-    "trigger",
-    "reason",
-    "source",
-    "permission_mode",
-    "hook_event_name",
-)
+_SAFE_SCALARS = (*allowlist.HOOK_NAME_KEYS, "source", "permission_mode")
 
 
 def shared_event_id(fact: str, key: str) -> str:

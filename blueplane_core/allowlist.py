@@ -754,6 +754,20 @@ _TOOL = (
 _REQUEST = ("request_id", "model", "query_source", "speed", "duration_ms", "agent_name")
 
 
+#: the names and ids an unrecognised hook event may carry into a ``generic`` event (never
+#: content): the Claude Code mapping copies these, and ``generic`` admits them.
+HOOK_NAME_KEYS = (
+    "tool_name",
+    "tool_use_id",
+    "agent_id",
+    "agent_type",
+    "notification_type",
+    "trigger",
+    "reason",
+    "hook_event_name",
+)
+
+
 def _keys(*names: str) -> tuple[str, ...]:
     return (*_COMMON, *names)
 
@@ -986,14 +1000,7 @@ _PAYLOAD_KEYS: dict[str, tuple[str, ...]] = {
         "original_type",
         "fields",
         "attributes",
-        "tool_name",
-        "tool_use_id",
-        "agent_id",
-        "agent_type",
-        "notification_type",
-        "trigger",
-        "reason",
-        "hook_event_name",
+        *HOOK_NAME_KEYS,
         "parse_error",
         "input_bytes",
         "status",
