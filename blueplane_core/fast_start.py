@@ -71,6 +71,12 @@ def dumps(obj: Any) -> bytes:
     return "".join(_ENCODE(obj, 0)).encode("ascii")
 
 
+def uuid_text(hex32: str) -> str:
+    """The 8-4-4-4-12 text of a UUID from its 32 hex digits, without ``uuid`` (a hook cannot
+    afford its import; the ingest and worker path formats one per event read)."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
 # ---------------------------------------------------------------------- environment and paths
 
 

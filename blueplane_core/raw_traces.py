@@ -13,6 +13,7 @@ import orjson
 
 from blueplane_core.codec import Decoder
 from blueplane_core.events import SCHEMA_VERSION
+from blueplane_core.fast_start import uuid_text
 
 #: the columns that, with the decoded ``event_data``, make up the envelope again.
 _COLUMNS = (
@@ -52,8 +53,7 @@ def _uuid_text(raw: bytes) -> str:
     """``str(uuid.UUID(bytes=raw))`` without building a UUID object (once per event read)."""
     if len(raw) != 16:
         raise ValueError(f"an event id has 16 bytes, not {len(raw)}")
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid_text(raw.hex())
 
 
 class RawEvents:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import posix
 import time
 
-from blueplane_core.fast_start import blueplane_home, ensure_private_dir, join
+from blueplane_core.fast_start import blueplane_home, ensure_private_dir, join, uuid_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,18 +83,13 @@ def keyed_hash(secret: bytes, value: str, kind: str = "") -> str:
 # ------------------------------------------------------------------------------ ids and time
 
 
-def _uuid_text(value: int) -> str:
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def new_event_id(unix_ms: int | None = None) -> str:
     """``events.new_event_id``: a UUIDv7."""
     ms = int(time.time() * 1000) if unix_ms is None else unix_ms
     rand = int.from_bytes(posix.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
     value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
-    return _uuid_text(value)
+    return uuid_text(f"{value:032x}")
 
 
 def derived_event_id(namespace: str, record_key: str, unix_ms: int | None = None) -> str:
@@ -104,7 +99,7 @@ def derived_event_id(namespace: str, record_key: str, unix_ms: int | None = None
     prefix = rand >> 80 if unix_ms is None else unix_ms & 0xFFFF_FFFF_FFFF
     value = prefix << 80 | 0x8 << 76 | (rand >> 64 & 0xFFF) << 64
     value |= 0b10 << 62 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
-    return _uuid_text(value)
+    return uuid_text(f"{value:032x}")
 
 
 def format_timestamp(unix_seconds: float | None = None) -> str:
