@@ -146,3 +146,20 @@ def test_both_parsers_read_every_reply_kind_alike(redis_url: str, redis_client) 
         "b'2.5'",
         "b'-7'",
     ]
+
+
+def test_the_query_reader_parses_in_c(cfg, redis_client) -> None:
+    """The query side's reader (a status line, ``watch``, the dashboard) reads a day of
+    per-minute counters through hiredis, with the replies the pure-Python reader gives."""
+    from blueplane_query.redis_reader import RedisReader
+
+    fields = {f"{60 * i}|requests".encode(): str(i).encode() for i in range(3000)}
+    redis_client.hset("bp-test-minutes", mapping=fields)
+    reader = RedisReader.from_config(cfg)
+    try:
+        (flat,) = reader.execute_many([("HGETALL", "bp-test-minutes")])
+        (connection,) = reader._connections.values()
+        assert isinstance(connection, resp.HiredisConnection)
+    finally:
+        reader.close()
+    assert dict(zip(flat[::2], flat[1::2], strict=True)) == fields
