@@ -166,11 +166,11 @@ class StoredEvents:
         marks = ",".join("?" * len(event_types))
         best = self.conn.execute(
             f"SELECT timestamp, sequence, session_id FROM raw_traces"
-            f" INDEXED BY idx_raw_traces_type_time"
-            f" WHERE event_type IN ({marks}) AND timestamp BETWEEN ? AND ?"
-            f" AND workspace_hash = ? AND platform != 'git'"
+            f" INDEXED BY idx_raw_traces_workspace_time"
+            f" WHERE workspace_hash = ? AND timestamp BETWEEN ? AND ?"
+            f" AND event_type IN ({marks}) AND platform != 'git'"
             f" ORDER BY timestamp DESC, sequence DESC LIMIT 1",
-            (*event_types, low, high, workspace),
+            (workspace, low, high, *event_types),
         ).fetchone()
         files = [
             r[0]

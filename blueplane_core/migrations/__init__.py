@@ -20,6 +20,7 @@ from blueplane_core.migrations import (
     m0005_project_labels,
     m0006_real_mix_dictionary,
     m0007_query_indexes,
+    m0008_lean_event_indexes,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -32,6 +33,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "project_labels", m0005_project_labels.apply),
     (6, "real_mix_dictionary", m0006_real_mix_dictionary.apply),
     (7, "query_indexes", m0007_query_indexes.apply),
+    (8, "lean_event_indexes", m0008_lean_event_indexes.apply),
 )
 
 
