@@ -437,7 +437,8 @@ class Monitor:
         usage = memory.get("usage", {}).get(model)
         billed = memory.setdefault("billed", {}).setdefault(model, [0, 0])
         if usage and usage[1] == billed[1] + 1 and usage[0] >= billed[0]:
-            event["payload"]["cost_usd"] = (usage[0] - billed[0]) / 100
+            # a new plain dict (a made payload cannot change): the Emitter checks it in full
+            event["payload"] = {**event["payload"], "cost_usd": (usage[0] - billed[0]) / 100}
             billed[0], billed[1] = usage[0], usage[1]
         return event
 

@@ -132,6 +132,9 @@ class TranscriptParser:
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
         self._hashes: dict[tuple[str, str], str] = {}
+        #: a file's lines repeat their metadata: each distinct one is cleaned once and the
+        #: (unchangeable) result shared by the events that carry it
+        self._metas: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
 
     def _hash(self, value: str, kind: str) -> str:
         """``privacy.keyed_hash``, memoized: a file repeats its cwd and branch on every line."""
@@ -186,16 +189,23 @@ class TranscriptParser:
         meta: dict[str, Any],
         payload: dict[str, Any],
     ) -> dict[str, Any]:
-        return events.make_event(
+        key = tuple(meta.items())
+        cleaned = self._metas.get(key)
+        event = events.make_event(
             event_type=kind,
             platform=mapping.PLATFORM,
             source="transcript",
             session_id=session[:256],
             payload=payload,
-            metadata=meta,
+            metadata=meta if cleaned is None else cleaned,
             event_id=event_id,
             timestamp=timestamp,
         )
+        if cleaned is None and type(event["metadata"]) is events.Checked:
+            if len(self._metas) > 1024:
+                self._metas.clear()
+            self._metas[key] = event["metadata"]
+        return event
 
     # ---------------------------------------------------------------------- the lines
 

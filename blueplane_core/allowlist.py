@@ -1133,8 +1133,11 @@ def clean_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def violation(event: dict[str, Any]) -> str | None:
-    """Why ``event`` (a valid envelope) may not be stored, or None. Names keys, never values."""
+def violation(event: dict[str, Any], verified: tuple[str, ...] = ()) -> str | None:
+    """Why ``event`` (a valid envelope) may not be stored, or None. Names keys, never values.
+
+    ``verified``: sections ("payload", "metadata") the caller knows to be clean, not checked
+    again (the Emitter's ``events.Checked`` ones, allow-listed when made and unchangeable)."""
     event_type = event["event_type"]
     payload_kinds = allowed(event_type)
     if payload_kinds is None:
@@ -1148,6 +1151,8 @@ def violation(event: dict[str, Any]) -> str | None:
         ("payload", event["payload"], payload_kinds),
         ("metadata", event["metadata"], METADATA),
     ):
+        if section in verified:
+            continue
         for key, value in given.items():
             kind = kinds.get(key)
             if kind is None:

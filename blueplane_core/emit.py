@@ -43,11 +43,23 @@ class Emitter:
         return events.CATEGORY.get(event.get("event_type", ""), "other") not in self._disabled
 
     def check(self, event: dict[str, Any]) -> bytes:
-        """The event's bytes, after validation and the privacy check (raises on either)."""
+        """The event's bytes, after validation and the privacy check (raises on either).
+
+        A payload or metadata that ``make_event`` cleaned for this event type and that cannot
+        have changed since (``events.Checked``) is verified by that alone: its keys are on the
+        allow-list (which names no ``privacy.FORBIDDEN_KEYS``) and its values of their kinds.
+        Anything else (a plain dict: an event built by hand, a broken mapping) is checked in
+        full, key by key and inside every nested value."""
         events.validate(event)
-        privacy.check_sanitized(event["payload"], "payload")
-        privacy.check_sanitized(event["metadata"], "metadata")
-        problem = allowlist.violation(event)
+        event_type = event["event_type"]
+        verified: tuple[str, ...] = ()
+        for section, want in (("payload", event_type), ("metadata", "")):
+            given = event[section]
+            if type(given) is events.Checked and given.event_type == want:
+                verified += (section,)
+            else:
+                privacy.check_sanitized(given, section)
+        problem = allowlist.violation(event, verified)
         if problem:
             raise privacy.PrivacyViolation(problem)
         return encode(event)
@@ -64,9 +76,14 @@ class Emitter:
             if not self.allowed(event):
                 self.dropped += 1
                 continue
-            if not self._labels and "project_label" in event.get("metadata", ()):
-                event = {**event, "metadata": dict(event["metadata"])}
-                del event["metadata"]["project_label"]
+            metadata = event.get("metadata", ())
+            if not self._labels and "project_label" in metadata:
+                if type(metadata) is events.Checked:
+                    metadata = metadata.without("project_label")
+                else:
+                    metadata = dict(metadata)
+                    del metadata["project_label"]
+                event = {**event, "metadata": metadata}
             pipe.xadd(streams.EVENTS_STREAM, {streams.EVENT_FIELD: self.check(event)})
             sent += 1
         if sent:

@@ -163,7 +163,7 @@ def validate(event: Any) -> dict[str, Any]:
     hook_type = event["hook_type"]
     if hook_type is not None and type(hook_type) is not str:
         raise InvalidEvent(f"field 'hook_type' has type {type(hook_type).__name__}")
-    if type(event["metadata"]) is not dict or type(event["payload"]) is not dict:
+    if not isinstance(event["metadata"], dict) or not isinstance(event["payload"], dict):
         raise InvalidEvent("fields 'metadata' and 'payload' must be JSON objects")
     if event["schema"] != SCHEMA_VERSION or type(event["schema"]) is not int:
         raise InvalidEvent(f"unsupported schema {event['schema']!r} (expected {SCHEMA_VERSION})")
@@ -241,6 +241,42 @@ def derived_event_id(namespace: str, record_key: str, unix_ms: int | None = None
     return str(uuid.UUID(int=value))
 
 
+_SCALARS = (str, int, float, bool)
+
+
+class Checked(dict[str, Any]):
+    """A payload or metadata that :func:`allowlist.clean` produced for ``event_type`` ("" for
+    metadata, whose keys are the same for every type), holding scalars only, which refuses any
+    change afterwards. Because it is allow-listed by construction and cannot change, the Emitter
+    (the gate) verifies it by its type instead of checking every key and value a second time;
+    a plain dict (an event built by hand, a broken mapping) is still checked in full."""
+
+    __slots__ = ("event_type",)
+
+    def __init__(self, items: dict[str, Any], event_type: str) -> None:
+        dict.__init__(self, items)
+        self.event_type = event_type
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a cleaned payload or metadata cannot change: build a new event")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = pop = popitem = clear = setdefault = _refuse
+
+    def without(self, key: str) -> Checked:
+        """A copy without ``key`` (leaving a key out keeps it allow-listed)."""
+        return Checked({k: v for k, v in self.items() if k != key}, self.event_type)
+
+
+def checked(items: dict[str, Any], event_type: str) -> dict[str, Any]:
+    """``items`` (already cleaned for ``event_type``) as :class:`Checked` when every value is a
+    scalar (a list or map could still change inside), else unchanged."""
+    for value in items.values():
+        if not isinstance(value, _SCALARS):
+            return items
+    return Checked(items, event_type)
+
+
 def make_event(
     *,
     event_type: str,
@@ -257,9 +293,16 @@ def make_event(
 
     Payload and metadata go through the privacy allow-list (``allowlist.clean``): a key it does
     not list raises ``allowlist.NotAllowed``, a value not of its key's kind is coerced or left
-    out. This is the only way capture code builds an event.
+    out. This is the only way capture code builds an event. They come back as :class:`Checked`
+    (unchangeable) where they hold scalars only; a ``metadata`` that is already ``Checked`` (an
+    earlier event's, reused) is not cleaned again.
     """
-    payload, metadata = allowlist.clean(event_type, payload or {}, metadata or {})
+    if type(metadata) is Checked:
+        payload, _ = allowlist.clean(event_type, payload or {}, {})
+    else:
+        payload, metadata = allowlist.clean(event_type, payload or {}, metadata or {})
+        metadata = checked(metadata, "")
+    payload = checked(payload, event_type)
     return {
         "schema": SCHEMA_VERSION,
         "event_id": event_id or new_event_id(),

@@ -231,3 +231,95 @@ def test_blueplane_privacy_shows_the_keys_and_kinds_stored_and_dumps_every_event
         e["event_id"]: e["payload"] for e in made
     }
     assert out.stat().st_mode & 0o077 == 0  # the dump is the owner's alone
+
+
+def test_no_forbidden_key_is_on_the_allow_list() -> None:
+    """The Emitter skips the forbidden-key walk for a made (``Checked``) payload because its keys
+    are on the allow-list; that holds only while the list names none of them."""
+    listed = {key for table in allowlist.PAYLOAD.values() for key in table} | set(
+        allowlist.METADATA
+    )
+    assert listed & privacy.FORBIDDEN_KEYS == set()
+    assert "command" in privacy.FORBIDDEN_KEYS  # the check is not vacuous
+
+
+def _made() -> dict:
+    return events.make_event(
+        event_type="tool_result",
+        platform="claude_code",
+        source="transcript",
+        session_id="s-1",
+        payload={"tool_name": "Bash", "program": "git", "success": True},
+        metadata={"model": "claude-opus-4-8", "client_version": "2.1.197"},
+    )
+
+
+def test_a_made_payload_cannot_change_after_it_was_cleaned() -> None:
+    event = _made()
+    assert type(event["payload"]) is events.Checked
+    for change in (
+        lambda p: p.__setitem__("prompt", "hi"),
+        lambda p: p.update(prompt="hi"),
+        lambda p: p.setdefault("prompt", "hi"),
+        lambda p: p.pop("program"),
+        lambda p: p.__delitem__("program"),
+        lambda p: p.clear(),
+    ):
+        with pytest.raises(TypeError):
+            change(event["payload"])
+        with pytest.raises(TypeError):
+            change(event["metadata"])
+    assert event["payload"] == {"tool_name": "Bash", "program": "git", "success": True}
+
+
+def test_the_emitter_still_refuses_what_a_broken_mapping_builds() -> None:
+    """The gate: plain dicts (built by hand, or a made payload copied and changed) and a made
+    payload moved into an event of another type are checked key by key."""
+    from blueplane_core.emit import Emitter
+
+    checker = Emitter(redis.Redis())  # check() only: no I/O
+    checker.check(_made())  # a made event passes
+    broken = _made()
+    broken["payload"] = {**broken["payload"], "command": "rm -rf /home/dev"}
+    with pytest.raises(privacy.PrivacyViolation, match="payload.command"):
+        checker.check(broken)
+    off_list = _made()
+    off_list["payload"] = {**off_list["payload"], "detail": "x"}
+    with pytest.raises(privacy.PrivacyViolation, match="'detail' is not on the allow-list"):
+        checker.check(off_list)
+    wrong_kind = _made()
+    wrong_kind["metadata"] = {**wrong_kind["metadata"], "model": "acme secret finetune"}
+    with pytest.raises(privacy.PrivacyViolation, match="metadata.model is not a model name"):
+        checker.check(wrong_kind)
+    moved = _made()
+    moved["event_type"] = "user_prompt"  # tool_result's keys are not user_prompt's
+    with pytest.raises(privacy.PrivacyViolation, match="user_prompt: payload key 'program'"):
+        checker.check(moved)
+    nested = events.make_event(
+        event_type="tool_batch",
+        platform="claude_code",
+        source="hook",
+        session_id="s-1",
+        payload={"tool_count": 1, "tool_names": ["Bash"]},
+    )
+    assert type(nested["payload"]) is dict  # a list inside could still change: checked in full
+    nested["payload"]["tool_names"].append("a prompt, with spaces")
+    with pytest.raises(privacy.PrivacyViolation, match="tool_names"):
+        checker.check(nested)
+
+
+def test_the_emitter_drops_a_made_label_without_losing_the_check() -> None:
+    from blueplane_core.emit import Emitter
+
+    event = events.make_event(
+        event_type="user_prompt",
+        platform="claude_code",
+        source="transcript",
+        session_id="s-1",
+        payload={"prompt_length": 3},
+        metadata={"project_label": "acme-app", "model": "claude-opus-4-8"},
+    )
+    sent = orjson.loads(Emitter(redis.Redis()).check(event))
+    assert sent["metadata"]["project_label"] == "acme-app"  # check() leaves labels alone
+    without = event["metadata"].without("project_label")
+    assert type(without) is events.Checked and without == {"model": "claude-opus-4-8"}
