@@ -70,6 +70,34 @@ class Kind:
         self.coerce = coerce or (lambda value: value if check(value) else DROP)
 
 
+#: Strings :func:`violation` saw pass, as (kind, string), and OTel attributes, as (name, string):
+#: ingest meets the same session ids, names, versions and attribute values event after event,
+#: and a set look-up costs a fraction of a check (the check took half the time before). Only
+#: passes are kept, so a refused value is never held on to; a value is remembered with its
+#: kind, so passing one kind says nothing about another. At most ``_PASSED_MAX`` (then the set
+#: starts again: values unique to one event, such as request ids, must not grow it).
+_PASSED: set[tuple[Any, str]] = set()
+_PASSED_MAX = 2048
+
+
+def _remember(passed: tuple[Any, str]) -> None:
+    if len(_PASSED) >= _PASSED_MAX:
+        _PASSED.clear()
+    _PASSED.add(passed)
+
+
+def _passes(kind: Kind, value: Any) -> bool:
+    """``kind.check(value)``, remembered for strings that pass (see ``_PASSED``)."""
+    if type(value) is not str:
+        return kind.check(value)
+    if (kind, value) in _PASSED:
+        return True
+    if not kind.check(value):
+        return False
+    _remember((kind, value))
+    return True
+
+
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -446,9 +474,13 @@ def _are_attributes(value: Any) -> bool:
     if not isinstance(value, dict) or len(value) > 64:
         return False
     for key, item in value.items():  # one pass: ingest checks every OTel event's attributes
+        if type(item) is str and (key, item) in _PASSED:
+            continue
         kept = _attribute(key, item)
         if kept is DROP or kept != item:
             return False
+        if type(item) is str:
+            _remember((key, item))
     return True
 
 
@@ -1142,10 +1174,10 @@ def violation(event: dict[str, Any], verified: tuple[str, ...] = ()) -> str | No
     payload_kinds = allowed(event_type)
     if payload_kinds is None:
         return f"{event_type}: no allow-list for this event type"
-    if not SESSION_ID.check(event["session_id"]):
+    if not _passes(SESSION_ID, event["session_id"]):
         return "session_id is not a bounded identifier"
     hook_type = event["hook_type"]
-    if hook_type is not None and not HOOK_TYPE.check(hook_type):
+    if hook_type is not None and not _passes(HOOK_TYPE, hook_type):
         return "hook_type is not a name"
     for section, given, kinds in (
         ("payload", event["payload"], payload_kinds),
@@ -1157,7 +1189,7 @@ def violation(event: dict[str, Any], verified: tuple[str, ...] = ()) -> str | No
             kind = kinds.get(key)
             if kind is None:
                 return f"{event_type}: {section} key {str(key)[:64]!r} is not on the allow-list"
-            if not kind.check(value):
+            if not _passes(kind, value):
                 return f"{event_type}: {section}.{key} is not a {kind.name}"
     return None
 

@@ -96,6 +96,28 @@ def test_events_on_the_list_are_stored(redis_client: redis.Redis) -> None:
     assert ingest_all()["stored"] == 1
 
 
+def test_a_string_that_passed_under_one_key_is_checked_again_under_another() -> None:
+    """Ingest remembers the strings that passed, with their kind or attribute name: passing
+    once as a tool name admits nothing as a keyed hash or a token, and an attribute value
+    allowed under one name is refused under a name that does not allow it."""
+    assert allowlist.violation(_event({"tool_name": "Deploy-Plan"})) is None
+    assert allowlist.violation(_event({"tool_name": "Deploy-Plan"})) is None  # remembered
+    assert "file_hash is not a keyed hash" in str(
+        allowlist.violation(_event({"file_hash": "Deploy-Plan"}))
+    )
+    assert "tool_status is not a token" in str(
+        allowlist.violation(_event({"tool_status": "Deploy-Plan"}))
+    )
+    generic = events.make_event(
+        event_type="generic", platform="claude_code", source="otlp", session_id="s-1"
+    )
+    generic["payload"] = {"attributes": {"hook_event": "acme-secret-build"}}
+    assert allowlist.violation(generic) is None
+    for name in ("terminal.type", "model"):
+        generic["payload"] = {"attributes": {name: "acme-secret-build"}}
+        assert "payload.attributes is not a" in str(allowlist.violation(generic))
+
+
 def test_generic_otel_attributes_keep_numbers_and_allow_listed_names_only() -> None:
     kept = allowlist.ATTRIBUTES.coerce(
         {
