@@ -276,8 +276,6 @@ def mixed() -> list[dict[str, Any]]:
             files_changed=1,
         ),
     ]
-    for e in out:
-        e["payload"].pop("model_", None)
     return out
 
 
