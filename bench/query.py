@@ -349,7 +349,7 @@ def bench_mcp(runs: int, sid: str) -> None:
                     result = await client.call_tool(name, args)
                     times.append((time.perf_counter() - t1) * 1000)
                     if result.is_error:
-                        error = result.content[0].text[:50]
+                        error = str(getattr(result.content[0], "text", ""))[:50]
                 cpu = ((cpu_ms_of(server) if server else float("nan")) - cpu0) / runs
                 label = f"{name} {args}"[:56]
                 print(

@@ -89,9 +89,13 @@ class Zone:
         shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
         return self.local(_aware(stamp)).strftime(shape)
 
-    def day_sql(self, column: str) -> str:
-        """A SQL expression: the local day ``YYYY-MM-DD`` of a stored UTC timestamp column."""
-        spans = _offsets(self.name, self.tz)
+    def day_sql(self, column: str, first: str | None = None, last: str | None = None) -> str:
+        """A SQL expression: the local day ``YYYY-MM-DD`` of a stored UTC timestamp column.
+
+        ``first`` / ``last`` (stored UTC strings): the times the column can hold; the expression
+        then knows the zone's offsets from a day before ``first`` (instead of from 2000: 16 ms
+        of zone look-ups per process) to a year from now or a day after ``last``."""
+        spans = self.offsets(first, last)
         if len(spans) == 1:
             return _date_expr(column, spans[0][1])
         branches = " ".join(
@@ -99,6 +103,33 @@ class Zone:
             for start, minutes in reversed(spans[1:])
         )
         return f"CASE {branches} ELSE {_date_expr(column, spans[0][1])} END"
+
+    def offsets(
+        self, first: str | None = None, last: str | None = None
+    ) -> tuple[tuple[datetime, int], ...]:
+        """``(from, offset minutes)`` per stretch of constant offset (see :func:`_offsets`),
+        from a day before ``first`` (default 2000) to a year from now or a day after ``last``."""
+        start = _SPAN_START
+        if first:
+            start = max(start, _aware(first).replace(hour=0, minute=0, second=0, microsecond=0))
+            start -= timedelta(days=1)
+        end = None
+        if last:
+            end = _aware(last) + timedelta(days=1)
+        return _offsets(self.name, self.tz, start, end)
+
+    def whole_quarters(self, first: str | None = None, last: str | None = None) -> bool:
+        """True if every offset of the zone (between ``first`` and ``last``) is a multiple of
+        15 minutes and begins on a UTC quarter hour: then all times of one UTC quarter hour
+        fall on one local day, and a roll-up per quarter hour groups by day exactly (+05:30 and
+        +05:45 do; an offset such as +05:17 does not)."""
+        spans = self.offsets(first, last)
+        if any(minutes % 15 for _start, minutes in spans):
+            return False
+        return all(
+            start.minute % 15 == 0 and not start.second and not start.microsecond
+            for start, _minutes in spans[1:]
+        )
 
 
 def _date_expr(column: str, minutes: int) -> str:
@@ -120,28 +151,39 @@ def _minutes(tz: tzinfo, at: datetime) -> int:
     return int(offset.total_seconds() // 60)
 
 
-#: ``_offsets`` computed in this process, per (name, tz).
-_OFFSETS: dict[tuple[str, tzinfo], tuple[tuple[datetime, int], ...]] = {}
+#: ``_offsets`` computed in this process, per (name, tz, start, end).
+_OFFSETS: dict[tuple[object, ...], tuple[tuple[datetime, int], ...]] = {}
 
 
-def _offsets(name: str, tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
-    """``(from, offset minutes)`` for each stretch of constant offset, oldest first.
+def _offsets(
+    name: str, tz: tzinfo, start: datetime = _SPAN_START, end: datetime | None = None
+) -> tuple[tuple[datetime, int], ...]:
+    """``(from, offset minutes)`` for each stretch of constant offset, oldest first, from
+    ``start`` to ``end`` or a year from now, whichever is later (a time outside takes the
+    offset at the nearest end).
 
     Found by sampling the zone once a day and bisecting each change to the minute (zones change
-    their offset at most a few times a year, never twice in a day); computed once per zone.
+    their offset at most a few times a year, never twice in a day); computed once per zone and
+    span in a process.
     """
-    known = _OFFSETS.get((name, tz))
+    horizon = datetime.now(UTC) + timedelta(days=366 * _SPAN_YEARS_AHEAD)  # (no Feb 29 trap)
+    if end is None or end < horizon:
+        end = horizon
+    end = end.replace(hour=0, minute=0, second=0, microsecond=0)  # one key per day
+    key = (name, tz, start, end)
+    known = _OFFSETS.get(key)
     if known is None:
         if len(_OFFSETS) >= 16:
             _OFFSETS.clear()
-        known = _OFFSETS[(name, tz)] = _compute_offsets(tz)
+        known = _OFFSETS[key] = _compute_offsets(tz, start, end)
     return known
 
 
-def _compute_offsets(tz: tzinfo) -> tuple[tuple[datetime, int], ...]:
-    end = datetime.now(UTC) + timedelta(days=366 * _SPAN_YEARS_AHEAD)  # (no Feb 29 trap)
-    spans: list[tuple[datetime, int]] = [(_SPAN_START, _minutes(tz, _SPAN_START))]
-    at = _SPAN_START
+def _compute_offsets(
+    tz: tzinfo, start: datetime, end: datetime
+) -> tuple[tuple[datetime, int], ...]:
+    spans: list[tuple[datetime, int]] = [(start, _minutes(tz, start))]
+    at = start
     step = timedelta(days=1)
     while at < end:
         nxt = at + step
@@ -252,13 +294,16 @@ def label_sql(by: str, day: str) -> str:
     raise ValueError(f"not a calendar grouping: {by}")
 
 
-def week_sql(zone: Zone, column: str, first: str, last: str) -> str:
+def week_sql(zone: Zone, column: str, first: str, last: str, *, within: bool = False) -> str:
     """:func:`label` ``week`` of a stored UTC timestamp ``column`` as a SQL expression that
     compares the timestamp with the UTC instants at which the zone's weeks begin (a binary
     search of string comparisons), for the weeks from the one holding ``first`` to the one
     holding ``last``; a time outside them takes the day-by-day expression of
     :func:`label_sql`. Same labels, a fraction of the cost: that expression computes the local
-    day and its Thursday per row, the bulk of a ``costs --by week`` scan."""
+    day and its Thursday per row, the bulk of a ``costs --by week`` scan.
+
+    ``within``: the column holds times between ``first`` and ``last`` only (a table's own
+    bounds), so the day-by-day expression needs the zone's offsets near them only."""
     monday = _aware(first).astimezone(zone.tz).date()
     monday -= timedelta(days=monday.weekday())
     end = _aware(last).astimezone(zone.tz).date()
@@ -266,8 +311,9 @@ def week_sql(zone: Zone, column: str, first: str, last: str) -> str:
     while monday <= end:
         starts.append((_stamp(zone.midnight(monday)), label("week", monday.isoformat())))
         monday += timedelta(days=7)
+    bounds = (first, last) if within else (None, None)
     if not starts:
-        return label_sql("week", zone.day_sql(column))
+        return label_sql("week", zone.day_sql(column, *bounds))
     after = _stamp(zone.midnight(monday))
 
     def search(part: list[tuple[str, str]]) -> str:
@@ -281,7 +327,7 @@ def week_sql(zone: Zone, column: str, first: str, last: str) -> str:
 
     return (
         f"CASE WHEN {column} >= '{starts[0][0]}' AND {column} < '{after}' THEN {search(starts)}"
-        f" ELSE {label_sql('week', zone.day_sql(column))} END"
+        f" ELSE {label_sql('week', zone.day_sql(column, *bounds))} END"
     )
 
 

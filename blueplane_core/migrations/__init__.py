@@ -21,6 +21,7 @@ from blueplane_core.migrations import (
     m0006_real_mix_dictionary,
     m0007_query_indexes,
     m0008_lean_event_indexes,
+    m0009_ledger_quarters,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -34,6 +35,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (6, "real_mix_dictionary", m0006_real_mix_dictionary.apply),
     (7, "query_indexes", m0007_query_indexes.apply),
     (8, "lean_event_indexes", m0008_lean_event_indexes.apply),
+    (9, "ledger_quarters", m0009_ledger_quarters.apply),
 )
 
 
