@@ -50,7 +50,9 @@ KEYS: tuple[Key, ...] = (
     Key("redis.socket_timeout_s", float, 5.0, "timeout of every Redis call", minimum=0.1),
     # Fast-path ingest
     Key("ingest.processes", int, 1, "ingester processes supervisord starts (numprocs)", 1),
-    Key("ingest.batch_size", int, 100, "events written per SQLite transaction at most", 1),
+    # 200, not 100: each commit writes the touched index pages and each batch costs two Redis
+    # round trips whatever its size; 12% less CPU per event (bench/ingest.py), batch P95 ~2 ms.
+    Key("ingest.batch_size", int, 200, "events written per SQLite transaction at most", 1),
     Key("ingest.batch_timeout_ms", int, 100, "longest wait to fill a batch", 1),
     Key("ingest.claim_idle_ms", int, 30_000, "pending entries idle this long are reclaimed", 1),
     Key("ingest.max_deliveries", int, 3, "deliveries before an entry is dead-lettered", 1),

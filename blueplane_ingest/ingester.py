@@ -1,4 +1,4 @@
-"""The fast-path loop: stream -> SQLite -> CDC -> ACK, in batches of 100 events or 100 ms.
+"""The fast-path loop: stream -> SQLite -> CDC -> ACK, in batches of 200 events or 100 ms.
 
 Order of one batch, and why it is safe to die anywhere in it:
 

@@ -18,7 +18,7 @@ def write_config(text: str) -> Path:
 def test_defaults_without_a_file() -> None:
     cfg = config.load()
     assert cfg["ingest.processes"] == 1
-    assert cfg["ingest.batch_size"] == 100
+    assert cfg["ingest.batch_size"] == 200
     assert cfg.embedded_redis
 
 
