@@ -135,18 +135,17 @@ def deliver(home: str, url: str, timeout_s: float, event: dict, label: str) -> N
 
     The event id is fixed before either path, so ``capture-spool`` delivering it later and
     ingest's UNIQUE event_id keep it exactly once. With a cluster URL the client follows the
-    cluster's redirects within the same deadline.
+    cluster's redirects within the same deadline (``resp_wire.execute_once``: the full client
+    is loaded only for a cluster URL).
     """
-    from blueplane_core import resp, streams
+    from blueplane_core import resp_wire, streams
 
     data = dumps(event)
     try:
-        client = resp.Client(url, timeout_s)
-        try:
-            client.execute("XADD", streams.EVENTS_STREAM, "*", streams.EVENT_FIELD, data)
-        finally:
-            client.close()
-    except (resp.RedisError, ValueError) as exc:
+        resp_wire.execute_once(
+            url, timeout_s, "XADD", streams.EVENTS_STREAM, "*", streams.EVENT_FIELD, data
+        )
+    except (resp_wire.RedisError, ValueError) as exc:
         from blueplane_capture.hooks import spool_file  # only on this path: imports cost ms
 
         try:
