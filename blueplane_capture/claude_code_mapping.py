@@ -8,8 +8,6 @@ computed here for both (see ``shared_event_id`` and docs/events.md, "One fact, t
 ingest's UNIQUE event_id then stores such a fact once, whichever source arrives first.
 """
 
-from __future__ import annotations
-
 from blueplane_capture.hooks.primitives import (
     derived_event_id,
     file_extension,
@@ -65,7 +63,7 @@ def shared_event_id(fact: str, key: str) -> str:
 # ------------------------------------------------------------------------- shared reductions
 
 
-def tool_input_facts(tool_name: str, tool_input: Any, secret: bytes) -> dict[str, Any]:
+def tool_input_facts(tool_name: str, tool_input: "Any", secret: bytes) -> "dict[str, Any]":
     """What a tool call's input may leave behind: extension and keyed hash of its file, the
     program of a shell command, the MCP server, the subagent type."""
     facts: dict[str, Any] = {}
@@ -88,13 +86,13 @@ def tool_input_facts(tool_name: str, tool_input: Any, secret: bytes) -> dict[str
     return facts
 
 
-def _text_lines(text: Any) -> int:
+def _text_lines(text: "Any") -> int:
     if not isinstance(text, str) or not text:
         return 0
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def tool_response_facts(tool_response: Any) -> dict[str, Any]:
+def tool_response_facts(tool_response: "Any") -> "dict[str, Any]":
     """Line counts of an edit, from the structured tool response (``structuredPatch``; a newly
     created file counts all its lines as added). Nothing of the content is kept."""
     if not isinstance(tool_response, dict):
@@ -117,7 +115,7 @@ def tool_response_facts(tool_response: Any) -> dict[str, Any]:
     return {}
 
 
-def error_type(text: Any, interrupted: bool = False) -> str:
+def error_type(text: "Any", interrupted: bool = False) -> str:
     """A short class for a tool failure; the error text itself is never kept."""
     if interrupted:
         return "interrupted"
@@ -140,7 +138,7 @@ def error_type(text: Any, interrupted: bool = False) -> str:
 # --------------------------------------------------------------------------------- the hook
 
 
-def _metadata(payload: dict[str, Any], secret: bytes) -> dict[str, Any]:
+def _metadata(payload: "dict[str, Any]", secret: bytes) -> "dict[str, Any]":
     meta: dict[str, Any] = {}
     cwd = payload.get("cwd")
     if isinstance(cwd, str) and cwd:
@@ -155,15 +153,17 @@ def _metadata(payload: dict[str, Any], secret: bytes) -> dict[str, Any]:
     return meta
 
 
-def _text(value: Any) -> str:
+def _text(value: "Any") -> str:
     return value if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int | None:
+def _int(value: "Any") -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _hook_payload(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dict[str, Any], str]:
+def _hook_payload(
+    name: str, p: "dict[str, Any]", secret: bytes
+) -> "tuple[str, dict[str, Any], str]":
     """(event_type, payload, event_id) for one hook event."""
     out: dict[str, Any] = {}
     event_id = ""
@@ -297,7 +297,9 @@ def _hook_payload(name: str, p: dict[str, Any], secret: bytes) -> tuple[str, dic
     return kind, out, event_id
 
 
-def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -> dict[str, Any]:
+def map_hook(
+    payload: "dict[str, Any]", secret: bytes, now: float | None = None
+) -> "dict[str, Any]":
     """The sanitized envelope of one hook fire (any event, known or not)."""
     name = payload.get("hook_event_name")
     name = name if isinstance(name, str) else ""
@@ -323,7 +325,7 @@ def map_hook(payload: dict[str, Any], secret: bytes, now: float | None = None) -
     )
 
 
-def unparsed_hook_event(reason: str, size: int, now: float | None = None) -> dict[str, Any]:
+def unparsed_hook_event(reason: str, size: int, now: float | None = None) -> "dict[str, Any]":
     """What a hook records when its stdin was not a JSON object: the fact, never the bytes."""
     session = getenv("CLAUDE_CODE_SESSION_ID") or "unknown"
     return allowlist.clean_event(

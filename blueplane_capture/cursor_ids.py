@@ -18,8 +18,6 @@ Keys are HMAC hashes (``keyed_hash``), never raw hashes of text: a command or pa
 guessed back from them. Only ``hooks.primitives`` is used, so the hook can import this module.
 """
 
-from __future__ import annotations
-
 from blueplane_capture.hooks.primitives import keyed_hash
 
 TYPE_CHECKING = False
@@ -80,7 +78,7 @@ def canonical_path(path: str, root: str) -> str:
     return path
 
 
-def tool_argument(kind: str, args: Any, root: str) -> str:
+def tool_argument(kind: str, args: "Any", root: str) -> str:
     """The argument that identifies a call of ``kind`` (command, canonical path, tool name)."""
     if not isinstance(args, dict):
         return ""
@@ -107,7 +105,7 @@ def tool_key(base: str, occurrence: int) -> str:
     return f"cursor:{base}:{occurrence}"
 
 
-def prompt_key(secret: bytes, generation: str, text: Any) -> str:
+def prompt_key(secret: bytes, generation: str, text: "Any") -> str:
     """A prompt's id: its generation id, else a keyed hash of its text."""
     if generation:
         return generation

@@ -23,8 +23,6 @@ share its key, so the pair is one call; ``postToolUseFailure`` ends the call it 
 The hook process imports this module, so it uses only ``hooks.primitives`` (C modules).
 """
 
-from __future__ import annotations
-
 import time
 
 from blueplane_capture import cursor_ids as ids
@@ -103,12 +101,12 @@ def answer(event_name: str) -> bytes:
     return ANSWER_CONTINUE if event_name == "beforeSubmitPrompt" else ANSWER_NO_OPINION
 
 
-def _str(p: dict[str, Any], key: str) -> str:
+def _str(p: "dict[str, Any]", key: str) -> str:
     value = p.get(key)
     return value if isinstance(value, str) else ""
 
 
-def _number(value: Any) -> int | None:
+def _number(value: "Any") -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -116,7 +114,7 @@ def _number(value: Any) -> int | None:
     return None
 
 
-def _length(value: Any) -> int:
+def _length(value: "Any") -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, (dict, list)):
@@ -124,19 +122,19 @@ def _length(value: Any) -> int:
     return 0
 
 
-def _lines(text: Any) -> int:
+def _lines(text: "Any") -> int:
     if not isinstance(text, str) or not text:
         return 0
     return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
-def _file_facts(path: str, secret: bytes) -> dict[str, Any]:
+def _file_facts(path: str, secret: bytes) -> "dict[str, Any]":
     if not path:
         return {}
     return {"file_extension": file_extension(path), "file_hash": keyed_hash(secret, path, "file")}
 
 
-def _attachments(p: dict[str, Any]) -> dict[str, int]:
+def _attachments(p: "dict[str, Any]") -> dict[str, int]:
     items = p.get("attachments")
     if not isinstance(items, list):
         return {}
@@ -144,7 +142,7 @@ def _attachments(p: dict[str, Any]) -> dict[str, int]:
     return {"attachment_count": len(items), "rule_count": rules}
 
 
-def _tool_input_facts(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
+def _tool_input_facts(p: "dict[str, Any]", secret: bytes) -> "dict[str, Any]":
     """Program of a Shell call, or extension of a file a tool names (preToolUse)."""
     tool_input = p.get("tool_input")
     if not isinstance(tool_input, dict):
@@ -160,7 +158,7 @@ def _tool_input_facts(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
     return out
 
 
-def _tokens(p: dict[str, Any]) -> dict[str, int]:
+def _tokens(p: "dict[str, Any]") -> dict[str, int]:
     """Token counts a ``stop`` payload carries (cursor-agent, Cursor >= 3.10; formats.md 4)."""
     out = {}
     for source, target in (
@@ -178,14 +176,14 @@ def _tokens(p: dict[str, Any]) -> dict[str, int]:
 class _Calls:
     """Keys of the tool calls of one fire: ``cursor_ids`` keys, n counted per conversation."""
 
-    def __init__(self, p: dict[str, Any], secret: bytes, home: str | None) -> None:
+    def __init__(self, p: "dict[str, Any]", secret: bytes, home: str | None) -> None:
         self.p, self.secret, self.home = p, secret, home
         self.session = _str(p, "conversation_id") or _str(p, "session_id")
         roots = p.get("workspace_roots")
         first = roots[0] if isinstance(roots, list) and roots else ""
         self.root = first if isinstance(first, str) else ""
 
-    def key(self, kind: str, args: Any, phase: str) -> str:
+    def key(self, kind: str, args: "Any", phase: str) -> str:
         """The call's key; ``phase`` "start" (before*, preToolUse) or "end" (the rest)."""
         argument = ids.tool_argument(kind, args, self.root)
         if not self.session or not argument:
@@ -215,8 +213,8 @@ TOOL_NAMES = {ids.SHELL: "Shell", ids.READ: "Read", ids.EDIT: "Edit"}
 
 
 def _event(
-    name: str, p: dict[str, Any], secret: bytes, home: str | None
-) -> tuple[str, dict[str, Any]]:
+    name: str, p: "dict[str, Any]", secret: bytes, home: str | None
+) -> "tuple[str, dict[str, Any]]":
     """(event_type, payload) for one Cursor hook event."""
     out: dict[str, Any] = {}
     calls = _Calls(p, secret, home)
@@ -376,7 +374,7 @@ def _event(
     return "generic", out
 
 
-def _metadata(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
+def _metadata(p: "dict[str, Any]", secret: bytes) -> "dict[str, Any]":
     meta: dict[str, Any] = {}
     roots = p.get("workspace_roots")
     root = roots[0] if isinstance(roots, list) and roots and isinstance(roots[0], str) else ""
@@ -395,12 +393,12 @@ def _metadata(p: dict[str, Any], secret: bytes) -> dict[str, Any]:
 
 
 def map_hook(
-    payload: dict[str, Any],
+    payload: "dict[str, Any]",
     secret: bytes,
     event_name: str = "",
     now: float | None = None,
     home: str | None = None,
-) -> dict[str, Any]:
+) -> "dict[str, Any]":
     """The sanitized envelope of one Cursor hook fire (any event, known or not).
 
     ``home`` is the data folder whose ``state/cursor-hooks`` counts tool calls per
@@ -427,7 +425,7 @@ def map_hook(
     )
 
 
-def unparsed_hook_event(event_name: str, reason: str, size: int) -> dict[str, Any]:
+def unparsed_hook_event(event_name: str, reason: str, size: int) -> "dict[str, Any]":
     """What the hook records when stdin was not a JSON object: the fact, never the bytes."""
     return allowlist.clean_event(
         {

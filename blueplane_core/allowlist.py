@@ -17,15 +17,13 @@ Built on nothing but the standard library's builtins (no ``re``): the hook proce
 directly, so there is no second copy to keep in step.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
 #: what :meth:`Kind.coerce` returns for a value that must be left out.
-DROP: Any = type("Drop", (), {"__repr__": lambda self: "DROP"})()
+DROP: "Any" = type("Drop", (), {"__repr__": lambda self: "DROP"})()
 
 #: ``math.isfinite`` without loading ``math`` (a shared library: a hook pays for the ``dlopen``)
 _INF = float("inf")
@@ -41,7 +39,7 @@ _EXT_CHARS = frozenset(_LOWER + _DIGITS + "_+-")
 _VERSION_TAIL = frozenset(_LOWER + _UPPER + _DIGITS + ".-+")
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: "Any") -> bool:
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -62,8 +60,8 @@ class Kind:
     def __init__(
         self,
         name: str,
-        check: Callable[[Any], bool],
-        coerce: Callable[[Any], Any] | None = None,
+        check: "Callable[[Any], bool]",
+        coerce: "Callable[[Any], Any] | None" = None,
     ) -> None:
         self.name = name
         self.check = check
@@ -76,17 +74,17 @@ class Kind:
 #: passes are kept, so a refused value is never held on to; a value is remembered with its
 #: kind, so passing one kind says nothing about another. At most ``_PASSED_MAX`` (then the set
 #: starts again: values unique to one event, such as request ids, must not grow it).
-_PASSED: set[tuple[Any, str]] = set()
+_PASSED: "set[tuple[Any, str]]" = set()
 _PASSED_MAX = 2048
 
 
-def _remember(passed: tuple[Any, str]) -> None:
+def _remember(passed: "tuple[Any, str]") -> None:
     if len(_PASSED) >= _PASSED_MAX:
         _PASSED.clear()
     _PASSED.add(passed)
 
 
-def _passes(kind: Kind, value: Any) -> bool:
+def _passes(kind: Kind, value: "Any") -> bool:
     """``kind.check(value)``, remembered for strings that pass (see ``_PASSED``)."""
     if type(value) is not str:
         return kind.check(value)
@@ -98,11 +96,11 @@ def _passes(kind: Kind, value: Any) -> bool:
     return True
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: "Any") -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _as_count(value: Any) -> Any:
+def _as_count(value: "Any") -> "Any":
     if _is_count(value):
         return value
     if _is_number(value) and value >= 0:
@@ -110,11 +108,11 @@ def _as_count(value: Any) -> Any:
     return DROP
 
 
-def _is_flag(value: Any) -> bool:
+def _is_flag(value: "Any") -> bool:
     return isinstance(value, bool)
 
 
-def _is_hash(value: Any) -> bool:
+def _is_hash(value: "Any") -> bool:
     """A keyed hash (``privacy.keyed_hash``: 24 lowercase hex), or ``""`` for none."""
     return isinstance(value, str) and (value == "" or (len(value) == 24 and _HEX.issuperset(value)))
 
@@ -122,7 +120,7 @@ def _is_hash(value: Any) -> bool:
 def _chars(name: str, chars: frozenset[str], limit: int) -> Kind:
     """A string of at most ``limit`` characters from ``chars``, starting with a letter/digit."""
 
-    def check(value: Any) -> bool:
+    def check(value: "Any") -> bool:
         return (
             isinstance(value, str)
             and 0 < len(value) <= limit
@@ -137,16 +135,16 @@ def enum(
     name: str,
     values: frozenset[str] | set[str],
     fallback: str = "other",
-    also: Callable[[str], bool] | None = None,
+    also: "Callable[[str], bool] | None" = None,
 ) -> Kind:
     """A value of a fixed set (or one ``also`` admits); any other string is stored as
     ``fallback`` (or left out when there is none)."""
     allowed = frozenset(values) | ({fallback} if fallback else set())
 
-    def check(value: Any) -> bool:
+    def check(value: "Any") -> bool:
         return isinstance(value, str) and (value in allowed or (also is not None and also(value)))
 
-    def coerce(value: Any) -> Any:
+    def coerce(value: "Any") -> "Any":
         if check(value):
             return value
         return fallback if fallback and isinstance(value, str) else DROP
@@ -188,7 +186,7 @@ MODEL_FAMILIES = (
 _MODEL_CHARS = _NAME_CHARS | {"/"}
 
 
-def _is_model(value: Any) -> bool:
+def _is_model(value: "Any") -> bool:
     if value == "other":
         return True
     return (
@@ -199,13 +197,13 @@ def _is_model(value: Any) -> bool:
     )
 
 
-def _as_model(value: Any) -> Any:
+def _as_model(value: "Any") -> "Any":
     if _is_model(value):
         return value
     return "other" if isinstance(value, str) and value else DROP
 
 
-def _is_version(value: Any) -> bool:
+def _is_version(value: "Any") -> bool:
     """``2.1.197``, ``1.7.52``, ``2.0.0-beta.1``: digits and dots, an optional short tag."""
     if not isinstance(value, str) or not 0 < len(value) <= 40:
         return False
@@ -218,14 +216,14 @@ def _is_version(value: Any) -> bool:
     )
 
 
-def _is_extension(value: Any) -> bool:
+def _is_extension(value: "Any") -> bool:
     return isinstance(value, str) and (
         value == ""
         or (value[:1] == "." and 1 < len(value) <= 13 and _EXT_CHARS.issuperset(value[1:]))
     )
 
 
-def _is_day(value: Any) -> bool:
+def _is_day(value: "Any") -> bool:
     return (
         isinstance(value, str)
         and len(value) == 10
@@ -235,10 +233,10 @@ def _is_day(value: Any) -> bool:
 
 
 def list_of(item: Kind, limit: int = 256) -> Kind:
-    def check(value: Any) -> bool:
+    def check(value: "Any") -> bool:
         return isinstance(value, list) and len(value) <= limit and all(map(item.check, value))
 
-    def coerce(value: Any) -> Any:
+    def coerce(value: "Any") -> "Any":
         if not isinstance(value, list):
             return DROP
         kept = [item.coerce(v) for v in value[:limit]]
@@ -248,14 +246,14 @@ def list_of(item: Kind, limit: int = 256) -> Kind:
 
 
 def map_of(key: Kind, item: Kind, limit: int = 256) -> Kind:
-    def check(value: Any) -> bool:
+    def check(value: "Any") -> bool:
         return (
             isinstance(value, dict)
             and len(value) <= limit
             and all(key.check(k) and item.check(v) for k, v in value.items())
         )
 
-    def coerce(value: Any) -> Any:
+    def coerce(value: "Any") -> "Any":
         if not isinstance(value, dict):
             return DROP
         out: dict[str, Any] = {}
@@ -317,7 +315,7 @@ PROGRAMS = frozenset(
 PROGRAM = enum("well-known program", PROGRAMS)
 
 
-def program_facts(name: str, hashed: Callable[[str], str]) -> dict[str, str]:
+def program_facts(name: str, hashed: "Callable[[str], str]") -> dict[str, str]:
     """What a shell command's program may leave behind: its name when it is a well-known tool,
     else ``other`` and ``hashed(name)`` (a keyed hash: a script's name can say what a project
     is about). ``privacy.program_facts`` and the hooks' ``primitives.program_facts`` call this
@@ -457,7 +455,7 @@ OTEL_ATTRIBUTES: dict[str, Kind] = {
 OTEL_ATTRIBUTES["type"] = _chars("token", _TOKEN_CHARS | frozenset(_UPPER), 40)
 
 
-def _attribute(key: Any, value: Any) -> Any:
+def _attribute(key: "Any", value: "Any") -> "Any":
     """What survives of one OTel attribute: numbers and flags under a safe name, allow-listed
     string attributes of their kind."""
     if not ATTRIBUTE_KEY.check(key):
@@ -470,7 +468,7 @@ def _attribute(key: Any, value: Any) -> Any:
     return kind.coerce(value)
 
 
-def _are_attributes(value: Any) -> bool:
+def _are_attributes(value: "Any") -> bool:
     if not isinstance(value, dict) or len(value) > 64:
         return False
     for key, item in value.items():  # one pass: ingest checks every OTel event's attributes
@@ -484,7 +482,7 @@ def _are_attributes(value: Any) -> bool:
     return True
 
 
-def _as_attributes(value: Any) -> Any:
+def _as_attributes(value: "Any") -> "Any":
     if not isinstance(value, dict):
         return DROP
     out: dict[str, Any] = {}
@@ -524,7 +522,7 @@ def _copilot_name_ok(value: str) -> bool:
     )
 
 
-def _copilot_clean(value: Any, key: str, depth: int) -> Any:
+def _copilot_clean(value: "Any", key: str, depth: int) -> "Any":
     """A Copilot day record: documented field names over numbers, flags and names of
     languages, editors, features and model families; nothing else (no repository names, no
     custom model names, no logins)."""
@@ -1049,7 +1047,7 @@ _PAYLOAD_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _is_label(value: Any) -> bool:
+def _is_label(value: "Any") -> bool:
     """A project's folder name, kept only when the user asks (``privacy.project_labels =
     "basename"``; the Emitter drops it otherwise): printable, no path separator."""
     return (
@@ -1095,8 +1093,8 @@ class NotAllowed(ValueError):
 
 
 def _clean_section(
-    section: str, event_type: str, given: dict[str, Any], allowed: dict[str, Kind]
-) -> dict[str, Any]:
+    section: str, event_type: str, given: "dict[str, Any]", allowed: dict[str, Kind]
+) -> "dict[str, Any]":
     out: dict[str, Any] = {}
     for key, value in given.items():
         if value is None:
@@ -1133,7 +1131,7 @@ if TYPE_CHECKING:
     PAYLOAD: dict[str, dict[str, Kind]]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """``PAYLOAD`` (every event type's :func:`allowed` table), built when first asked for."""
     if name == "PAYLOAD":
         table = {event_type: allowed(event_type) for event_type in _PAYLOAD_KEYS}
@@ -1143,8 +1141,8 @@ def __getattr__(name: str) -> Any:
 
 
 def clean(
-    event_type: str, payload: dict[str, Any], metadata: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    event_type: str, payload: "dict[str, Any]", metadata: "dict[str, Any]"
+) -> "tuple[dict[str, Any], dict[str, Any]]":
     """(payload, metadata) as they may be stored: values not of their key's kind coerced
     (``other``) or left out. A key not on the allow-list raises :class:`NotAllowed`: which
     keys an event carries is decided by code, so that is a bug to fix, not data to drop."""
@@ -1157,7 +1155,7 @@ def clean(
     )
 
 
-def clean_event(event: dict[str, Any]) -> dict[str, Any]:
+def clean_event(event: "dict[str, Any]") -> "dict[str, Any]":
     """``event`` with payload and metadata cleaned (see :func:`clean`), in place."""
     event["payload"], event["metadata"] = clean(
         event["event_type"], event["payload"], event["metadata"]
@@ -1165,7 +1163,7 @@ def clean_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def violation(event: dict[str, Any], verified: tuple[str, ...] = ()) -> str | None:
+def violation(event: "dict[str, Any]", verified: tuple[str, ...] = ()) -> str | None:
     """Why ``event`` (a valid envelope) may not be stored, or None. Names keys, never values.
 
     ``verified``: sections ("payload", "metadata") the caller knows to be clean, not checked

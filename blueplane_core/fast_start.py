@@ -10,8 +10,6 @@ module re-states, on ``_json`` and ``posix`` alone, the little they use of those
 POSIX systems only (Linux, macOS), like Blueplane.
 """
 
-from __future__ import annotations
-
 import _json
 import posix
 import sys
@@ -44,7 +42,7 @@ class _Context:
 _WHITESPACE = " \t\n\r"
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> "Any":
     """Parse one JSON document (ValueError on anything else)."""
     scan = _json.make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed decoder
     start = len(text) - len(text.lstrip(_WHITESPACE))
@@ -57,7 +55,7 @@ def loads(text: str) -> Any:
     return value
 
 
-def _refuse(obj: Any) -> Any:
+def _refuse(obj: "Any") -> "Any":
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
@@ -66,7 +64,7 @@ _ENCODE = _json.make_encoder(
 )
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: "Any") -> bytes:
     """Compact JSON bytes (ASCII, no NaN), the same document ``orjson.dumps`` would give."""
     return "".join(_ENCODE(obj, 0)).encode("ascii")
 

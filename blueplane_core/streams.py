@@ -4,8 +4,6 @@ All keys share the hash tag ``{bp}`` so that one Lua script or MULTI may touch s
 even on a Redis Cluster. Standard library only: the hook imports this module.
 """
 
-from __future__ import annotations
-
 HASH_TAG = "{bp}"
 
 #: capture -> ingest. One field, ``EVENT_FIELD``, holding the envelope as compact JSON bytes.

@@ -171,8 +171,10 @@ def test_path_and_environment_helpers_equal_os(
 
 
 #: modules a hook fire must not load: ``os`` and ``math`` cost a quarter of the interpreter's
-#: own start-up; the others pull in more (``tests/test_allowlist.py`` checks the allow-list).
+#: own start-up; the others pull in more (``tests/test_allowlist.py`` checks the allow-list);
+#: ``__future__`` is loaded by ``from __future__ import annotations`` (see ``hooks/__init__``).
 HEAVY = {"os", "math", "re", "json", "enum", "typing", "shlex", "pathlib", "uuid", "tomllib"}
+HEAVY |= {"__future__"}
 
 
 def imported_by(command: list[str], stdin: bytes, env_extra: dict[str, str]) -> set[str]:

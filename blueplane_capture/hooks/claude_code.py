@@ -10,8 +10,6 @@ deadline (``capture.hook_timeout_ms``); if Redis is down, slow or refuses, the e
 to the spool and ``capture-spool`` delivers it later. Errors go to ``<home>/logs/hooks.log``.
 """
 
-from __future__ import annotations
-
 import posix
 import sys
 

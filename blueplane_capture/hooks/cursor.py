@@ -10,8 +10,6 @@ deadline, else to the spool. Errors go to ``<home>/logs/hooks.log``. Same C-modu
 as the Claude Code hook, whose stdin reader, settings and log helpers are reused.
 """
 
-from __future__ import annotations
-
 import posix
 import sys
 

@@ -8,8 +8,6 @@ update is one read-modify-write under an exclusive ``flock``. Anything failing h
 occurrence 1 (the event is still captured). C modules only, like the rest of ``hooks``.
 """
 
-from __future__ import annotations
-
 import posix
 
 from blueplane_capture.hooks.primitives import keyed_hash

@@ -10,8 +10,6 @@ So this module re-states, on ``_sha256`` and ``posix`` alone, exactly what the h
 returns what its core counterpart returns.
 """
 
-from __future__ import annotations
-
 import posix
 import time
 
@@ -118,7 +116,7 @@ _NAME_CHARS = _NAME_START | frozenset("0123456789")
 _WRAPPERS = frozenset({"sudo", "env", "nohup", "time", "nice", "exec", "command", "builtin"})
 
 
-def file_extension(path: Any) -> str:
+def file_extension(path: "Any") -> str:
     """``privacy.file_extension``: the lowercase extension (``.py``) or ``""``."""
     if not path or not isinstance(path, str):
         return ""
@@ -183,7 +181,7 @@ def _is_assignment(word: str) -> bool:
     return eq > 0 and word[0] in _NAME_START and all(c in _NAME_CHARS for c in word[1:eq])
 
 
-def program_facts(command: Any, secret: bytes) -> dict[str, str]:
+def program_facts(command: "Any", secret: bytes) -> dict[str, str]:
     """``privacy.program_facts``: a well-known program by name, anything else ``other`` and a
     keyed hash of its name (a script's name can say what a project is about)."""
     from blueplane_core import allowlist
@@ -193,7 +191,7 @@ def program_facts(command: Any, secret: bytes) -> dict[str, str]:
     )
 
 
-def program_name(command: Any) -> str:
+def program_name(command: "Any") -> str:
     """``privacy.program_name``: the program a shell command line runs, nothing else."""
     if not command or not isinstance(command, str):
         return ""

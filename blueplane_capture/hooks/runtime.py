@@ -5,8 +5,6 @@ the same rules (formats.md 1.4): nothing on stdout, exit 0 on every path, finish
 milliseconds. Standard library (C modules) only, like the rest of ``hooks``.
 """
 
-from __future__ import annotations
-
 import posix
 
 from blueplane_core.fast_start import (

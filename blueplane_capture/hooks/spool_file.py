@@ -6,8 +6,6 @@ dot-name, then renamed), so the drainer never reads half an event. The event id 
 the file is written, so a file pushed twice is still stored once (ingest's UNIQUE event_id).
 """
 
-from __future__ import annotations
-
 import posix
 
 from blueplane_core.fast_start import blueplane_home, ensure_private_dir, join
