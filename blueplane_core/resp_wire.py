@@ -5,12 +5,12 @@ client waits for, and loading ``resp``'s cluster routing, command methods and pi
 about a tenth of its start-up (a 50 KB ``.pyc`` to read and unmarshal). Here is what any call
 needs (the address, the connection with its reply reader, the encoder, the errors) and
 :func:`execute_once`, the hook's one command; ``resp.Client`` builds its routing on the same
-pieces and re-exports them. Only C modules (``_socket``, ``time``); no ``__future__`` import
-(it is a module a hook would load for nothing), so annotations naming typing-only names are
-strings.
+pieces and re-exports them. Only C modules (``_socket``, ``time``, ``posix``); no
+``__future__`` import (it is a module a hook would load for nothing), so annotations naming
+typing-only names are strings.
 """
 
-import _socket
+import posix
 import time
 
 TYPE_CHECKING = False  # typing itself costs a hook ~5 ms to import
@@ -267,8 +267,16 @@ def connect(
     encoder: "Any" = encode,
 ) -> "_Connection":
     """A connection to ``node``, authenticated and on ``address``'s database; raises OSError
-    (down, refused, timed out), or ReplyError when AUTH or SELECT is refused."""
+    (down, refused, timed out), or ReplyError when AUTH or SELECT is refused.
+
+    A unix socket that is not there (Redis stopped: it removes its socket file) raises
+    FileNotFoundError before ``_socket`` is loaded, as connecting would: that shared library
+    is about a sixth of a spooling hook's extra time."""
     host, port = node
+    if port == 0:
+        posix.stat(host)
+    import _socket
+
     if port == 0:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         target: Any = host

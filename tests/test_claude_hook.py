@@ -207,6 +207,8 @@ def test_a_hook_fire_imports_nothing_heavy(
     assert names & HEAVY == set()
     # one XADD needs the wire only: the full client (cluster routing, pipelines) stays unloaded
     assert "blueplane_core.resp_wire" in names and "blueplane_core.resp" not in names
+    # Redis stopped (no socket file): spooled without loading the socket library
+    assert ("_socket" in names) is redis_up
     assert ("blueplane_capture.hooks.spool_file" in names) is not redis_up
     cursor = [PYTHON, "-I", "-S", str(HOOK.parent / "launch_cursor.py"), "afterShellExecution"]
     shell = b'{"conversation_id": "c-1", "command": "npm test", "workspace_roots": ["/tmp/p"]}'

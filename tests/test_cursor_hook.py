@@ -389,6 +389,39 @@ def test_counters_of_old_conversations_are_pruned_at_a_start(tmp_path: Path) -> 
     assert not old.exists() and len(list(old.parent.glob("*.json"))) == 1
 
 
+def test_hooks_fired_in_parallel_count_every_call_once(tmp_path: Path) -> None:
+    """Cursor may fire hooks in parallel: each bump of a conversation's counter is one locked
+    read-modify-write, so 4 processes x 200 bumps released together end at 800 and hand out
+    800 distinct occurrence numbers (without the lock, updates are lost and numbers repeat)."""
+    from tests.conftest import REPO
+
+    processes, bumps = 4, 200
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "from blueplane_capture.hooks import cursor_state\n"
+        "sys.stdin.read()  # released together: every process is started and waiting\n"
+        f"for _ in range({bumps}):\n"
+        f"    print(cursor_state.bump({str(tmp_path)!r}, b'k' * 32, 'conv', {{'c': 1}})['c'])\n"
+    )
+    running = [
+        subprocess.Popen(
+            [PYTHON, "-I", "-S", "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    for process in running:
+        process.stdin.close()  # type: ignore[union-attr]
+    seen = []
+    for process in running:
+        with process.stdout:  # type: ignore[union-attr]
+            seen += [int(line) for line in process.stdout.read().split()]  # type: ignore[union-attr]
+        assert process.wait(timeout=60) == 0
+    assert sorted(seen) == list(range(1, processes * bumps + 1))
+
+
 def test_a_script_run_by_the_agent_is_the_same_fact_for_hooks_and_database(tmp_path: Path) -> None:
     """A program that is not a well-known tool leaves only ``other`` and a keyed hash, from
     the hook and from the database's tool bubble alike."""

@@ -4,8 +4,10 @@ Cursor's shell, MCP, read and edit hooks carry no call id, so a call is keyed by
 of this kind on this argument in this conversation" (``cursor_ids``); n is counted here, in one
 small JSON file per conversation under ``<home>/state/cursor-hooks/``, named by a keyed hash.
 The file holds keyed hashes and integers only. Cursor may fire hooks in parallel, so every
-update is one read-modify-write under an exclusive ``flock``. Anything failing here yields
-occurrence 1 (the event is still captured). C modules only, like the rest of ``hooks``.
+update is one read-modify-write under an exclusive lock (``posix.lockf``, a POSIX record lock
+over the whole file: ``fcntl.flock`` would load a shared library on every fire). Anything
+failing here yields occurrence 1 (the event is still captured). C modules only, like the rest
+of ``hooks``.
 """
 
 import posix
@@ -27,14 +29,12 @@ def _file(home: str, secret: bytes, session: str) -> str:
 def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict[str, int]:
     """Add each delta to its counter of ``session``; returns the new values. On any failure
     the values are the deltas themselves (as if it were the first call)."""
-    import fcntl
-
     try:
         fd = posix.open(_file(home, secret, session), posix.O_RDWR | posix.O_CREAT, 0o600)
     except OSError:
         return dict(deltas)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        posix.lockf(fd, posix.F_LOCK, 0)  # from offset 0 (just opened) to any length
         raw = b""
         while chunk := posix.read(fd, 1 << 16):
             raw += chunk
@@ -59,7 +59,7 @@ def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict
     except (OSError, ValueError, TypeError):
         return dict(deltas)
     finally:
-        posix.close(fd)  # closing releases the lock
+        posix.close(fd)  # closing releases the lock (the process's only descriptor of it)
 
 
 def prune(home: str, now: float) -> int:
