@@ -79,6 +79,13 @@ def _fields(raw: Any) -> dict[bytes, bytes] | None:
     return dict(zip(raw[::2], raw[1::2], strict=False))
 
 
+def new_deliveries(reply: Any) -> list[Delivery]:
+    """The entries of an XREADGROUP reply of new entries (an error reply: none)."""
+    if isinstance(reply, Exception):
+        return []
+    return [Delivery(eid, _fields(raw)) for eid, raw in _items(reply)]
+
+
 class GroupReader:
     """Reads ``stream`` as ``consumer`` of ``group``."""
 
@@ -106,7 +113,15 @@ class GroupReader:
         reply = self._reads.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=max(1, block_ms)
         )
-        return [Delivery(eid, _fields(raw)) for eid, raw in _items(reply)]
+        return new_deliveries(reply)
+
+    def new_entries_command(self, count: int) -> tuple[Any, ...]:
+        """XREADGROUP of up to ``count`` new entries, not blocking: a command to send ahead of
+        another (``ConsumerClient.send_ahead``); :func:`new_deliveries` reads its reply."""
+        return (
+            "XREADGROUP", "GROUP", self.group, self.consumer,
+            "COUNT", count, "STREAMS", self.stream, ">",
+        )  # fmt: skip
 
     def read_own_pending(self, count: int) -> list[Delivery]:
         """Entries this consumer was given before and never acknowledged."""
@@ -168,6 +183,15 @@ class BatchCollector:
         #: True after a start or a failure: re-read this consumer's pending entries first.
         self.own_pending = True
         self._next_reclaim = 0.0
+
+    def reads_new_next(self) -> bool:
+        """The next :meth:`collect` would read new entries: no own pending entries to re-read
+        and no reclaim due (a worker may then read them ahead, while it finishes a batch)."""
+        return (
+            not self.own_pending
+            and time.monotonic() < self._next_reclaim
+            and not self.shutdown.requested
+        )
 
     def collect(self) -> list[Delivery]:
         size = self.policy.batch_size

@@ -195,6 +195,35 @@ class ConsumerClient(ConsumerCommands, resp.Client):
         MULTI/EXEC (every Blueplane key is in one slot, so a transaction stays on one node)."""
         return Pipeline(self, transaction)
 
+    def send_ahead(self, commands: Sequence[Sequence[Any]]) -> Ahead:
+        """Send ``commands`` in one write and return before any reply is read: the caller works
+        while Redis runs them, then takes the replies in order with :meth:`Ahead.next` (all of
+        them, before any other command goes out on this client). Redis writes the replies of
+        commands that arrive together after running them all: send alone what must come back
+        early.
+
+        Not retried (the commands may have run); a lost connection or a redirect is raised as
+        Unavailable, like :meth:`transaction`: the caller's steps are repeatable.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        key = next((k for k in map(resp._command_key, commands) if k is not None), None)
+        node: resp.Node | None = None
+        try:
+            node = self._node_for(key, deadline)
+            connection = self._open(node, deadline)
+            connection.send(b"".join(self._encode(c) for c in commands), deadline)
+        except (OSError, ValueError) as exc:
+            raise self._lost(node, exc) from None
+        return Ahead(self, node, connection)
+
+    def _lost(self, node: resp.Node | None, exc: Exception) -> resp.Unavailable:
+        if node is not None:
+            self._drop(node)
+        self._stale = self.cluster
+        return resp.Unavailable(
+            f"Redis is not reachable at {resp.safe_url(self.url)} ({resp._reason(exc)})"
+        )
+
     def transaction(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Run ``commands`` in one MULTI/EXEC; their replies, or the first error raised.
 
@@ -232,6 +261,36 @@ class ConsumerClient(ConsumerCommands, resp.Client):
             if isinstance(reply, resp.ReplyError):
                 raise reply
         return list(result or [])
+
+
+class Ahead:
+    """Replies of commands sent by :meth:`ConsumerClient.send_ahead`, read one by one in order
+    (error replies are returned as ReplyError values, as ``execute_many`` does)."""
+
+    def __init__(self, client: ConsumerClient, node: resp.Node, connection: Any) -> None:
+        self.client = client
+        self.node = node
+        self.connection = connection
+
+    def next(self) -> Any:
+        try:
+            reply = self.connection.read(time.monotonic() + self.client.timeout_s)
+        except (OSError, ValueError) as exc:
+            raise self.client._lost(self.node, exc) from None
+        if isinstance(reply, resp.ReplyError) and str(reply).split(" ", 1)[0] in (
+            "MOVED",
+            "ASK",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+        ):
+            self.client._stale = True
+            self.client._drop(self.node)  # the replies still due on it are of no use
+            raise resp.Unavailable(f"the bus's slot is moving ({reply})")
+        return reply
+
+    def abandon(self) -> None:
+        """Close the connection when replies are left unread (they would answer later calls)."""
+        self.client._drop(self.node)
 
 
 class Pipeline(ConsumerCommands, resp.Pipeline):

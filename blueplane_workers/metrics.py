@@ -12,19 +12,32 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from blueplane_core import config, pricing, streams
 from blueplane_core import metric_keys as mk
+from blueplane_core.consumer import new_deliveries
 from blueplane_core.lifecycle import Heartbeat, Shutdown
 from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_core.stored_events import StoredEvents
 from blueplane_workers import metric_effects
-from blueplane_workers.cdc import CdcEntry, CdcReader
+from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
+from blueplane_workers.facts import Fact
 from blueplane_workers.loop import CdcWorker, Settings, main_for
-from blueplane_workers.metrics_store import MetricsStore
+from blueplane_workers.metrics_store import Ahead, MetricsStore
 
 #: a batch refused this many times in a row (heavy contention) is left pending and retried.
 MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Loaded:
+    """Events read by sequence and their facts: the part of a batch's work that needs nothing
+    from Redis, so it can be done while Redis applies the previous batch."""
+
+    events: dict[int, dict[str, Any]]
+    facts: dict[int, list[Fact]]
 
 
 class MetricsApplier:
@@ -35,22 +48,35 @@ class MetricsApplier:
         self.raw = raw
         self.prices = prices
 
+    def load(self, sequences: list[int]) -> Loaded:
+        events = self.raw.by_sequence(sequences)
+        return Loaded(events, metric_effects.prepare(events, self.prices))
+
     def apply(
         self,
         wanted: dict[int, list[bytes]],
         dead: list[list],
         acks: list[bytes],
         stream: str = streams.CDC_STREAM,
+        loaded: Loaded | None = None,
+        ahead: Ahead | None = None,
     ) -> tuple[int, int, int]:
-        """Apply ``wanted``'s sequences, acknowledge ``acks``: (applied, skipped, retries)."""
+        """Apply ``wanted``'s sequences, acknowledge ``acks``: (applied, skipped, retries).
+
+        ``loaded``: :meth:`load`'s result for (at least) these sequences, when the caller read
+        them ahead; ``ahead``: a command sent before the script and the work done meanwhile.
+        """
         sequences = sorted(wanted)
         done = self.store.applied(sequences)
         todo = [s for s in sequences if s not in done]
-        events = self.raw.by_sequence(todo)
+        if loaded is None:
+            loaded = self.load(todo)
+        stored = loaded.events
+        events = {s: stored[s] for s in todo if s in stored}
         for seq in todo:
             if seq not in events:
                 dead.append([f"sequence {seq} is not stored", b"", wanted[seq][0], 1])
-        prepared = metric_effects.prepare(events, self.prices)
+        prepared = loaded.facts
         for retries in range(MAX_ATTEMPTS):
             facts = {s: prepared[s] for s in events}
             states = self.store.fact_states(sorted(metric_effects.keyed_facts(facts)))
@@ -58,7 +84,8 @@ class MetricsApplier:
                 events, states, self.prices, facts=facts, load=self.raw.by_sequence
             )
             effects.dead = dead
-            refused = self.store.apply(effects, acks, stream)
+            refused = self.store.apply(effects, acks, stream, ahead)
+            ahead = None  # sent with the first attempt
             if refused is None:
                 return len(events), len(sequences) - len(events), retries
             for seq in refused.sequences:
@@ -67,6 +94,11 @@ class MetricsApplier:
 
 
 class MetricsWorker(CdcWorker):
+    """The live worker. While Redis runs a batch's script, it reads the next batch's new entries
+    (sent ahead of the script on the same connection) and loads their events and facts: the
+    worker's Python and Redis's Lua overlap, each on its own core. The next batch's applied bits
+    and fact states are read after the script's reply, so exactly-once holds as before."""
+
     kind = "metrics"
 
     def __init__(
@@ -79,11 +111,33 @@ class MetricsWorker(CdcWorker):
     ) -> None:
         super().__init__(reader, settings, shutdown, heartbeat)
         self.applier = applier
+        #: entries read ahead during the last script, and their events and facts (or None)
+        self._next: tuple[list[CdcEntry], Loaded | None] | None = None
+
+    def collect(self) -> list[CdcEntry]:
+        read_ahead, self._next = self._next, None
+        if read_ahead is not None and read_ahead[0] and not self.collector.own_pending:
+            self._next = read_ahead  # handle() takes its loaded events
+            return read_ahead[0]
+        return super().collect()
 
     def handle(self, entries: list[CdcEntry]) -> None:
+        loaded = None
+        if self._next is not None:
+            if self._next[0] is entries:
+                loaded = self._next[1]
+            else:  # read ahead by an attempt that failed: they are this consumer's pending
+                self.collector.own_pending = True
+        self._next = None
         todo, dead, acks = self.triage(entries)
         wanted = {seq: [e.id for e in group] for seq, group in todo.items()}
-        applied, skipped, retries = self.applier.apply(wanted, dead, acks, self.reader.stream)
+        ahead = None
+        if self.collector.reads_new_next():
+            command = self.reader.new_entries_command(self.settings.batch_size)
+            ahead = Ahead(command, self._read_ahead)
+        applied, skipped, retries = self.applier.apply(
+            wanted, dead, acks, self.reader.stream, loaded, ahead
+        )
         self.counters.applied += applied
         self.counters.skipped += skipped
         self.counters.retries += retries
@@ -91,6 +145,18 @@ class MetricsWorker(CdcWorker):
         lag = self.counters.lag_ms  # ingest -> visible, from the CDC entry id's time
         lag += [now_ms - int(e.id[: e.id.index(b"-")]) for e in entries]
         del lag[:-10_000]
+
+    def _read_ahead(self, reply: Any) -> None:
+        """The next batch's entries, events and facts (no Redis: the script's reply is due).
+        Failing to load them is not this batch's failure: the next batch loads them again."""
+        entries = [cdc_entry(d) for d in new_deliveries(reply)]
+        loaded = None
+        try:
+            sequences = {e.sequence for e in entries if e.sequence is not None and not e.deleted}
+            loaded = self.applier.load(sorted(sequences))
+        except Exception:
+            self.log.debug("reading the next batch's events ahead failed", exc_info=True)
+        self._next = (entries, loaded)
 
 
 def build_worker(

@@ -19,10 +19,13 @@ A refused batch changes nothing; the caller recomputes with fresh state and call
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from blueplane_core import metric_keys as mk
 from blueplane_core import streams
+from blueplane_core.resp import ReplyError
 from blueplane_core.resp_consumer import ConsumerClient
 from blueplane_workers.metric_effects import Effects
 
@@ -259,6 +262,15 @@ return {}
 
 
 @dataclass
+class Ahead:
+    """A command to run just before the script, and the work to do with its reply while the
+    script runs (that work must not talk to Redis: the script's reply is still due)."""
+
+    command: tuple[Any, ...]
+    meanwhile: Callable[[Any], None]
+
+
+@dataclass
 class Refused:
     """Why the script refused a batch: sequences already applied, fact states that changed."""
 
@@ -286,15 +298,42 @@ class MetricsStore:
         bits = self.client.execute_command("BITFIELD_RO", self.applied_key, *args)
         return {seq for seq, bit in zip(sequences, bits, strict=True) if bit}
 
+    def _apply_behind(self, ahead: Ahead, keys: list[str], args: list[Any]) -> Any:
+        script = self._apply
+        # Its own round trip: Redis writes the replies of commands that arrive together only
+        # after running all of them, so a read sent along with the script would wait for it.
+        first = self.client.execute_many([ahead.command])[0]
+        sent = self.client.send_ahead([("EVALSHA", script.sha, len(keys), *keys, *args)])
+        try:
+            ahead.meanwhile(first)
+            reply = sent.next()
+        except BaseException:
+            sent.abandon()
+            raise
+        if isinstance(reply, ReplyError):
+            if not str(reply).startswith("NOSCRIPT"):
+                raise reply
+            reply = script(keys=keys, args=args)  # Redis lost its script cache: EVAL it whole
+        return reply
+
     def fact_states(self, keys: list[str]) -> dict[str, bytes | None]:
         if not keys:
             return {}
         return dict(zip(keys, self.client.hmget(mk.FACTS_KEY, keys), strict=True))
 
     def apply(
-        self, effects: Effects, ack: list[bytes], stream: str = streams.CDC_STREAM
+        self,
+        effects: Effects,
+        ack: list[bytes],
+        stream: str = streams.CDC_STREAM,
+        ahead: Ahead | None = None,
     ) -> Refused | None:
-        """Apply ``effects`` and XACK ``ack`` atomically; a Refused (nothing done) on conflict."""
+        """Apply ``effects`` and XACK ``ack`` atomically; a Refused (nothing done) on conflict.
+
+        ``ahead``: a command run just before the script, and what to do with its reply while
+        the script runs (the worker reads and prepares its next batch meanwhile). The script's
+        reply is read before this returns, so whatever the worker asks next sees its effects.
+        """
         keys = [
             stream,
             self.applied_key,
@@ -303,7 +342,11 @@ class MetricsStore:
             mk.ASSISTED_KEY,
             mk.COMMIT_TARGETS_KEY,
         ]
-        reply = self._apply(keys=keys, args=[self.group, effects.payload(), self.consumer, *ack])
+        args = [self.group, effects.payload(), self.consumer, *ack]
+        if ahead is None or not hasattr(self.client, "send_ahead"):
+            reply = self._apply(keys=keys, args=args)
+        else:
+            reply = self._apply_behind(ahead, keys, args)
         if not reply:
             return None
         refused = Refused(set(), set())

@@ -123,11 +123,11 @@ class RaceAfterRead(MetricsStore):
         super().__init__(*args, **kwargs)
         self.other = other
 
-    def apply(self, effects, ack, stream=streams.CDC_STREAM):
+    def apply(self, effects, ack, stream=streams.CDC_STREAM, ahead=None):
         if self.other is not None:
             other, self.other = self.other, None
             other()
-        return super().apply(effects, ack, stream)
+        return super().apply(effects, ack, stream, ahead)
 
 
 def test_two_metrics_consumers_racing_on_one_fact_count_it_once(

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from blueplane_core import config, pricing, streams
+from blueplane_core import config, pricing, redis_conn, streams
 from blueplane_core import metric_keys as mk
 from blueplane_core.emit import Emitter
 from blueplane_core.events import format_timestamp, make_event
@@ -187,6 +187,59 @@ def test_rebuild_gives_the_same_numbers_as_live_processing(cfg, redis_client, wr
     random.Random(5).shuffle(order)
     rebuild_metrics(writer_conn, redis_client, prices, order=order)
     assert snapshot(redis_client) == live
+
+
+def test_live_reading_ahead_during_the_script_equals_rebuild(cfg, redis_client, writer_conn):
+    """The shared RESP client sends the next batch's XREADGROUP ahead of each script and the
+    worker loads that batch meanwhile: facts met across batches (the same request from OTel and
+    the transcript), duplicate CDC entries and two consumers still count once each."""
+    workload = mixed() + generated(1500, seed=3)
+    Emitter(redis_client).emit_many(workload)
+    ingest_all()
+    for _id, fields in redis_client.xrange(streams.CDC_STREAM, count=300):
+        redis_client.xadd(streams.CDC_STREAM, fields)  # duplicates, read ahead like the rest
+    clients = [redis_conn.connect(cfg), redis_conn.connect(cfg)]
+    sent_ahead = [0]
+    for client in clients:
+        send = client.send_ahead
+
+        def counted(commands, send=send):
+            sent_ahead[0] += 1
+            return send(commands)
+
+        client.send_ahead = counted  # type: ignore[method-assign]
+    w1, w2 = (
+        build_worker(cfg, name, writer_conn, client, settings=Settings(idle_block_ms=5, **s))
+        for name, client, s in (
+            ("m1", clients[0], {"batch_size": 37}),
+            ("m2", clients[1], {"batch_size": 53}),
+        )
+    )
+    while w1.step() + w2.step():
+        pass
+    done = [w.counters for w in (w1, w2)]
+    assert sum(c.applied for c in done) == len(workload)
+    assert sum(c.skipped for c in done) == 300
+    assert sent_ahead[0] >= len(workload) // 53  # nearly every batch read the next one ahead
+    assert redis_client.xpending(streams.CDC_STREAM, streams.METRICS_GROUP)["pending"] == 0
+    live = snapshot(redis_client)
+    assert counters(redis_client)["events"] == len(workload)
+    rebuild_metrics(writer_conn, redis_client, pricing.load())
+    assert snapshot(redis_client) == live
+
+
+def test_a_fact_met_in_the_next_batch_is_read_after_the_script(cfg, redis_client, writer_conn):
+    """One event per batch: each batch's fact states are read after the previous script ran,
+    so the OTel request that beats the transcript's in the next batch is never refused."""
+    Emitter(redis_client).emit_many(mixed())
+    ingest_all()
+    worker = build_worker(
+        cfg, "m", writer_conn, redis_conn.connect(cfg), settings=Settings(batch_size=1)
+    )
+    stats = worker.run(burst=True)
+    assert stats.applied == len(mixed()) and stats.retries == 0
+    assert counters(redis_client)["requests"] == 4
+    assert counters(redis_client)["output_tokens"] == 200 + 60 + 100 + 20
 
 
 def test_rebuild_after_live_leaves_pending_entries_uncounted_twice(cfg, redis_client, writer_conn):
