@@ -81,7 +81,6 @@ def mixed() -> list[dict[str, Any]]:
             workspace=None,
             model=OPUS,
             request_id="r1",
-            model_=None,
             input_tokens=100,
             output_tokens=200,
             cache_creation_tokens=1000,
