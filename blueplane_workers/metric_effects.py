@@ -120,8 +120,11 @@ class _Totals:
         #: (dimensions, minute start) -> counter -> value, for the per-minute series
         self.minutes: dict[tuple[Dims, int], dict[str, int]] = {}
 
-    def add(self, fact: Fact, sign: int) -> None:
-        dims = tuple(fact.dims.items())
+    def add(self, fact: Fact, sign: int, dims: Dims | None = None) -> None:
+        """``dims``: ``fact.dims`` as pairs, when the caller has them (one event's facts share
+        them)."""
+        if dims is None:
+            dims = tuple(fact.dims.items())
         hour = fact.timestamp[:13]
         slot = (dims, hour)
         values = self.values.get(slot)
@@ -249,15 +252,26 @@ def build(
     facts = facts if facts is not None else prepare(events, prices)
     effects = Effects(seqs=sorted(events))
     totals = _Totals()
+    add = totals.add
     by_key: dict[str, list[Fact]] = defaultdict(list)
-    for seq in sorted(events):
-        for fact in facts[seq]:
+    latest: dict[Dims, int] = {}
+    for seq in effects.seqs:
+        group = facts[seq]
+        event = events[seq]
+        # facts_of puts the event's own count first; the event's facts share its dimensions
+        dims = group[0].dims if group else dims_of(event)
+        pairs = tuple(dims.items())
+        for fact in group:
             if fact.key is None:
-                totals.add(fact, 1)
+                add(fact, 1, pairs if fact.dims is dims else None)
             else:
                 by_key[fact.key].append(fact)
-        group = facts[seq]  # facts_of puts the event's own count (with its dims) first
-        _event_marks(effects, events[seq], group[0].dims if group else dims_of(events[seq]))
+        _event_marks(effects, event, dims, pairs, latest)
+    zmax = effects.zmax
+    for pairs, unix in latest.items():
+        for key in pairs:
+            if zmax.get(key, 0) < unix:
+                zmax[key] = unix
     current_of = _restore(fact_states, events, facts, prices, load)
     for key, candidates in by_key.items():
         stored = fact_states.get(key)
@@ -332,16 +346,21 @@ def _unix(timestamp: str) -> int:
     return mk.unix_seconds(timestamp)
 
 
-def _event_marks(effects: Effects, event: dict[str, Any], dims: dict[str, str]) -> None:
-    """Distinct sessions, dimension indexes, activity, commits and compactions of one event
-    (``dims``: its dimensions, as :func:`facts.dims_of` gave them to its facts)."""
+def _event_marks(
+    effects: Effects,
+    event: dict[str, Any],
+    dims: dict[str, str],
+    pairs: Dims,
+    latest: dict[Dims, int],
+) -> None:
+    """Distinct sessions, activity, commits and compactions of one event (``dims``: its
+    dimensions, as :func:`facts.dims_of` gave them to its facts; ``pairs``: the same as pairs).
+    ``latest`` keeps the last second each set of dimensions was seen, for the indexes."""
     ts = event["timestamp"]
     unix = _unix(ts)
     session = event["session_id"]
-    zmax = effects.zmax
-    for key in dims.items():
-        if zmax.get(key, 0) < unix:
-            zmax[key] = unix
+    if latest.get(pairs, 0) < unix:
+        latest[pairs] = unix
     if event["platform"] == "git":
         _commit_marks(effects, event, dims, unix)
         return
