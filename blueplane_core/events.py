@@ -263,6 +263,10 @@ class Checked(dict[str, Any]):
     __setitem__ = __delitem__ = __ior__ = _refuse
     update = pop = popitem = clear = setdefault = _refuse
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles are built whole (dict's way sets items one by one, refused)."""
+        return (Checked, (dict(self), self.event_type))
+
     def without(self, key: str) -> Checked:
         """A copy without ``key`` (leaving a key out keeps it allow-listed)."""
         return Checked({k: v for k, v in self.items() if k != key}, self.event_type)

@@ -269,9 +269,9 @@ def build(
         _event_marks(effects, event, dims, pairs, latest)
     zmax = effects.zmax
     for pairs, unix in latest.items():
-        for key in pairs:
-            if zmax.get(key, 0) < unix:
-                zmax[key] = unix
+        for pair in pairs:
+            if zmax.get(pair, 0) < unix:
+                zmax[pair] = unix
     current_of = _restore(fact_states, events, facts, prices, load)
     for key, candidates in by_key.items():
         stored = fact_states.get(key)
