@@ -160,7 +160,7 @@ def test_the_migration_rolls_up_a_ledger_written_before_it(rng: random.Random) -
     conn = db.connect_writer(paths.database())
     migrations.migrate(conn, [m for m in migrations.MIGRATIONS if m[0] < 9])
     _insert(conn, [_request(rng, n) for n in range(300)])
-    assert migrations.migrate(conn) == [9]
+    assert 9 in migrations.migrate(conn)
     assert _stored(conn) == _expected(_ledger(conn))
 
 

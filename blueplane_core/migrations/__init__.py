@@ -22,6 +22,7 @@ from blueplane_core.migrations import (
     m0007_query_indexes,
     m0008_lean_event_indexes,
     m0009_ledger_quarters,
+    m0010_tool_calls_cover,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -36,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, "query_indexes", m0007_query_indexes.apply),
     (8, "lean_event_indexes", m0008_lean_event_indexes.apply),
     (9, "ledger_quarters", m0009_ledger_quarters.apply),
+    (10, "tool_calls_cover", m0010_tool_calls_cover.apply),
 )
 
 

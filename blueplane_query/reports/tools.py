@@ -10,6 +10,8 @@ days, so reading them for some filters and SQLite for others gave two answers to
 from __future__ import annotations
 
 import math
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -40,56 +42,51 @@ def tool_performance(
     }
 
 
-#: a call's tool as the table shows it (a call without a name is ``(unknown)``).
-_TOOL = "COALESCE(NULLIF(t.tool_name, ''), '(unknown)')"
-
-
 def _tool_rows(store: Store, where: str, params: list[Any]) -> list[dict[str, Any]]:
-    """Calls, errors and nearest-rank P50/P95 per tool, counted and ranked inside SQLite.
+    """Calls, errors and nearest-rank P50/P95 per tool from each call's own row.
 
-    Python only picks the ranks: a week at 1M events is ~27k calls, which as Python rows cost
-    more than the query (issue 14). The second statement numbers each tool's durations in order
-    and keeps the two ranked rows per tool.
+    Plain tuples, one pass per tool over its rows in SQL order: a week at 1M events is ~27k
+    calls, and a dict per call cost more than the query (issue 14). A call without a tool name
+    counts as ``(unknown)``.
     """
-    calls = f"FROM tool_calls t JOIN conversations c USING (session_id) WHERE {where}"
-    grouped = store.tuples(
-        f"SELECT {_TOOL} AS tool, COUNT(*), TOTAL(t.success = 0), COUNT(t.duration_ms)"
-        f" {calls} GROUP BY 1 ORDER BY 2 DESC, 1",
+    rows = store.tuples(
+        "SELECT t.tool_name, t.success, t.duration_ms"
+        " FROM tool_calls t JOIN conversations c USING (session_id)"
+        f" WHERE {where} ORDER BY t.tool_name, t.duration_ms",
         params,
     )
-    wanted = {
-        (tool, rank)
-        for tool, _calls, _errors, timed in grouped
-        if timed
-        for rank in (_rank(timed, 50), _rank(timed, 95))
-    }
-    at_rank: dict[tuple[str, int], float] = {}
-    if wanted:
-        for tool, rank, ms in store.tuples(
-            "SELECT tool, n, ms FROM (SELECT"
-            f" {_TOOL} AS tool, CAST(t.duration_ms AS INTEGER) AS ms,"
-            f" ROW_NUMBER() OVER (PARTITION BY {_TOOL} ORDER BY t.duration_ms) AS n"
-            f" {calls} AND t.duration_ms IS NOT NULL)"
-            f" WHERE (tool, n) IN (VALUES {','.join(['(?, ?)'] * len(wanted))})",
-            [*params, *(v for pair in sorted(wanted) for v in pair)],
-        ):
-            at_rank[(tool, rank)] = float(ms)
-    return [
+    stats: dict[str, tuple[int, int, list[int]]] = {}
+    for name, group in groupby(rows, key=itemgetter(0)):
+        calls = list(group)
+        tool = name or "(unknown)"
+        errors = sum(1 for c in calls if c[1] == 0)
+        ms = [int(c[2]) for c in calls if c[2] is not None]
+        if tool in stats:  # NULL, '' and '(unknown)' are one tool: their rows in SQL order
+            before = stats[tool]
+            stats[tool] = (before[0] + len(calls), before[1] + errors, before[2] + ms)
+        else:
+            stats[tool] = (len(calls), errors, ms)
+    found: list[dict[str, Any]] = [
         {
             "tool": tool,
             "calls": n,
-            "errors": int(errors),
-            "error_rate": int(errors) / n,
-            "p50_ms": at_rank[(tool, _rank(timed, 50))] if timed else None,
-            "p95_ms": at_rank[(tool, _rank(timed, 95))] if timed else None,
+            "errors": errors,
+            "error_rate": errors / n,
+            "p50_ms": _percentile(ms, 50),
+            "p95_ms": _percentile(ms, 95),
         }
-        for tool, n, errors, timed in grouped
+        for tool, (n, errors, ms) in stats.items()
     ]
+    found.sort(key=lambda r: (-r["calls"], r["tool"]))
+    return found
 
 
-def _rank(count: int, p: float) -> int:
-    """The 1-based nearest rank of percentile ``p`` among ``count`` ordered values."""
-    return max(1, math.ceil(p / 100 * count))
+def _percentile(ordered: list[int], p: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return float(ordered[rank - 1])
 
 
 def _from_sqlite(store: Store, period: Filter) -> list[dict[str, Any]]:
