@@ -53,7 +53,7 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("payload", "string", False),
 )
 
-#: the raw_traces columns copied as they are (everything but the envelope body and its times).
+#: the raw_traces columns copied as they are (the other columns come from the envelope).
 COPIED = (
     "sequence",
     "platform",
@@ -62,16 +62,39 @@ COPIED = (
     "event_type",
     "hook_type",
     "workspace_hash",
-    "model",
-    "tool_name",
-    "duration_ms",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "lines_added",
-    "lines_removed",
 )
+
+#: payload key of each integer column (``cache_write_tokens`` is the undivided cache creation).
+_INTEGERS = (
+    ("duration_ms", "duration_ms"),
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_creation_tokens"),
+    ("lines_added", "lines_added"),
+    ("lines_removed", "lines_removed"),
+)
+
+
+def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
+    """The columns an archive file types out of an event's metadata and payload so that users
+    can filter on them (model, tool name, duration, tokens, lines, success); None where the
+    event has no such value of the column's type. ``raw_traces`` does not keep them: ingest
+    would bind them for every event, and nothing reads them there."""
+    payload = event["payload"]
+    get = payload.get
+    model = event["metadata"].get("model") or get("model")
+    tool_name = get("tool_name")
+    success = get("success")
+    out: dict[str, Any] = {
+        "model": model if type(model) is str else None,
+        "tool_name": tool_name if type(tool_name) is str else None,
+        "success": success if type(success) is bool else None,
+    }
+    for column, key in _INTEGERS:
+        value = get(key)
+        out[column] = value if type(value) is int else None
+    return out
 
 
 def file_name(first_sequence: int, last_sequence: int) -> str:
@@ -132,13 +155,12 @@ def record(row: dict[str, Any], event: dict[str, Any], ingested_at_ms: int) -> d
     decoded envelope."""
     moment = parse_time(event["timestamp"])
     out = {name: row[name] for name in COPIED}
-    success = row.get("success")
+    out.update(typed_columns(event))
     out.update(
         event_id=event["event_id"],
         timestamp=moment,
         timestamp_text=None if canonical(moment) == event["timestamp"] else event["timestamp"],
         ingested_at=datetime.fromtimestamp(ingested_at_ms / 1000, tz=UTC),
-        success=None if success is None else bool(success),
         metadata=orjson.dumps(event["metadata"]).decode(),
         payload=orjson.dumps(event["payload"]).decode(),
     )

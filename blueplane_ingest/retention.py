@@ -44,7 +44,7 @@ CHUNK = 50_000
 #: round more: ``ingested_at`` is the ingester's clock, entry ids are Redis's.
 CLOCK_MARGIN_MS = 60_000
 
-_COLUMNS = ("sequence", "ingested_at", *archive.COPIED[1:], "success")
+_COLUMNS = ("sequence", "ingested_at", *archive.COPIED[1:])
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def _adopt(conn: sqlite3.Connection, path: Path) -> int:
     if not {"sequence", "event_json"} <= set(table.column_names):
         log.warning("%s is not a Blueplane archive file; left as it is", path.name)
         return 0
-    writer = BatchWriter(conn)  # the same typed columns raw_traces rows get
+    writer = BatchWriter(conn)  # the same columns raw_traces rows get
     ingested_ms = int(path.stat().st_mtime * 1000)  # the first archiver kept no ingest time
     records = []
     for item in sorted(table.to_pylist(), key=lambda i: int(i["sequence"])):

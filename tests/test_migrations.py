@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import pytest
 
-from blueplane_core import codec, db, migrations, paths
+from blueplane_core import codec, db, events, migrations, paths
+from blueplane_core.raw_traces import RawEvents, stored_body
 
 
 def test_fresh_database_reaches_head_with_records() -> None:
@@ -103,3 +105,34 @@ def test_readonly_connection_cannot_read_raw_traces_or_write() -> None:
     except sqlite3.DatabaseError:
         pass
     assert ro.execute("SELECT count(*) FROM session_mappings").fetchone()[0] == 0
+
+
+def test_events_stored_with_the_typed_columns_read_back_the_same_after_migration_11() -> None:
+    conn = db.connect_writer(paths.database())
+    migrations.migrate(conn, [m for m in migrations.MIGRATIONS if m[0] < 11])
+    event = events.make_event(
+        event_type="tool_result",
+        platform="claude_code",
+        source="hook",
+        session_id="s-1",
+        payload={"tool_name": "Bash", "duration_ms": 12, "success": True},
+        metadata={"model": "claude-opus-4-8", "workspace_hash": "ab" * 12},
+    )
+    encoder = codec.Encoder(codec.latest_dictionary(conn))
+    conn.execute(
+        "INSERT INTO raw_traces (ingested_at, event_id, timestamp, platform, source, session_id,"
+        " event_type, hook_type, workspace_hash, model, tool_name, duration_ms, success,"
+        " event_codec, event_data) VALUES (1, ?, ?, 'claude_code', 'hook', 's-1', 'tool_result',"
+        " NULL, ?, 'claude-opus-4-8', 'Bash', 12, 1, ?, ?)",
+        (
+            uuid.UUID(event["event_id"]).bytes,
+            event["timestamp"],
+            "ab" * 12,
+            encoder.dictionary_id,
+            encoder.encode(stored_body(event)),
+        ),
+    )
+    assert 11 in migrations.migrate(conn)
+    assert RawEvents(conn).by_sequence([1]) == {1: event}
+    columns = {row[1] for row in conn.execute("PRAGMA table_xinfo(raw_traces)")}
+    assert not columns & {"model", "tool_name", "duration_ms", "success", "event_date"}

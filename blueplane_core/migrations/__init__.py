@@ -23,6 +23,7 @@ from blueplane_core.migrations import (
     m0008_lean_event_indexes,
     m0009_ledger_quarters,
     m0010_tool_calls_cover,
+    m0011_untyped_raw_traces,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (8, "lean_event_indexes", m0008_lean_event_indexes.apply),
     (9, "ledger_quarters", m0009_ledger_quarters.apply),
     (10, "tool_calls_cover", m0010_tool_calls_cover.apply),
+    (11, "untyped_raw_traces", m0011_untyped_raw_traces.apply),
 )
 
 
