@@ -608,6 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     heartbeat = lifecycle.Heartbeat(client, PROCESS)
     monitor.heartbeat = heartbeat
     heartbeat.beat("starting")
+    lifecycle.tune_gc()
     try:
         if args.once or not store.existed:
             # The rich bar only on a terminal: under supervisord stderr is a log file, the bar

@@ -6,6 +6,7 @@ signal exits at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -90,6 +91,18 @@ class Heartbeat:
             self._client.hdel(streams.HEARTBEATS_KEY, self._name)
         except redis_conn.errors():
             pass
+
+
+def tune_gc() -> None:
+    """Collect reference cycles less often, in a long-running process that decodes many events.
+
+    Its objects (decoded events, facts, rows) hold no cycles and are freed by reference
+    counting; at the default pace (a pass every 700 new containers, a full one whenever the heap
+    has grown by a quarter) the collector spent about 30% of the conversation worker's CPU in a
+    first start's backfill, walking its cache of sessions again and again. What start-up loaded
+    is frozen out of the collections altogether. Call it once start-up is done."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 def publish_stats(client: Any, consumer: str, stats: dict[str, float]) -> None:

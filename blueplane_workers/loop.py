@@ -27,7 +27,14 @@ from blueplane_core import config, db, migrations, paths, redis_conn, streams
 from blueplane_core.backoff import Backoff, is_transient, until_done
 from blueplane_core.config import Config
 from blueplane_core.consumer import BatchCollector, BatchPolicy, consumer_name
-from blueplane_core.lifecycle import EXIT_OK, Heartbeat, Shutdown, publish_stats, setup_logging
+from blueplane_core.lifecycle import (
+    EXIT_OK,
+    Heartbeat,
+    Shutdown,
+    publish_stats,
+    setup_logging,
+    tune_gc,
+)
 from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
 
 MAX_BACKOFF_S = 5.0
@@ -292,6 +299,7 @@ def main_for(
     if worker is None:
         conn.close()
         return EXIT_OK
+    tune_gc()
     worker.run(burst=args.burst)
     conn.close()
     return EXIT_OK
