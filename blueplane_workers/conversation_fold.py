@@ -56,6 +56,10 @@ def has_activity(events: list[tuple[int, dict[str, Any]]]) -> bool:
     return any(is_session_activity(e) for _s, e in events)
 
 
+#: metadata a session takes from the first of its events that has it (the client version: from
+#: the last).
+_META_FIRST = ("workspace_hash", "project_hash", "project_label", "git_branch_hash")
+
 READ_TOOLS = frozenset({"Read", "read_file", "NotebookRead"})
 DELETE_TOOLS = frozenset({"Delete", "delete_file"})
 
@@ -169,16 +173,15 @@ def fold(
         kind = event["event_type"]
         payload = event["payload"]
         timestamps.append(ts)
-        for name in (
-            "workspace_hash",
-            "project_hash",
-            "project_label",
-            "git_branch_hash",
-            "client_version",
-        ):
-            value = event["metadata"].get(name)
-            if isinstance(value, str) and value and (name == "client_version" or name not in meta):
-                meta[name] = value
+        metadata = event["metadata"]
+        for name in _META_FIRST:
+            if name not in meta:  # the first value wins
+                value = metadata.get(name)
+                if isinstance(value, str) and value:
+                    meta[name] = value
+        version = metadata.get("client_version")
+        if isinstance(version, str) and version:  # the last value wins
+            meta["client_version"] = version
         meta.setdefault("platform", event["platform"])
         if kind == "session_end" and isinstance(payload.get("reason"), str):
             end_reason = payload["reason"]
@@ -242,7 +245,8 @@ def fold(
         _call(calls, seq, event, turn)
 
     _launchers(agents, launched_in, prompt_turns, keyed, fact_turn)
-    winners = [(best(group), group, fact_turn[key]) for key, group in keyed.items()]
+    chosen = {key: best(group) for key, group in keyed.items()}  # each key's winner, once
+    winners = [(chosen[key], group, fact_turn[key]) for key, group in keyed.items()]
     totals: Counter = Counter()
     requests: list[dict[str, Any]] = []
     error_groups: list[tuple[str, list[Fact], Turn]] = []
@@ -268,8 +272,8 @@ def fold(
         if values.get("tool_calls") and fact.dims.get("tool"):
             turn.tools[fact.dims["tool"]] += 1
     errors = _error_rows(error_groups, prompt_turns, meta)
-    _decide(changes, keyed)
-    _settle_calls(calls, keyed)
+    _decide(changes, chosen)
+    _settle_calls(calls, chosen)
     started = min(timestamps)
     # Number turns by time: the order they were opened in (time order) is their index.
     for index, t in enumerate(turns):
@@ -561,11 +565,11 @@ def _call(calls: dict[str, dict[str, Any]], seq: int, event: dict[str, Any], tur
         row["_ended_at"] = row["_ended_at"] or event["timestamp"]
 
 
-def _settle_calls(calls: dict[str, dict[str, Any]], keyed: dict[str, list[Fact]]) -> None:
+def _settle_calls(calls: dict[str, dict[str, Any]], chosen: dict[str, Fact]) -> None:
+    """Success and duration of each tool call (``chosen``: each fact key's ``best``)."""
     for key, row in calls.items():
-        facts = keyed.get(f"tool:{key}")
-        if facts:
-            winner = best(facts)
+        winner = chosen.get(f"tool:{key}")
+        if winner is not None:
             if winner.values.get("tool_errors"):
                 row["success"] = 0
             elif row["_ended_at"]:
@@ -651,19 +655,20 @@ def _ms(timestamp: str) -> int:
     return int(round(datetime.fromisoformat(timestamp).timestamp() * 1000))
 
 
-def _decide(changes: dict[str, dict[str, Any]], keyed: dict[str, list[Fact]]) -> None:
-    """Lines and decisions of tool-use-keyed changes, from the same winners the metrics use."""
+def _decide(changes: dict[str, dict[str, Any]], chosen: dict[str, Fact]) -> None:
+    """Lines and decisions of tool-use-keyed changes, from the same winners the metrics use
+    (``chosen``: each fact key's ``best``)."""
     for key, row in changes.items():
         if key.startswith("seq:"):
             continue
-        lines = keyed.get(f"lines:{key}")
-        if lines:
-            values = best(lines).values
+        lines = chosen.get(f"lines:{key}")
+        if lines is not None:
+            values = lines.values
             row["lines_added"] = values.get("lines_added", 0)
             row["lines_removed"] = values.get("lines_removed", 0)
-        decisions = keyed.get(f"decision:{key}")
-        if decisions:
-            values = best(decisions).values
+        decisions = chosen.get(f"decision:{key}")
+        if decisions is not None:
+            values = decisions.values
             row["decision"] = "accepted" if values.get("edits_accepted") else "rejected"
         if row["decision_ms"] is None and row["_proposed_at"] and row["_decided_at"]:
             delta = _ms(row["_decided_at"]) - _ms(row["_proposed_at"])

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from blueplane_core import config, db, events, pricing, streams
@@ -70,9 +71,9 @@ def _insert(conn: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) ->
         return
     columns = list(rows[0])
     marks = ",".join("?" * len(columns))
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     conn.executemany(
-        f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})",
-        [tuple(row[c] for c in columns) for row in rows],
+        f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", map(values, rows)
     )
 
 
