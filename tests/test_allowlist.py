@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 
 import orjson
@@ -292,6 +294,9 @@ def test_a_made_payload_cannot_change_after_it_was_cleaned() -> None:
         with pytest.raises(TypeError):
             change(event["metadata"])
     assert event["payload"] == {"tool_name": "Bash", "program": "git", "success": True}
+    for copied in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert copied == event and type(copied["payload"]) is events.Checked
+        assert copied["payload"].event_type == "tool_result"
 
 
 def test_the_emitter_still_refuses_what_a_broken_mapping_builds() -> None:
