@@ -15,7 +15,8 @@ data folder whose config points capture-claude at the history, and polls until:
   ``stale_since`` mark cleared (recomputed).
 
 Prints the seconds from `up` to each stage, the CPU seconds each program used (utime+stime from
-/proc: robust against the machine's other load), the load average, ccusage's time on the same
+/proc: robust against the machine's other load), where redis-server's time went by command, the
+load average, ccusage's time on the same
 files, and the token totals of both as a sanity line.
 
     python bench/first_start.py                 # ~200 MB, two runs
@@ -175,6 +176,21 @@ class Watch:
                 self.done["insights"] = now
 
 
+def redis_commands(client: resp.Client) -> dict[str, tuple[int, float]]:
+    """Redis's own account of where its CPU went: command -> (calls, seconds), from ``INFO
+    commandstats`` (a Lua script's commands count inside its EVALSHA)."""
+    raw = client.execute("INFO", "commandstats")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    out: dict[str, tuple[int, float]] = {}
+    for line in text.splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, _, fields = line[len("cmdstat_") :].partition(":")
+        values = dict(f.split("=", 1) for f in fields.split(","))
+        out[name] = (int(values["calls"]), int(values["usec"]) / 1e6)
+    return out
+
+
 def blueplane_tokens(env: dict[str, str]) -> int:
     done = subprocess.run(
         [
@@ -208,13 +224,18 @@ def first_start(root: Path, home: Path, repo: Path, timeout: float) -> dict[str,
     env["PYTHONPATH"] = str(repo)  # before the editable install: that checkout's code runs
     blueplane = [sys.executable, "-m", "blueplane.cli"]
     started = time.perf_counter()
-    up = subprocess.run([*blueplane, "up"], env=env, capture_output=True, text=True, check=False)
+    # from the checkout's folder too: `python -m` puts the working folder first on every
+    # program's path, before PYTHONPATH, so another folder's code would run instead
+    up = subprocess.run(
+        [*blueplane, "up"], env=env, cwd=repo, capture_output=True, text=True, check=False
+    )
     up_s = time.perf_counter() - started
     if up.returncode != 0:
         raise SystemExit(f"blueplane up failed: {up.stderr[-500:]}")
     watch = Watch(home)
     cpu: dict[str, float] = {}
     pids: dict[str, int] = {}
+    commands: dict[str, tuple[int, float]] = {}
     try:
         while len(watch.done) < len(STAGES):
             now = time.perf_counter() - started
@@ -229,11 +250,12 @@ def first_start(root: Path, home: Path, repo: Path, timeout: float) -> dict[str,
         for name, pid in pids.items():
             program = name.rsplit("-", 1)[0] if name[-1].isdigit() else name  # ingest-0, ingest-1
             cpu[program] = cpu.get(program, 0.0) + cpu_seconds(pid)
+        commands = redis_commands(watch.client)
         tokens = blueplane_tokens(env)
     finally:
-        subprocess.run([*blueplane, "down"], env=env, capture_output=True, check=False)
+        subprocess.run([*blueplane, "down"], env=env, cwd=repo, capture_output=True, check=False)
         watch.client.close()
-    return {"up_s": up_s, "stages": watch.done, "cpu": cpu, "tokens": tokens}
+    return {"up_s": up_s, "stages": watch.done, "cpu": cpu, "tokens": tokens, "redis": commands}
 
 
 def main() -> None:
@@ -273,6 +295,11 @@ def main() -> None:
                 "  CPU seconds: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result["cpu"].items()))
                 + f"; total {sum(result['cpu'].values()):.1f}"
+            )
+            top = sorted(result["redis"].items(), key=lambda kv: -kv[1][1])[:6]
+            print(
+                "  redis-server's commands (seconds, calls): "
+                + ", ".join(f"{name} {sec:.1f} ({calls:,})" for name, (calls, sec) in top)
             )
             if theirs is None:
                 print("  ccusage: npx missing or failed, not compared")
