@@ -7,7 +7,6 @@ each counter are in ``docs/metrics.md``.
 Layout (all keys start with ``streams.METRICS_PREFIX`` = ``{bp}:metrics:``)::
 
     {bp}:metrics:c:<scope>:<period>            HASH   counter name -> integer
-    {bp}:metrics:hist:<scope>:<period>:<name>  HASH   histogram bucket index -> count
     {bp}:metrics:idx:<dimension>               ZSET   dimension value -> last seen (unix s)
     {bp}:metrics:min:<scope>:<hour start>      HASH   "<minute start>|<counter>" -> value
                                                       (scope all, a platform or a workspace)
@@ -23,10 +22,6 @@ nano-dollars (``cost_nusd``; 1 USD = 1e9) so sums are exact and a rebuild gives 
 A scope/period whose ``unpriced_requests`` is above 0 has an **unknown** cost part: show cost as
 "X USD + N unpriced requests", never as if the unpriced part were 0.
 
-Histograms (``hist:`` keys) hold log-spaced buckets of durations in milliseconds; read them with
-:func:`percentile` (the answer is the upper bound of the bucket holding the rank, within 10%).
-Names: :data:`HISTOGRAMS`.
-
 Bookkeeping keys the query side never needs (``applied:``, ``fact``, ``active:``, ``wsact:``,
 ``wscommit:``, ``assisted``, ``committargets``) are private to the worker; they are named here
 too so that ``rebuild`` can delete every metric key. ``distinct:`` sets are read by the live
@@ -37,20 +32,23 @@ Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 2 (2026-11-28): the four-rung time-series ladder (``ts:``/``rts:`` keys, most of the
     worker's writes) is replaced by one per-minute series of the last day (``min:`` keys) for
     scope all, per platform and per workspace, which the live 5-hour block reads.
+  * 3 (2026-11-28): no duration histograms (``hist:`` keys, three in four of the worker's
+    increments): nothing read them; durations are exact in SQLite (``tool_calls.duration_ms``,
+    ``code_changes.decision_ms``, ``raw_traces.duration_ms``). ``rebuild metrics`` deletes the
+    ones an older worker wrote.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 from blueplane_core import streams
 
 TYPE_CHECKING = False  # collections.abc and typing cost the status line ~4 ms
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 PREFIX = streams.METRICS_PREFIX
 
 #: dimensions a counter is broken down by (``scope`` = ``<dimension>=<value>``).
@@ -83,13 +81,6 @@ COUNTERS: dict[str, str] = {
     "agent_assisted_commits": "commits with agent activity in the workspace in the 5 min before",
 }
 
-#: histogram names (durations in ms).
-HISTOGRAMS: dict[str, str] = {
-    "tool_ms": "tool call duration",
-    "response_ms": "API request duration (response latency)",
-    "decision_ms": "time from an edit proposal to its decision",
-}
-
 #: counters kept per minute (scope ``all``, per platform and per workspace) for
 #: :data:`MINUTE_RETENTION_S`: the live 5-hour block finds where it started and its burn rate
 #: from them (a project's block sums its workspaces').
@@ -109,9 +100,6 @@ MINUTE_CHUNK_S = 3600
 
 #: an event gap longer than this is idle time (active-time and agent-assisted-commit windows).
 IDLE_GAP_S = 300
-
-#: the histogram buckets: bucket i holds values v with BASE**(i-1) < v <= BASE**i (ms); 0 -> 0.
-HIST_BASE = 1.1
 
 
 # -- scopes and periods ------------------------------------------------------------------------
@@ -147,11 +135,6 @@ def periods_of(timestamp: str) -> tuple[str, str, str]:
 def counters_key(scope_: str, period: str = "total") -> str:
     """HASH of counters (:data:`COUNTERS`) of one scope and period."""
     return f"{PREFIX}c:{scope_}:{period}"
-
-
-def histogram_key(scope_: str, period: str, name: str) -> str:
-    """HASH of one histogram (:data:`HISTOGRAMS`): bucket index -> count."""
-    return f"{PREFIX}hist:{scope_}:{period}:{name}"
 
 
 def index_key(dimension: str) -> str:
@@ -218,48 +201,6 @@ def workspace_commits_key(workspace: str) -> str:
 def all_keys_pattern() -> str:
     """SCAN pattern matching every metric key (used by ``rebuild metrics``)."""
     return PREFIX + "*"
-
-
-# -- histograms --------------------------------------------------------------------------------
-
-
-def hist_bucket(value_ms: float) -> int:
-    """Bucket index of a duration (0 for 0 ms and below)."""
-    if value_ms <= 1:
-        return 0 if value_ms <= 0 else 1
-    return max(1, math.ceil(math.log(value_ms, HIST_BASE) - 1e-9))
-
-
-def hist_upper(bucket: int) -> float:
-    """The largest duration (ms) bucket ``bucket`` can hold."""
-    return 0.0 if bucket <= 0 else HIST_BASE**bucket
-
-
-def merge_histograms(
-    histograms: Iterable[Mapping[bytes | str, bytes | str | int]],
-) -> dict[int, int]:
-    """Sum several histogram hashes (e.g. the hours of a window) into bucket -> count."""
-    total: dict[int, int] = {}
-    for hist in histograms:
-        for bucket, count in hist.items():
-            b = int(bucket)
-            total[b] = total.get(b, 0) + int(count)
-    return {b: c for b, c in total.items() if c}
-
-
-def percentile(histogram: Mapping[int, int], p: float) -> float | None:
-    """The ``p``-th percentile (0-100) of a merged histogram, in ms; None when it is empty."""
-    items = sorted((b, c) for b, c in histogram.items() if c > 0)
-    count = sum(c for _, c in items)
-    if not count:
-        return None
-    rank = max(1, math.ceil(p / 100 * count))
-    seen = 0
-    for bucket, c in items:
-        seen += c
-        if seen >= rank:
-            return round(hist_upper(bucket), 3)
-    return round(hist_upper(items[-1][0]), 3)
 
 
 # -- reading counters --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Redis holds counters per scope (all, one platform, one model, one tool, ...) and UTC day/hour,
 updated within a second of capture; SQLite holds the rebuilt conversations. ``metrics`` shows
-both, ``tools`` takes durations from the histograms here, ``watch`` refreshes from here alone.
+both, ``watch`` refreshes from here alone.
 
 Imports stay light (no config, filters or SQLite): ``bp-query statusline`` reads through
 :func:`live_view` in a process that must start and answer within 50 ms.
@@ -74,12 +74,6 @@ def counters(reader: Reader, scope: str, periods: list[str]) -> dict[str, int]:
         for name, value in metric_keys.decode_counters(_pairs(flat)).items():
             total[name] = total.get(name, 0) + value
     return total
-
-
-def histogram(reader: Reader, scope: str, periods: list[str], name: str) -> dict[int, int]:
-    keys = [metric_keys.histogram_key(scope, p, name) for p in periods]
-    replies = reader.execute_many([("HGETALL", k) for k in keys])
-    return metric_keys.merge_histograms(_pairs(r) for r in replies if isinstance(r, list))
 
 
 def indexed(reader: Reader, dimension: str) -> list[str]:

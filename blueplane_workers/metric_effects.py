@@ -116,7 +116,6 @@ class _Totals:
 
     def __init__(self) -> None:
         self.values: dict[tuple[Dims, str], dict[str, int]] = {}
-        self.samples: dict[tuple[Dims, str, str, int], int] = {}
         #: (dimensions, minute start) -> counter -> value, for the per-minute series
         self.minutes: dict[tuple[Dims, int], dict[str, int]] = {}
 
@@ -134,11 +133,6 @@ class _Totals:
         for name, value in counters.items():
             if value:
                 values[name] = values.get(name, 0) + sign * value
-        if fact.samples:
-            samples = self.samples
-            for name, ms in fact.samples.items():
-                key = (dims, hour, name, mk.hist_bucket(ms))
-                samples[key] = samples.get(key, 0) + sign
         if not _MINUTE_COUNTERS.isdisjoint(counters):
             acc = None
             for name in mk.MINUTE_COUNTERS:
@@ -160,18 +154,6 @@ class _Totals:
         for (scope, hour), values in by_scope.items():
             for key in _counter_keys(scope, hour):
                 _merge(incr, key, values)
-        hist: dict[tuple[str, str, str], dict[str, int]] = {}
-        for (dims, hour, name, bucket), count in self.samples.items():
-            if count:
-                field_name = str(bucket)
-                for scope in _scopes(dims):
-                    acc = hist.get((scope, hour, name))
-                    if acc is None:
-                        acc = hist[(scope, hour, name)] = {}
-                    acc[field_name] = acc.get(field_name, 0) + count
-        for (scope, hour, name), counts in hist.items():
-            for period in _periods(scope, hour):
-                _merge(incr, mk.histogram_key(scope, period, name), counts)
         for (dims, minute), values in self.minutes.items():
             hour_start = minute - minute % mk.MINUTE_CHUNK_S
             expires = hour_start + mk.MINUTE_CHUNK_S + mk.MINUTE_RETENTION_S

@@ -1,4 +1,4 @@
-"""The metrics worker: CDC entries -> counters and histograms in Redis.
+"""The metrics worker: CDC entries -> counters in Redis.
 
 ``python -m blueplane_workers.metrics [--consumer NAME] [--burst]``; one consumer of the
 ``metrics`` group, scaled with supervisord ``numprocs``. For each batch it reads the events by

@@ -33,10 +33,10 @@ def counters(client: redis.Redis, scope: str = "all", period: str = "total") -> 
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, object]:
-    """Every metric a reader can see (counters, histograms, indexes, series), as plain values."""
+    """Every metric a reader can see (counters, indexes, series), as plain values."""
     out: dict[bytes, object] = {}
     for key in client.scan_iter(match=mk.PREFIX + "*"):
-        for kind in (b":c:", b":hist:", b":min:"):
+        for kind in (b":c:", b":min:"):
             if kind in key:
                 out[key] = {f: int(v) for f, v in client.hgetall(key).items() if int(v)}
         if b":idx:" in key:
@@ -107,20 +107,18 @@ def test_mixed_workload_breakdowns_by_dimension_and_period(mixed_metrics):
     assert models == {OPUS, "claude-mystery-1"}
 
 
-def test_latency_percentiles_are_readable_per_tool_and_session(mixed_metrics):
-    client = mixed_metrics
-    tool_ms = mk.merge_histograms([client.hgetall(mk.histogram_key("all", "total", "tool_ms"))])
-    assert sum(tool_ms.values()) == 2  # tu1 (OTel's 118 ms wins) and tu3 (2000 ms)
-    assert 118 <= mk.percentile(tool_ms, 50) <= 118 * 1.1
-    assert 2000 <= mk.percentile(tool_ms, 99) <= 2000 * 1.1
-    bash = mk.merge_histograms(
-        [client.hgetall(mk.histogram_key(mk.scope("tool", "Bash"), "total", "tool_ms"))]
-    )
-    assert 2000 <= mk.percentile(bash, 95) <= 2200
-    resp = mk.merge_histograms(
-        [client.hgetall(mk.histogram_key(mk.scope("session", "sess-a"), "total", "response_ms"))]
-    )
-    assert sum(resp.values()) == 2 and 3000 <= mk.percentile(resp, 95) <= 3300
+def test_the_worker_writes_the_documented_key_kinds_only(mixed_metrics):
+    """Layout 3 (metric_keys): counters, distinct-session sets, indexes, the minute series and
+    the worker's own bookkeeping; no duration histograms (``hist:``), which nothing read."""
+    kinds = {
+        key.decode()[len(mk.PREFIX) :].split(":", 1)[0]
+        for key in mixed_metrics.scan_iter(match=mk.PREFIX + "*")
+    }
+    # (the workload's events are more than a day old: no per-minute series, ``min:``)
+    assert kinds == {
+        "c", "distinct", "idx", "meta",
+        "applied", "fact", "active", "wsact", "wscommit", "assisted", "committargets",
+    }  # fmt: skip
 
 
 def test_redelivered_and_duplicate_entries_change_nothing(cfg, redis_client, writer_conn):
