@@ -35,6 +35,7 @@ from bench._harness import percentile, private_pipeline_home  # noqa: E402
 def throughput(events: int, batch_size: int = 500) -> None:
     from blueplane_core import config, db, migrations, paths, redis_conn, synthetic
     from blueplane_core.emit import Emitter
+    from blueplane_core.lifecycle import tune_gc
     from blueplane_ingest.bus import IngestBus
     from blueplane_ingest.ingester import Ingester, Settings
     from blueplane_ingest.writer import BatchWriter
@@ -65,6 +66,7 @@ def throughput(events: int, batch_size: int = 500) -> None:
         client,
         settings=WorkerSettings(idle_block_ms=20, batch_size=batch_size),
     )
+    tune_gc()  # as the worker process does once started (loop.main_for)
     redis_started = _redis_cpu_us(client)
     started = time.perf_counter()
     cpu_started = time.process_time()
