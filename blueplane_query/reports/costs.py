@@ -24,6 +24,7 @@ time (issue 14). Blocks need each request's time and read the ledger.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -155,7 +156,7 @@ def _grouped(
         f" GROUP BY period ORDER BY {order}",
         source_params,
     )
-    rows = [dict(zip(_NAMES, r, strict=True)) for r in found]
+    rows = list(map(dict, map(zip, repeat(_NAMES), found)))  # (24.8k projects at 1M: 17 ms)
     if by == "project":  # the folder name this machine keeps, beside the hash
         from blueplane_query.projects import labels
 
@@ -219,8 +220,15 @@ def _quarter(stamp: str, *, up: bool) -> str:
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Column sums over the rows (block rows carry no official figures), added in row order."""
     names = (*_TOKENS, "total_tokens", "requests", "unpriced_requests", "cost_usd")
-    total: dict[str, Any] = {k: sum(map(itemgetter(k), rows)) for k in names}
-    official = [r["official_cost_usd"] for r in rows if r.get("official_cost_usd") is not None]
+    if not rows or "official_requests" not in rows[0]:
+        total: dict[str, Any] = {k: sum(map(itemgetter(k), rows)) for k in names}
+        total["official_cost_usd"] = None
+        total["official_requests"] = 0
+        return total
+    # one pass turns the rows into columns: summing 24.8k project rows key by key cost 12 ms
+    columns = dict(zip(rows[0], zip(*(r.values() for r in rows), strict=True), strict=True))
+    total = {k: sum(columns[k]) for k in names}
+    official = [v for v in columns["official_cost_usd"] if v is not None]
     total["official_cost_usd"] = sum(official) if official else None
-    total["official_requests"] = sum(r.get("official_requests", 0) for r in rows)
+    total["official_requests"] = sum(columns["official_requests"])
     return total
