@@ -24,6 +24,7 @@ from blueplane_core.migrations import (
     m0009_ledger_quarters,
     m0010_tool_calls_cover,
     m0011_untyped_raw_traces,
+    m0012_ledger_time_cover,
 )
 
 Migration = tuple[int, str, Callable[[sqlite3.Connection], None]]
@@ -40,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, "ledger_quarters", m0009_ledger_quarters.apply),
     (10, "tool_calls_cover", m0010_tool_calls_cover.apply),
     (11, "untyped_raw_traces", m0011_untyped_raw_traces.apply),
+    (12, "ledger_time_cover", m0012_ledger_time_cover.apply),
 )
 
 
