@@ -74,6 +74,7 @@ _SUMMED = (
     "lines_added",
     "lines_removed",
 )
+_SUMMED_NAMES = frozenset(_SUMMED)
 
 
 @dataclass
@@ -247,7 +248,7 @@ def fold(
     _launchers(agents, launched_in, prompt_turns, keyed, fact_turn)
     chosen = {key: best(group) for key, group in keyed.items()}  # each key's winner, once
     winners = [(chosen[key], group, fact_turn[key]) for key, group in keyed.items()]
-    totals: Counter = Counter()
+    summed: dict[str, int] = {}
     requests: list[dict[str, Any]] = []
     error_groups: list[tuple[str, list[Fact], Turn]] = []
     for fact, group, turn in [*((f, [f], t) for f, t in loose), *winners]:
@@ -263,14 +264,15 @@ def fold(
                 turn.models[row["model"]] += 1
             turn.cost_nusd += values.get("cost_nusd", 0)
             turn.unpriced += values.get("unpriced_requests", 0)
-        for name in _SUMMED:
-            if values.get(name):
-                turn.sums[name] += values[name]
+        sums = turn.sums
         for name, value in values.items():
             if name != "events":
-                totals[name] += value
+                summed[name] = summed.get(name, 0) + value
+                if value and name in _SUMMED_NAMES:
+                    sums[name] += value
         if values.get("tool_calls") and fact.dims.get("tool"):
             turn.tools[fact.dims["tool"]] += 1
+    totals = Counter(summed)
     errors = _error_rows(error_groups, prompt_turns, meta)
     _decide(changes, chosen)
     _settle_calls(calls, chosen)
