@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import orjson
@@ -86,6 +87,12 @@ def store_insights(
 #: at the next interval: a backfill's numbers get their insights when it ends, while a trickle
 #: of live events still recomputes once per interval.
 CATCH_UP_ENTRIES = 1000
+#: CDC entries the insight worker takes per batch: it only notes that something changed, so a
+#: batch costs one durable mark and one XACK whatever its size, and a first start's backlog is
+#: gone in a few dozen batches rather than hundreds.
+BATCH_SIZE = 2000
+#: intervals a recomputation waits at most while full batches keep coming.
+BACKLOG_WAIT = 10
 #: the groups whose workers write what the rules read.
 SOURCES = (streams.METRICS_GROUP, streams.CONVERSATIONS_GROUP)
 
@@ -122,7 +129,12 @@ class InsightWorker(CdcWorker):
         self.acknowledge(dead, acks)
         self.counters.applied += len(todo)
         self._since_run += len(todo)
-        if time.monotonic() - self._last_run >= self.interval_s:
+        since = time.monotonic() - self._last_run
+        # a full batch means more is waiting (a backfill): the rules would read tables the other
+        # workers are still filling, so they wait for the quiet (``idle``), or for long
+        backlog = len(entries) >= self.settings.batch_size
+        waited = self.runs > 0 and since >= BACKLOG_WAIT * self.interval_s
+        if since >= self.interval_s and (not backlog or waited):
             self.recompute_if_stale()
 
     def idle(self) -> None:
@@ -203,7 +215,7 @@ def build_worker(
     return InsightWorker(
         reader,
         conn,
-        settings or Settings.from_config(cfg),
+        settings or replace(Settings.from_config(cfg), batch_size=BATCH_SIZE),
         cfg["insights.interval_s"],
         phraser,
         shutdown,

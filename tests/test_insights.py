@@ -338,3 +338,28 @@ def test_a_burst_waits_for_the_workers_the_rules_read(cfg, redis_client, writer_
     conv.run(burst=True)
     worker.idle()
     assert insights.stale_since(writer_conn) is None and rows(writer_conn)
+
+
+def test_full_batches_do_not_recompute_until_the_stream_eases(cfg, redis_client, writer_conn):
+    """A backfill: while every batch comes full (more is waiting), an interval that has passed
+    does not recompute (the rules would read tables still filling); the first batch that is not
+    full does."""
+    Emitter(redis_client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    entries = redis_client.xlen(streams.CDC_STREAM)
+    assert entries > 2
+    size = entries - 1  # one full batch, then one entry
+    worker = insights.build_worker(
+        cfg, "i", writer_conn, redis_client, settings=Settings(idle_block_ms=20, batch_size=size)
+    )
+    worker.interval_s = 1.0
+    worker.runs = 1  # it ran before ...
+    worker._last_run = time.monotonic() - 5.0  # ... and the interval has passed
+    worker.reader.setup()
+    assert worker.step() == size
+    assert worker.runs == 1 and insights.stale_since(writer_conn) is not None
+    assert worker.step() == 1  # not full: recomputed
+    assert worker.runs == 2 and insights.stale_since(writer_conn) is None
