@@ -1,6 +1,6 @@
 """bp-hook wall time as Claude Code sees it: process start to exit, Redis up and Redis down.
 
-Runs the exact command the installer writes (``<resolved python> -I -S .../hooks/claude_code.py``)
+Runs the exact command the installer writes (``<python> -I -S .../hooks/launch_claude_code.py``)
 with a real PostToolUse payload on stdin. Targets (architecture contract): median <= 15 ms,
 P95 <= 25 ms, in both cases, and a median within 1.25x of ``python -I -S -c pass`` measured in
 the same run. The bare interpreter and the hook fire in alternation, so a machine busy in one
@@ -39,6 +39,9 @@ TARGET_RATIO = 1.25
 #: CPU time (user + system) of each run, per command, in ms: steadier than wall time on a
 #: shared machine, where the wall time also holds the waits for a core
 CPU_MS: dict[str, list[float]] = {}
+#: minor page faults of each run, per command: memory a fire touches beyond the interpreter's
+#: (each costs kernel time; a shared library loaded, a module unmarshalled)
+FAULTS: dict[str, list[int]] = {}
 
 
 def fire(command: list[str], stdin: bytes, env: dict[str, str], answer: bytes = b"") -> float:
@@ -51,6 +54,7 @@ def fire(command: list[str], stdin: bytes, env: dict[str, str], answer: bytes = 
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     CPU_MS.setdefault(" ".join(command), []).append(cpu * 1000)
+    FAULTS.setdefault(" ".join(command), []).append(after.ru_minflt - before.ru_minflt)
     if done.returncode != 0 or done.stdout.strip() != answer:
         raise SystemExit(f"hook broke its contract: exit {done.returncode}, {done.stdout!r}")
     return elapsed
@@ -79,13 +83,14 @@ def report(
     ratio = median / statistics.median(bare)
     cpu, cpu_bare = (CPU_MS.pop(" ".join(c)) for c in (command, baseline))
     cpu_ratio = statistics.mean(cpu) / statistics.mean(cpu_bare)
+    faults, faults_bare = (statistics.mean(FAULTS.pop(" ".join(c))) for c in (command, baseline))
     ok = median <= TARGET_MEDIAN_MS and p95 <= TARGET_P95_MS and ratio <= TARGET_RATIO
     print(
         f"{label:<22} runs={len(times):<5} median={median:6.2f} ms  P95={p95:6.2f} ms  "
         f"{ratio:4.2f}x the interpreter's {statistics.median(bare):5.2f} ms  (target <= "
         f"{TARGET_MEDIAN_MS:g} / {TARGET_P95_MS:g} ms, <= {TARGET_RATIO:g}x) "
-        f"{'ok' if ok else 'OVER TARGET'}; CPU {statistics.mean(cpu):5.2f} ms = {cpu_ratio:4.2f}x "
-        f"(load {os.getloadavg()[0]:.2f})"
+        f"{'ok' if ok else 'OVER TARGET'}; CPU {statistics.mean(cpu):5.2f} ms = {cpu_ratio:4.2f}x, "
+        f"page faults +{faults - faults_bare:.0f} (load {os.getloadavg()[0]:.2f})"
     )
 
 
@@ -102,6 +107,7 @@ def main() -> None:
         env = dict(base, BLUEPLANE_HOME=str(home), BLUEPLANE_REDIS_URL=url)
         time_pairs(bare, command, stdin, env, 3)  # warm caches, .pyc files and the secret key
         CPU_MS.clear()
+        FAULTS.clear()
         bare_up, hook_up = time_pairs(bare, command, stdin, env, args.runs)
         report("Redis up (unix socket)", hook_up, bare_up, command, bare)
         down = dict(env, BLUEPLANE_REDIS_URL=f"unix://{home}/run/absent.sock")
