@@ -73,9 +73,9 @@ def costs(
     if store.has("api_requests"):
         where, params = ledger_filter(flt)
         if by == "block":
-            entries = store.rows(
+            found = store.tuples(
                 # timestamp order = at_ms order (one instant, fixed-width UTC text): its index
-                # serves --since's range and the order at once
+                # (migration 12: with every column read here) serves the range and the order
                 "SELECT at_ms, model, input_tokens, output_tokens,"
                 " cache_write_5m_tokens + cache_write_1h_tokens AS cache_write_tokens,"
                 " cache_read_tokens, cost_nusd"
@@ -83,6 +83,7 @@ def costs(
                 params,
             )
             sums = (*_TOKENS, "cost_nusd")
+            entries = map(dict, map(zip, repeat(("at_ms", "model", *sums)), found))
             result["rows"] = [block_row(b) for b in periods.blocks(entries, sums=sums, now=now)]
         else:
             result["rows"] = _grouped(store, flt, by, where, params)
