@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sqlite3
 import sys
 
@@ -15,27 +14,11 @@ from blueplane_core.lifecycle import (
     Heartbeat,
     Shutdown,
     setup_logging,
+    tune_gc,
 )
 from blueplane_ingest.bus import IngestBus
 from blueplane_ingest.ingester import Ingester, Settings
 from blueplane_ingest.writer import BatchWriter
-
-#: allocations between two young-generation collections (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def quiet_collector() -> None:
-    """Keep the cyclic garbage collector from re-walking what the loop holds.
-
-    A batch is a few thousand new dicts and lists that live until the batch is done, and none
-    of them forms a cycle: at the default threshold the collector ran every 700 allocations,
-    walking the batch again each time, and now and then everything imported at start-up too
-    (about 5% of an ingester's CPU, perf). Start-up objects are frozen out of its sight and the
-    young generation is collected 30 times less often; cycles are still collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         shutdown,
         Heartbeat(client, name),
     )
-    quiet_collector()
+    tune_gc()  # a batch's events hold no cycles: see lifecycle.tune_gc
     ingester.run(burst=args.burst)
     conn.close()
     return EXIT_OK
