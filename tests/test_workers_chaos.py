@@ -24,6 +24,9 @@ from tests.test_metrics import snapshot
 from tests.workloads import generated
 
 EVENTS = 20_000
+#: the events arrive in this many waves, one per kill at first, so the kills land while events
+#: flow however fast the workers drain them
+WAVES = 6
 GROUPS = {
     streams.METRICS_GROUP: "blueplane_workers.metrics",
     streams.CONVERSATIONS_GROUP: "blueplane_workers.conversations",
@@ -37,7 +40,10 @@ def drained(client) -> bool:
 
 @pytest.mark.slow
 def test_killed_workers_end_with_the_same_numbers(redis_client, writer_conn, chaos_seed):
-    Emitter(redis_client).emit_many(generated(EVENTS, seed=21))
+    workload = generated(EVENTS, seed=21)
+    size = -(-len(workload) // WAVES)
+    waves = [workload[i : i + size] for i in range(0, len(workload), size)]
+    Emitter(redis_client).emit_many(waves.pop(0))
     ingest_all()
     env = python_env(
         {
@@ -64,8 +70,11 @@ def test_killed_workers_end_with_the_same_numbers(redis_client, writer_conn, cha
     kills = 0
     try:
         deadline = time.monotonic() + 120
-        while not drained(redis_client) and time.monotonic() < deadline:
+        while (waves or not drained(redis_client)) and time.monotonic() < deadline:
             time.sleep(rng.uniform(0.2, 0.8))  # chaos timing, not synchronisation
+            if waves:
+                Emitter(redis_client).emit_many(waves.pop(0))
+                ingest_all()
             if kills >= 15:
                 continue
             name = rng.choice(sorted(procs))
