@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from blueplane_core.metric_keys import unix_seconds as mk_unix
@@ -90,21 +91,33 @@ def _str(value: Any) -> str:
 def _rank(kind: int, source: str, completeness: int, sequence: int) -> str:
     """Sortable rank; ties between equally complete sources go to the later stored event."""
     source_rank = SOURCE_RANK.get(source, 0)
-    return f"{kind:02d}{source_rank:02d}{min(completeness, 10**15 - 1):015d}{sequence:012d}"
+    # %-formatting: about half the time of the same f-string, once per keyed fact
+    return "%02d%02d%015d%012d" % (kind, source_rank, min(completeness, 10**15 - 1), sequence)
 
 
 def dims_of(event: dict[str, Any]) -> dict[str, str]:
     """The dimensions an event's numbers are broken down by (empty values are left out)."""
     meta = event["metadata"]
     payload = event["payload"]
-    dims = {
-        "platform": event["platform"],
-        "session": event["session_id"],
-        "model": _str(meta.get("model")) or _str(payload.get("model")),
-        "tool": _str(payload.get("tool_name")),
-        "workspace": _str(meta.get("workspace_hash")),
-    }
-    return {k: v for k, v in dims.items() if v}
+    dims: dict[str, str] = {}  # built key by key: this runs for every event a worker reads
+    value = event["platform"]
+    if value:
+        dims["platform"] = value
+    value = event["session_id"]
+    if value:
+        dims["session"] = value
+    value = meta.get("model")
+    if not value or not isinstance(value, str):
+        value = payload.get("model")
+    if value and isinstance(value, str):
+        dims["model"] = value
+    value = payload.get("tool_name")
+    if value and isinstance(value, str):
+        dims["tool"] = value
+    value = meta.get("workspace_hash")
+    if value and isinstance(value, str):
+        dims["workspace"] = value
+    return dims
 
 
 #: event types that make a session exist (a prompt, an API request or error, a tool call, an
@@ -275,6 +288,10 @@ def _request_info(event: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in info.items() if v}
 
 
+#: how complete a tool call's view is, by event type (a duration adds one)
+_TOOL_LEVEL = {"tool_use": 1, "mcp_call": 2, "tool_result": 2}
+
+
 def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
     payload = event["payload"]
     kind = event["event_type"]
@@ -284,7 +301,7 @@ def _tool_facts(event: dict[str, Any], keyed: Any, tool_use_id: str) -> None:
     duration = _int(payload.get("duration_ms"))
     if kind != "edit_decision" and (tool_use_id or kind in ("tool_result", "mcp_call")):
         # tool_use without an id cannot be joined with its result: only results count then.
-        level = {"tool_use": 1, "mcp_call": 2, "tool_result": 2}[kind] + (1 if duration else 0)
+        level = _TOOL_LEVEL[kind] + (1 if duration else 0)
         fact = keyed(f"tool:{tool_use_id}" if tool_use_id else None, level)
         fact.values["tool_calls"] = 1
         if success is False:
@@ -351,14 +368,17 @@ def best(facts: list[Fact]) -> Fact:
     does not know the workspace; the transcript does). For an API request the 5m/1h cache split
     comes from the source that knows it, and the cost is computed with it. A maximum over the
     set: order-free."""
-    winner = max(facts, key=lambda f: f.rank)
+    winner = max(facts, key=_rank_of)
     values, usage, split_rank = _merged_split(winner, facts)
     chosen: dict[str, tuple[str, str]] = {}
     for fact in facts:
+        ranks = fact.dim_ranks
         for dim, value in fact.dims.items():
-            rank = fact.dim_ranks.get(dim, fact.rank)
-            if dim not in chosen or (rank, value) > chosen[dim]:
-                chosen[dim] = (rank, value)
+            pick = (ranks.get(dim, fact.rank) if ranks else fact.rank, value)
+            held = chosen.get(dim)
+            if held is None or pick > held:
+                chosen[dim] = pick
+    ordered = sorted(chosen.items())
     price = winner.price
     if usage is not None and split_rank:
         values = {k: v for k, v in values.items() if k not in ("cost_nusd", "unpriced_requests")}
@@ -366,14 +386,14 @@ def best(facts: list[Fact]) -> Fact:
             values["unpriced_requests"] = 1
         else:
             values["cost_nusd"] = request_cost(price, usage)
-    dim_ranks = {d: r for d, (r, _v) in sorted(chosen.items()) if r != winner.rank}
+    dim_ranks = {d: r for d, (r, _v) in ordered if r != winner.rank}
     if split_rank:
         dim_ranks[SPLIT] = split_rank  # so the stored state names every event it used
     return Fact(
         winner.key,
         winner.rank,
         winner.timestamp,
-        {d: v for d, (_r, v) in sorted(chosen.items())},
+        {d: v for d, (_r, v) in ordered},
         values,
         winner.samples,
         # only dimensions that came from another event keep their rank (smaller stored state)
@@ -385,6 +405,8 @@ def best(facts: list[Fact]) -> Fact:
         winner.info,
     )
 
+
+_rank_of = attrgetter("rank")
 
 #: the pseudo-dimension under which a fact's state records where its cache split came from.
 SPLIT = "~cache_split"
