@@ -422,6 +422,20 @@ def test_hooks_fired_in_parallel_count_every_call_once(tmp_path: Path) -> None:
     assert sorted(seen) == list(range(1, processes * bumps + 1))
 
 
+def test_a_counter_file_rewritten_shorter_holds_only_the_new_counters(tmp_path: Path) -> None:
+    """The state file is overwritten in place (no truncation to zero: a block freed and
+    reallocated per fire) and cut to the new length when the new counters are shorter."""
+    from blueplane_capture.hooks import cursor_state
+
+    home, secret = str(tmp_path), b"k" * 32
+    assert cursor_state.bump(home, secret, "conv", {"a": 1}) == {"a": 1}
+    (path,) = (tmp_path / "state" / "cursor-hooks").glob("*.json")
+    path.write_text('{"a": 1,' + " " * 200 + '"b": 7}')  # longer than what bump writes
+    assert cursor_state.bump(home, secret, "conv", {"a": 1}) == {"a": 2}
+    assert json.loads(path.read_text()) == {"b": 7, "a": 2}  # a valid file, nothing after it
+    assert cursor_state.bump(home, secret, "conv", {"b": 1, "a": 1}) == {"b": 8, "a": 3}
+
+
 def test_a_script_run_by_the_agent_is_the_same_fact_for_hooks_and_database(tmp_path: Path) -> None:
     """A program that is not a well-known tool leaves only ``other`` and a keyed hash, from
     the hook and from the database's tool bubble alike."""

@@ -52,9 +52,13 @@ def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict
         while len(counters) > MAX_COUNTERS:
             del counters[next(iter(counters))]
         data = dumps(counters)
-        posix.lseek(fd, 0, 0)
-        posix.ftruncate(fd, 0)
-        posix.write(fd, data)
+        # Overwritten in place and cut only when shorter: truncating to zero first made the
+        # file system free and reallocate the file's block on every fire (0.2-1.5 ms).
+        written = 0
+        while written < len(data):
+            written += posix.pwrite(fd, data[written:], written)
+        if len(data) < len(raw):
+            posix.ftruncate(fd, len(data))
         return values
     except (OSError, ValueError, TypeError):
         return dict(deltas)
