@@ -32,10 +32,10 @@ Changes to this layout: bump :data:`LAYOUT_VERSION` and note them here.
   * 2 (2026-11-28): the four-rung time-series ladder (``ts:``/``rts:`` keys, most of the
     worker's writes) is replaced by one per-minute series of the last day (``min:`` keys) for
     scope all, per platform and per workspace, which the live 5-hour block reads.
-  * 3 (2026-11-28): no duration histograms (``hist:`` keys, three in four of the worker's
-    increments): nothing read them; durations are exact in SQLite (``tool_calls.duration_ms``,
-    ``code_changes.decision_ms``, ``raw_traces.duration_ms``). ``rebuild metrics`` deletes the
-    ones an older worker wrote.
+  * 3 (2026-11-28): no duration histograms (``hist:`` keys, 57% of the worker's increments
+    on the synthetic mix): nothing read them; durations are exact in SQLite
+    (``tool_calls.duration_ms``, ``code_changes.decision_ms``, ``raw_traces.duration_ms``).
+    ``rebuild metrics`` deletes the ones an older worker wrote.
 """
 
 from __future__ import annotations
