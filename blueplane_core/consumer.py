@@ -183,6 +183,8 @@ class BatchCollector:
         #: True after a start or a failure: re-read this consumer's pending entries first.
         self.own_pending = True
         self._next_reclaim = 0.0
+        #: the last batch of new entries was full: the stream had a backlog
+        self._backlog = False
 
     def reads_new_next(self) -> bool:
         """The next :meth:`collect` would read new entries: no own pending entries to re-read
@@ -217,10 +219,14 @@ class BatchCollector:
                 block = remaining_ms
             else:
                 block = self.policy.idle_block_ms
-            got = self.reader.read_new(size - len(batch), block)
+            wanted = size - len(batch)
+            got = self.reader.read_new(wanted, block)
             if not got:
                 break
             if not batch:
                 deadline = time.monotonic() + self.policy.batch_timeout_ms / 1000
             batch.extend(got)
+            if self._backlog and len(got) < wanted:
+                break  # a backlog just ran out (a backfill's end): no waiting for more
+        self._backlog = len(batch) >= size
         return batch

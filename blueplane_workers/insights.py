@@ -91,6 +91,8 @@ CATCH_UP_ENTRIES = 1000
 #: batch costs one durable mark and one XACK whatever its size, and a first start's backlog is
 #: gone in a few dozen batches rather than hundreds.
 BATCH_SIZE = 2000
+#: how often a quiet insight worker looks whether the other workers finished a burst.
+CATCH_UP_POLL_S = 0.05
 #: intervals a recomputation waits at most while full batches keep coming.
 BACKLOG_WAIT = 10
 #: the groups whose workers write what the rules read.
@@ -139,7 +141,17 @@ class InsightWorker(CdcWorker):
 
     def idle(self) -> None:
         due = time.monotonic() - self._last_run >= self.interval_s or self.burst_mode
-        caught_up = self._since_run >= CATCH_UP_ENTRIES and self._sources_caught_up()
+        catching_up = self._since_run >= CATCH_UP_ENTRIES
+        caught_up = catching_up and self._sources_caught_up()
+        # the workers the rules read are finishing a burst (a first start's last numbers):
+        # look again every CATCH_UP_POLL_S rather than only after another idle read
+        waited = 0.0
+        while catching_up and not caught_up and not self.shutdown.requested:
+            if waited >= self.settings.idle_block_ms / 1000:
+                break
+            self.shutdown.wait(CATCH_UP_POLL_S)
+            waited += CATCH_UP_POLL_S
+            caught_up = self._sources_caught_up()
         if due or caught_up:
             self.recompute_if_stale()
 
