@@ -21,16 +21,23 @@ MAX_COUNTERS = 2000
 MAX_AGE_S = 30 * 86400
 
 
-def _file(home: str, secret: bytes, session: str) -> str:
-    folder = ensure_private_dir(join(home, "state", "cursor-hooks"))
-    return join(folder, keyed_hash(secret, session, "cursor_session") + ".json")
+def _open(home: str, secret: bytes, session: str) -> int:
+    """The conversation's file, opened for update (created, with its folder, when missing)."""
+    folder = join(home, "state", "cursor-hooks")
+    path = join(folder, keyed_hash(secret, session, "cursor_session") + ".json")
+    flags = posix.O_RDWR | posix.O_CREAT
+    try:
+        return posix.open(path, flags, 0o600)
+    except FileNotFoundError:  # the first conversation: the folder is made once, not per fire
+        ensure_private_dir(folder)
+        return posix.open(path, flags, 0o600)
 
 
 def bump(home: str, secret: bytes, session: str, deltas: dict[str, int]) -> dict[str, int]:
     """Add each delta to its counter of ``session``; returns the new values. On any failure
     the values are the deltas themselves (as if it were the first call)."""
     try:
-        fd = posix.open(_file(home, secret, session), posix.O_RDWR | posix.O_CREAT, 0o600)
+        fd = _open(home, secret, session)
     except OSError:
         return dict(deltas)
     try:
