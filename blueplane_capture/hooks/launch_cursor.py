@@ -15,9 +15,9 @@ gc.disable()
 sys.path.insert(
     0, (__file__ if __file__[0] == "/" else f"{posix.getcwd()}/{__file__}").rsplit("/", 3)[0]
 )
-from blueplane_capture.hooks import pyc_finder  # noqa: E402  (after gc.disable)
+from blueplane_capture import hooks  # noqa: E402  (after gc.disable)
 
-sys.meta_path.insert(0, pyc_finder)  # type: ignore[arg-type]  # the rest from .pyc directly
+sys.meta_path.insert(0, hooks)  # type: ignore[arg-type]  # the rest from .pyc directly (see there)
 from blueplane_capture.hooks.cursor import main  # noqa: E402
 
 main()
