@@ -25,17 +25,21 @@ MODULES = [
 ]
 
 
-def _compiled_copy(tmp_path: Path) -> Path:
+def _compiled_copy(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
+    """The two packages (and ``files``, path -> text) copied under tmp_path and compiled."""
     root = tmp_path / "tree"
     for package in ("blueplane_capture", "blueplane_core"):
         shutil.copytree(
             REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
     assert compileall.compile_dir(str(root), quiet=1)
     return root
 
 
-def _imported(root: Path, finder: bool) -> dict[str, list[object]]:
+def _imported(root: Path, finder: bool, extra: tuple[str, ...] = ()) -> dict[str, list[object]]:
     """For every blueplane module loaded: [loaded by the finder?, __file__, __cached__,
     __package__, __path__, a constant of streams] as a fresh -I -S process sees them."""
     code = (
@@ -43,7 +47,7 @@ def _imported(root: Path, finder: bool) -> dict[str, list[object]]:
         f"sys.path.insert(0, {str(root)!r})\n"
         "from blueplane_capture import hooks\n"
         f"if {finder}: sys.meta_path.insert(0, hooks)\n"
-        f"for name in {MODULES!r}: __import__(name)\n"
+        f"for name in {[*MODULES, *extra]!r}: __import__(name)\n"
         "print(json.dumps({n: [m.__spec__.loader is hooks, m.__file__, m.__cached__,"
         " m.__package__, getattr(m, '__path__', None), getattr(m, 'STALE', None)]"
         " for n, m in sys.modules.items() if n.startswith('blueplane')}))\n"
@@ -80,3 +84,17 @@ def test_stale_or_missing_bytecode_goes_the_standard_way(tmp_path: Path) -> None
     assert fast["blueplane_core.streams"][5] == "the source changed after compiling"
     assert fast["blueplane_core.allowlist"][0] is False
     assert fast["blueplane_core.resp_wire"][0] is True  # the rest still from bytecode
+
+
+def test_a_package_wins_over_a_module_of_the_same_name_as_in_the_standard_import(
+    tmp_path: Path,
+) -> None:
+    probe = {
+        "blueplane_core/probe.py": "STALE = 'the module'\n",
+        "blueplane_core/probe/__init__.py": "STALE = 'the package'\n",
+    }
+    root = _compiled_copy(tmp_path, probe)
+    fast = _imported(root, True, ("blueplane_core.probe",))["blueplane_core.probe"]
+    standard = _imported(root, False, ("blueplane_core.probe",))["blueplane_core.probe"]
+    assert fast[0] is True and fast[1:] == standard[1:]
+    assert fast[5] == "the package"

@@ -74,14 +74,15 @@ def find_spec(name: str, path: object = None, target: object = None) -> "ModuleS
         return None
     head, _, tail = name.rpartition(".")
     folder = ROOT + "/" + head.replace(".", "/") if head else ROOT
-    package = False
-    source, pyc = f"{folder}/{tail}.py", f"{folder}/__pycache__/{tail}.{_TAG}.pyc"
+    # a package before a module of the same name, as the standard path finder decides
+    package = True
+    source = f"{folder}/{tail}/__init__.py"
+    pyc = f"{folder}/{tail}/__pycache__/__init__.{_TAG}.pyc"
     try:
         stat = posix.stat(source)
     except OSError:
-        package = True
-        source = f"{folder}/{tail}/__init__.py"
-        pyc = f"{folder}/{tail}/__pycache__/__init__.{_TAG}.pyc"
+        package = False
+        source, pyc = f"{folder}/{tail}.py", f"{folder}/__pycache__/{tail}.{_TAG}.pyc"
         try:
             stat = posix.stat(source)
         except OSError:
