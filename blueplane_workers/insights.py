@@ -120,7 +120,9 @@ class InsightWorker(CdcWorker):
         self.now = now  # fixed "now" for tests; None = the clock
         self.burst_mode = False
         self._last_run = 0.0
-        self._since_run = 0  # changes applied since the last recomputation
+        #: changes applied since the stream was last quiet: an interval's recomputation in the
+        #: middle of a burst does not reset it, so the burst's end still recomputes at once
+        self._burst = 0
         self.runs = 0
 
     def handle(self, entries: list[CdcEntry]) -> None:
@@ -130,7 +132,7 @@ class InsightWorker(CdcWorker):
             mark_stale(self.conn)
         self.acknowledge(dead, acks)
         self.counters.applied += len(todo)
-        self._since_run += len(todo)
+        self._burst += len(todo)
         since = time.monotonic() - self._last_run
         # a full batch means more is waiting (a backfill): the rules would read tables the other
         # workers are still filling, so they wait for the quiet (``idle``), or for long
@@ -141,7 +143,7 @@ class InsightWorker(CdcWorker):
 
     def idle(self) -> None:
         due = time.monotonic() - self._last_run >= self.interval_s or self.burst_mode
-        catching_up = self._since_run >= CATCH_UP_ENTRIES
+        catching_up = self._burst >= CATCH_UP_ENTRIES
         caught_up = catching_up and self._sources_caught_up()
         # the workers the rules read are finishing a burst (a first start's last numbers):
         # look again every CATCH_UP_POLL_S rather than only after another idle read
@@ -154,6 +156,8 @@ class InsightWorker(CdcWorker):
             caught_up = self._sources_caught_up()
         if due or caught_up:
             self.recompute_if_stale()
+        if caught_up or not catching_up:
+            self._burst = 0  # the stream is quiet and its burst (if any) recomputed
 
     def _sources_caught_up(self) -> bool:
         """Whether the workers whose tables the rules read (metrics, conversations) have
@@ -187,7 +191,6 @@ class InsightWorker(CdcWorker):
         found = insight_rules.compute(self.reader.client, self.conn, self.now)
         count = store_insights(self.conn, found, self.phraser, clear_stale_up_to=started)
         self._last_run = time.monotonic()
-        self._since_run = 0
         self.runs += 1
         return count
 

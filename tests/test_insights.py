@@ -332,7 +332,7 @@ def test_a_burst_waits_for_the_workers_the_rules_read(cfg, redis_client, writer_
         pass
     conv = conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast)
     conv.reader.setup()  # its group exists and has read nothing
-    worker._since_run = insights.CATCH_UP_ENTRIES
+    worker._burst = insights.CATCH_UP_ENTRIES
     worker.idle()
     assert insights.stale_since(writer_conn) is not None and not rows(writer_conn)
     conv.run(burst=True)
@@ -363,3 +363,31 @@ def test_full_batches_do_not_recompute_until_the_stream_eases(cfg, redis_client,
     assert worker.runs == 1 and insights.stale_since(writer_conn) is not None
     assert worker.step() == 1  # not full: recomputed
     assert worker.runs == 2 and insights.stale_since(writer_conn) is None
+
+
+def test_a_burst_recomputed_midway_still_recomputes_when_it_ends(
+    cfg, redis_client, writer_conn, monkeypatch
+):
+    """A recomputation in the middle of a burst (its interval passed) does not make the burst's
+    last entries wait for the next interval: the quiet after the burst recomputes at once."""
+    Emitter(redis_client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    entries = redis_client.xlen(streams.CDC_STREAM)
+    monkeypatch.setattr(insights, "CATCH_UP_ENTRIES", entries)
+    size = entries - 1
+    worker = insights.build_worker(
+        cfg, "i", writer_conn, redis_client, settings=Settings(idle_block_ms=20, batch_size=size)
+    )
+    worker.interval_s = 1.0
+    worker.runs = 1
+    worker._last_run = time.monotonic() - 100 * worker.interval_s  # long overdue
+    worker.reader.setup()
+    assert worker.step() == size and worker.runs == 2  # recomputed midway
+    assert worker.step() == 1  # the burst's last entry: the interval has not passed again
+    assert worker.runs == 2 and insights.stale_since(writer_conn) is not None
+    assert worker.step() == 0
+    worker.idle()  # the stream is quiet
+    assert worker.runs == 3 and insights.stale_since(writer_conn) is None
