@@ -61,9 +61,9 @@ def _tool_rows(store: Store, where: str, params: list[Any]) -> list[dict[str, An
         tool = name or "(unknown)"
         errors = sum(1 for c in calls if c[1] == 0)
         ms = [int(c[2]) for c in calls if c[2] is not None]
-        if tool in stats:  # NULL, '' and '(unknown)' are one tool: their rows in SQL order
-            before = stats[tool]
-            stats[tool] = (before[0] + len(calls), before[1] + errors, before[2] + ms)
+        if tool in stats:  # NULL, '' and '(unknown)' are one tool: each group is ascending
+            before = stats[tool]  # on its own, so the merged durations are sorted again
+            stats[tool] = (before[0] + len(calls), before[1] + errors, sorted(before[2] + ms))
         else:
             stats[tool] = (len(calls), errors, ms)
     found: list[dict[str, Any]] = [
