@@ -74,19 +74,18 @@ def find_spec(name: str, path: object = None, target: object = None) -> "ModuleS
         return None
     head, _, tail = name.rpartition(".")
     folder = ROOT + "/" + head.replace(".", "/") if head else ROOT
-    # a package before a module of the same name, as the standard path finder decides
-    package = True
-    source = f"{folder}/{tail}/__init__.py"
-    pyc = f"{folder}/{tail}/__pycache__/__init__.{_TAG}.pyc"
+    # a package before a module of the same name, as the standard path finder decides (asked
+    # with access(), which answers False where a failed stat() would raise: most are modules)
+    package = posix.access(f"{folder}/{tail}/__init__.py", posix.F_OK)
+    if package:
+        source = f"{folder}/{tail}/__init__.py"
+        pyc = f"{folder}/{tail}/__pycache__/__init__.{_TAG}.pyc"
+    else:
+        source, pyc = f"{folder}/{tail}.py", f"{folder}/__pycache__/{tail}.{_TAG}.pyc"
     try:
         stat = posix.stat(source)
     except OSError:
-        package = False
-        source, pyc = f"{folder}/{tail}.py", f"{folder}/__pycache__/{tail}.{_TAG}.pyc"
-        try:
-            stat = posix.stat(source)
-        except OSError:
-            return None  # not one of our modules: the standard machinery says so
+        return None  # not one of our modules: the standard machinery says so
     code = _current_code(source, stat, pyc)
     if code is None:  # no current bytecode: the standard way (which writes it)
         return None
