@@ -25,7 +25,7 @@ from blueplane_workers import metric_effects
 from blueplane_workers.cdc import CdcEntry, CdcReader, cdc_entry
 from blueplane_workers.facts import Fact
 from blueplane_workers.loop import CdcWorker, Settings, main_for
-from blueplane_workers.metrics_store import Ahead, MetricsStore
+from blueplane_workers.metrics_store import Ahead, MetricsStore, Preread
 
 #: a batch refused this many times in a row (heavy contention) is left pending and retried.
 MAX_ATTEMPTS = 8
@@ -38,6 +38,8 @@ class Loaded:
 
     events: dict[int, dict[str, Any]]
     facts: dict[int, list[Fact]]
+    #: their applied bits and fact states, when read right behind the previous script
+    preread: Preread | None = None
 
 
 class MetricsApplier:
@@ -67,7 +69,11 @@ class MetricsApplier:
         them ahead; ``ahead``: a command sent before the script and the work done meanwhile.
         """
         sequences = sorted(wanted)
-        done = self.store.applied(sequences)
+        pre = loaded.preread if loaded is not None else None
+        if pre is not None and pre.sequences.issuperset(sequences):
+            done = pre.applied
+        else:
+            done, pre = self.store.applied(sequences), None
         todo = [s for s in sequences if s not in done]
         if loaded is None:
             loaded = self.load(todo)
@@ -79,7 +85,11 @@ class MetricsApplier:
         prepared = loaded.facts
         for retries in range(MAX_ATTEMPTS):
             facts = {s: prepared[s] for s in events}
-            states = self.store.fact_states(sorted(metric_effects.keyed_facts(facts)))
+            keys = sorted(metric_effects.keyed_facts(facts))
+            if pre is not None and retries == 0 and all(k in pre.states for k in keys):
+                states = {k: pre.states[k] for k in keys}
+            else:
+                states = self.store.fact_states(keys)
             effects = metric_effects.build(
                 events, states, self.prices, facts=facts, load=self.raw.by_sequence
             )
@@ -134,7 +144,7 @@ class MetricsWorker(CdcWorker):
         ahead = None
         if self.collector.reads_new_next():
             command = self.reader.new_entries_command(self.settings.batch_size)
-            ahead = Ahead(command, self._read_ahead)
+            ahead = Ahead(command, self._read_ahead, self._read_behind)
         applied, skipped, retries = self.applier.apply(
             wanted, dead, acks, self.reader.stream, loaded, ahead
         )
@@ -146,17 +156,26 @@ class MetricsWorker(CdcWorker):
         lag += [now_ms - int(e.id[: e.id.index(b"-")]) for e in entries]
         del lag[:-10_000]
 
-    def _read_ahead(self, reply: Any) -> None:
-        """The next batch's entries, events and facts (no Redis: the script's reply is due).
+    def _read_ahead(self, reply: Any) -> tuple[list[int], list[str]]:
+        """The next batch's entries, events and facts (no Redis: the script's reply is due);
+        returns the sequences and fact keys whose bits and states to read behind the script.
         Failing to load them is not this batch's failure: the next batch loads them again."""
         entries = [cdc_entry(d) for d in new_deliveries(reply)]
-        loaded = None
+        self._next = (entries, None)
         try:
-            sequences = {e.sequence for e in entries if e.sequence is not None and not e.deleted}
-            loaded = self.applier.load(sorted(sequences))
+            sequences = sorted(
+                {e.sequence for e in entries if e.sequence is not None and not e.deleted}
+            )
+            loaded = self.applier.load(sequences)
         except Exception:
             self.log.debug("reading the next batch's events ahead failed", exc_info=True)
+            return [], []
         self._next = (entries, loaded)
+        return sequences, sorted(metric_effects.keyed_facts(loaded.facts))
+
+    def _read_behind(self, preread: Preread | None) -> None:
+        if self._next is not None and self._next[1] is not None:
+            self._next[1].preread = preread
 
 
 def build_worker(

@@ -267,7 +267,20 @@ class Ahead:
     script runs (that work must not talk to Redis: the script's reply is still due)."""
 
     command: tuple[Any, ...]
-    meanwhile: Callable[[Any], None]
+    #: does that work; returns the sequences and fact keys to read right behind the script
+    meanwhile: Callable[[Any], tuple[list[int], list[str]]]
+    #: takes what was read behind the script (None when it may be stale: the script refused)
+    behind: Callable[[Preread | None], None]
+
+
+@dataclass
+class Preread:
+    """Applied bits and fact states read right after a script, in the same round trip as its
+    reply: what the next batch would have asked for next (Redis ran them after the script)."""
+
+    sequences: set[int]
+    applied: set[int]
+    states: dict[str, bytes | None]
 
 
 @dataclass
@@ -292,11 +305,14 @@ class MetricsStore:
         """Which of ``sequences`` already had their effects applied."""
         if not sequences:
             return set()
+        bits = self.client.execute_command(*self._applied_command(sequences))
+        return {seq for seq, bit in zip(sequences, bits, strict=True) if bit}
+
+    def _applied_command(self, sequences: list[int]) -> tuple[Any, ...]:
         args: list[str | int] = []
         for seq in sequences:
             args += ["GET", "u1", seq]
-        bits = self.client.execute_command("BITFIELD_RO", self.applied_key, *args)
-        return {seq for seq, bit in zip(sequences, bits, strict=True) if bit}
+        return ("BITFIELD_RO", self.applied_key, *args)
 
     def _apply_behind(self, ahead: Ahead, keys: list[str], args: list[Any]) -> Any:
         script = self._apply
@@ -305,15 +321,34 @@ class MetricsStore:
         first = self.client.execute_many([ahead.command])[0]
         sent = self.client.send_ahead([("EVALSHA", script.sha, len(keys), *keys, *args)])
         try:
-            ahead.meanwhile(first)
+            sequences, fact_keys = ahead.meanwhile(first)
+            reads: list[tuple[Any, ...]] = []
+            if sequences:
+                reads.append(self._applied_command(sequences))
+            if fact_keys:
+                reads.append(("HMGET", mk.FACTS_KEY, *fact_keys))
+            # on the same connection: Redis runs them after the script, and their replies
+            # come with its reply (no round trip of their own)
+            behind = self.client.send_ahead(reads) if reads else None
             reply = sent.next()
+            replies = [behind.next() for _ in reads] if behind is not None else []
         except BaseException:
             sent.abandon()
             raise
+        preread = None
         if isinstance(reply, ReplyError):
             if not str(reply).startswith("NOSCRIPT"):
                 raise reply
             reply = script(keys=keys, args=args)  # Redis lost its script cache: EVAL it whole
+        elif not reply and not any(isinstance(r, ReplyError) for r in replies):
+            bits = replies[0] if sequences else []
+            states = replies[-1] if fact_keys else []
+            preread = Preread(
+                set(sequences),
+                {seq for seq, bit in zip(sequences, bits, strict=True) if bit},
+                dict(zip(fact_keys, states, strict=True)),
+            )
+        ahead.behind(preread)
         return reply
 
     def fact_states(self, keys: list[str]) -> dict[str, bytes | None]:

@@ -227,8 +227,9 @@ def test_live_reading_ahead_during_the_script_equals_rebuild(cfg, redis_client, 
 
 
 def test_a_fact_met_in_the_next_batch_is_read_after_the_script(cfg, redis_client, writer_conn):
-    """One event per batch: each batch's fact states are read after the previous script ran,
-    so the OTel request that beats the transcript's in the next batch is never refused."""
+    """One event per batch: each batch's applied bits and fact states are read behind the
+    previous script (same connection, replies with its reply), so they see what it stored: the
+    OTel request that beats the transcript's in the next batch is never refused."""
     Emitter(redis_client).emit_many(mixed())
     ingest_all()
     worker = build_worker(
