@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,7 +45,6 @@ from bench._harness import REPO
 from blueplane_core import resp, streams
 from tests import history
 
-PORTS = (7630, 7631)  # query service, OTLP receiver: this bench's own
 STAGES = ("capture", "ingest", "metrics", "conversations", "insights")
 TOKEN_FIELDS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
 
@@ -87,13 +87,27 @@ def written_before(root: Path, seconds: float) -> None:
         os.utime(path, (then, then))
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (the system's choice): two benches may run at once."""
+    held = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        held.append(sock)
+    ports = [sock.getsockname()[1] for sock in held]
+    for sock in held:
+        sock.close()
+    return ports
+
+
 def write_config(home: Path, root: Path) -> None:
     empty = home.parent / f"{home.name}-no-cursor"
     empty.mkdir(exist_ok=True)
     home.mkdir(parents=True)
+    query_port, otlp_port = free_ports(2)  # the query service's, the OTLP receiver's
     (home / "config.toml").write_text(
-        f"[query]\nport = {PORTS[0]}\n\n"
-        f'[capture]\notlp_port = {PORTS[1]}\nclaude_dirs = ["{root}"]\n'
+        f"[query]\nport = {query_port}\n\n"
+        f'[capture]\notlp_port = {otlp_port}\nclaude_dirs = ["{root}"]\n'
         f'cursor_dirs = ["{empty}"]\n'
     )
 
@@ -245,6 +259,7 @@ def first_start(root: Path, home: Path, repo: Path, timeout: float) -> dict[str,
     )
     up_s = time.perf_counter() - started
     if up.returncode != 0:
+        subprocess.run([*blueplane, "down"], env=env, cwd=repo, capture_output=True, check=False)
         raise SystemExit(f"blueplane up failed: {up.stderr[-500:]}")
     watch = Watch(home)
     cpu: dict[str, float] = {}
