@@ -11,6 +11,9 @@ comparison with ccusage) and by ``tests/test_ccusage_parity.py`` (a small one).
 
 from __future__ import annotations
 
+import os
+import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -129,6 +132,24 @@ def _repeated(
     )
 
 
+_TIMESTAMP = re.compile(rb'"timestamp":\s*"([^"]+)"')
+
+
+def _write_transcript(path: Path, data: bytes) -> None:
+    """Write ``data`` and date the file at its last line's time, as the client leaves it.
+
+    A monitor holds a file's last streamed response until the file has been quiet for a while
+    (``TranscriptMonitor.settle_s``); a history written a moment ago would look like live
+    sessions, which a real first start sees only for the one or two sessions still open.
+    """
+    path.write_bytes(data)
+    stamps = _TIMESTAMP.findall(data)
+    if stamps:
+        at = datetime.fromisoformat(stamps[-1].decode().replace("Z", "+00:00")).timestamp()
+        at = min(at, time.time() - 3600)
+        os.utime(path, (at, at))
+
+
 def generate(root: Path, megabytes: float, seed: int = 9, turns: int = 1) -> dict[str, int]:
     """Write copies of the fixture sessions under ``root/projects`` until ``megabytes``.
 
@@ -147,7 +168,7 @@ def generate(root: Path, megabytes: float, seed: int = 9, turns: int = 1) -> dic
             project = root / "projects" / f"-bench-history-project-{copies % PROJECTS}"
             project.mkdir(parents=True, exist_ok=True)
             data = _repeated(source.lines, new_id, tag, by, turns)
-            (project / f"{new_id}.jsonl").write_bytes(data)
+            _write_transcript(project / f"{new_id}.jsonl", data)
             written += len(data)
             files += 1
             if source.subagents:
@@ -155,7 +176,7 @@ def generate(root: Path, megabytes: float, seed: int = 9, turns: int = 1) -> dic
                 folder.mkdir(parents=True)
                 for name, lines in source.subagents.items():
                     data = _repeated(lines, new_id, tag, by, turns)
-                    (folder / name).write_bytes(data)
+                    _write_transcript(folder / name, data)
                     written += len(data)
                     files += 1
                     subagent_files += 1
