@@ -73,20 +73,6 @@ def ccusage(root: Path, version: str) -> tuple[float, int] | None:
     return elapsed, sum(int(totals[k]) for k in TOKEN_FIELDS)
 
 
-#: how long before the first start the history was last written: a real history's files are
-#: old but its active session's; capture holds the responses of a file written in the last
-#: ``settle_s`` (30 s) as a session still being written, so a history generated just before
-#: the run had its newest files' last responses counted only at the next rescan, a minute on.
-AGE_S = 3600
-
-
-def written_before(root: Path, seconds: float) -> None:
-    """Set every file's and folder's times ``seconds`` in the past."""
-    then = time.time() - seconds
-    for path in [root, *root.rglob("*")]:
-        os.utime(path, (then, then))
-
-
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on now (the system's choice): two benches may run at once."""
     held = []
@@ -301,7 +287,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bp-first-start-") as scratch:
         root = Path(scratch) / "claude"
         counts = history.generate(root, args.mb, turns=args.turns)
-        written_before(root, AGE_S)
         print(
             f"history: {counts['bytes'] / 1e6:.1f} MB, {counts['files']} files "
             f"({counts['sessions']} sessions, {counts['subagent_files']} subagent files)"
