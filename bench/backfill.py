@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -60,6 +61,7 @@ def main() -> None:
             f"history: {size / 1e6:.1f} MB, {lines} lines, {len(list(root.rglob('*.jsonl')))} files"
         )
         with private_pipeline_home() as (home, _url):
+            emitter: Any  # the monitor only calls emit_many
             if args.parse_only:
                 emitter = NullEmitter()
             else:

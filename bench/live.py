@@ -120,6 +120,7 @@ def free_port() -> int:
 
 def bench_websockets(runs: int, session_id: str) -> None:
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     from blueplane_core import config, events, redis_conn
     from blueplane_core.emit import Emitter
@@ -147,14 +148,11 @@ def bench_websockets(runs: int, session_id: str) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        origin = f"http://127.0.0.1:{port}"
+        origin = Origin(f"http://127.0.0.1:{port}")
         to_event, to_metrics = [], []
         with (
             connect(f"ws://127.0.0.1:{port}/ws/events", origin=origin) as ev,
-            connect(  # type: ignore[arg-type]
-                f"ws://127.0.0.1:{port}/ws/metrics",
-                origin=origin,  # type: ignore[arg-type]
-            ) as mx,
+            connect(f"ws://127.0.0.1:{port}/ws/metrics", origin=origin) as mx,
         ):
             requests = None
             while requests is None:  # the first push: the hub is reading

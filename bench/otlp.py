@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -49,7 +50,7 @@ def load_bodies(protobuf: bool) -> list[tuple[str, bytes]]:
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
-    kinds = {
+    kinds: dict[str, type[Any]] = {
         "/v1/logs": logs_service_pb2.ExportLogsServiceRequest,
         "/v1/metrics": metrics_service_pb2.ExportMetricsServiceRequest,
     }

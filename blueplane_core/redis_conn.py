@@ -28,6 +28,7 @@ from blueplane_core.config import Config
 if TYPE_CHECKING:
     from blueplane_core import resp, resp_consumer
 
+
 def redis_url(config: Config) -> str:
     """``redis.url`` when an external Redis is configured, else the embedded unix socket."""
     return config["redis.url"] or f"unix://{paths.redis_socket()}"

@@ -66,7 +66,7 @@ def fixture_sessions() -> list[Session]:
         sessions.append(Session(path.stem, _read(path), subagents, metas))
     for path in sorted((FIXTURES / "claude_code_public").glob("*.jsonl")):
         lines = _read(path)
-        ids = [x.get("sessionId") for x in lines if isinstance(x.get("sessionId"), str)]
+        ids = [v for x in lines if isinstance(v := x.get("sessionId"), str)]
         sessions.append(Session(ids[0] if ids else path.stem, lines, {}, {}))
     return sessions
 

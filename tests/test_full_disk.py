@@ -276,9 +276,13 @@ def test_metrics_worker_waits_out_a_read_only_redis_and_resumes(
         conn = db.connect_writer(paths.database())
         worker_client = redis_conn_for(config.load())
         worker = build_worker(
-            config.load(), "metrics-disk", conn, worker_client, shutdown,
+            config.load(),
+            "metrics-disk",
+            conn,
+            worker_client,
+            shutdown,
             settings=WorkerSettings(idle_block_ms=20, max_deliveries=3),
-        )  # fmt: skip  (built while Redis still took writes, as a running worker was)
+        )  # built while Redis still took writes, as a running worker was
         filler = fill(disk)
         client.bgsave()
         wait_for(
