@@ -271,11 +271,7 @@ def test_provider_off_never_phrases():
 def test_stale_mark_survives_a_crash_between_ack_and_recompute(cfg, redis_client, writer_conn):
     from blueplane_core import streams
 
-    Emitter(redis_client).emit_many(workload())
-    ingest_all()
-    fast = Settings(idle_block_ms=20)
-    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
-    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    fast = _workload_through_the_workers(cfg, redis_client, writer_conn)
     first = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
     first.interval_s = 3600
     first._last_run = time.monotonic()  # it just ran: the next run is due much later
@@ -296,11 +292,7 @@ def test_a_quiet_stream_after_a_burst_recomputes_before_the_interval(
 ):
     """A first start's backfill: once the stream goes quiet its insights are computed at once;
     a few live changes still wait for the interval."""
-    Emitter(redis_client).emit_many(workload())
-    ingest_all()
-    fast = Settings(idle_block_ms=20)
-    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
-    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    fast = _workload_through_the_workers(cfg, redis_client, writer_conn)
     entries = redis_client.xlen(streams.CDC_STREAM)
     for threshold, recomputed in ((entries + 1, False), (entries, True)):
         redis_client.xgroup_destroy(streams.CDC_STREAM, streams.INSIGHTS_GROUP)
@@ -320,10 +312,7 @@ def test_a_quiet_stream_after_a_burst_recomputes_before_the_interval(
 def test_a_burst_waits_for_the_workers_the_rules_read(cfg, redis_client, writer_conn):
     """Quiet after a burst, but the conversation worker is still behind: no recomputation yet
     (it would miss the last rows); once it caught up, the next quiet moment recomputes."""
-    Emitter(redis_client).emit_many(workload())
-    ingest_all()
-    fast = Settings(idle_block_ms=20)
-    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    fast = _workload_through_the_workers(cfg, redis_client, writer_conn, fold=False)
     worker = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
     worker.interval_s = 3600
     worker._last_run = time.monotonic()
@@ -344,11 +333,7 @@ def test_full_batches_do_not_recompute_until_the_stream_eases(cfg, redis_client,
     """A backfill: while every batch comes full (more is waiting), an interval that has passed
     does not recompute (the rules would read tables still filling); the first batch that is not
     full does."""
-    Emitter(redis_client).emit_many(workload())
-    ingest_all()
-    fast = Settings(idle_block_ms=20)
-    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
-    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    _workload_through_the_workers(cfg, redis_client, writer_conn)
     entries = redis_client.xlen(streams.CDC_STREAM)
     assert entries > 2
     size = entries - 1  # one full batch, then one entry
@@ -370,11 +355,7 @@ def test_a_burst_recomputed_midway_still_recomputes_when_it_ends(
 ):
     """A recomputation in the middle of a burst (its interval passed) does not make the burst's
     last entries wait for the next interval: the quiet after the burst recomputes at once."""
-    Emitter(redis_client).emit_many(workload())
-    ingest_all()
-    fast = Settings(idle_block_ms=20)
-    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
-    conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(burst=True)
+    _workload_through_the_workers(cfg, redis_client, writer_conn)
     entries = redis_client.xlen(streams.CDC_STREAM)
     monkeypatch.setattr(insights, "CATCH_UP_ENTRIES", entries)
     size = entries - 1
@@ -391,3 +372,17 @@ def test_a_burst_recomputed_midway_still_recomputes_when_it_ends(
     assert worker.step() == 0
     worker.idle()  # the stream is quiet
     assert worker.runs == 3 and insights.stale_since(writer_conn) is None
+
+
+def _workload_through_the_workers(cfg, redis_client, writer_conn, *, fold=True):
+    """The workload stored and counted by the metrics worker (and, unless told otherwise, folded
+    by the conversation worker), each drained in burst mode; returns their fast settings."""
+    Emitter(redis_client).emit_many(workload())
+    ingest_all()
+    fast = Settings(idle_block_ms=20)
+    build_metrics(cfg, "m", writer_conn, redis_client, settings=fast).run(burst=True)
+    if fold:
+        conversations.build_worker(cfg, "c", writer_conn, redis_client, settings=fast).run(
+            burst=True
+        )
+    return fast
