@@ -88,7 +88,9 @@ def indexed(reader: Reader, dimension: str) -> list[str]:
 BLOCK_LOOKBACK_S = metric_keys.MINUTE_RETENTION_S
 #: the series the live block sums, per minute: requests first, then the tokens and the cost.
 BLOCK_SERIES = metric_keys.MINUTE_COUNTERS
-_BLOCK_SERIES = frozenset(BLOCK_SERIES)
+#: a series' position in a minute's sums (:func:`minute_entries`)
+_BLOCK_SLOT = {name: i for i, name in enumerate(BLOCK_SERIES)}
+_REQUESTS = _BLOCK_SLOT["requests"]
 
 
 def snapshot(reader: Reader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
@@ -173,25 +175,32 @@ def _lookback(now: float) -> tuple[int, int]:
 
 
 def minute_entries(replies: list[Any], now: float) -> list[dict[str, Any]]:
-    """Requests of the last day per minute (``at`` + the :data:`BLOCK_SERIES` sums over the
+    """Requests of the last day per minute (``at_ms`` + the :data:`BLOCK_SERIES` sums over the
     scopes), oldest first, from the replies to HGETALL of the metrics worker's per-minute
-    chunks (``metric_keys.minute_chunk_keys`` over :data:`BLOCK_LOOKBACK_S`)."""
+    chunks (``metric_keys.minute_chunk_keys`` over :data:`BLOCK_LOOKBACK_S`).
+
+    A day of busy minutes is thousands of fields, read on every status line: the fields are
+    parsed in bulk, a minute's sums are a list indexed by series, and times stay integers
+    (``periods.blocks`` takes ``at_ms``; no datetime per minute)."""
     start, end = _lookback(now)
-    parse = metric_keys.parse_minute_field
-    minutes: dict[int, dict[str, int]] = {}
-    for reply in replies:  # a day of busy minutes is thousands of fields: a tight loop
+    slot = _BLOCK_SLOT
+    width = len(BLOCK_SERIES)
+    minutes: dict[int, list[int]] = {}
+    for reply in replies:
         flat = reply if isinstance(reply, list) else []
-        for field, value in zip(flat[::2], flat[1::2], strict=True):
-            at, name = parse(field)
-            if name in _BLOCK_SERIES and start <= at <= end:
+        ats, names = metric_keys.parse_minute_fields(flat[::2])
+        for at, name, value in zip(ats, names, flat[1::2], strict=True):
+            i = slot.get(name)
+            if i is not None and start <= at <= end:
                 minute = minutes.get(at)
                 if minute is None:
-                    minute = minutes[at] = dict.fromkeys(BLOCK_SERIES, 0)
-                minute[name] += int(value)
+                    minute = minutes[at] = [0] * width
+                minute[i] += int(value)
+    keys = ("at_ms", *BLOCK_SERIES)
     return [
-        {"at": datetime.fromtimestamp(at, UTC), **v}
+        dict(zip(keys, (at * 1000, *v), strict=True))
         for at, v in sorted(minutes.items())
-        if v["requests"]
+        if v[_REQUESTS]
     ]
 
 
