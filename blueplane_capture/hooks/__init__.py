@@ -5,6 +5,11 @@ annotations``: the statement loads the ``__future__`` module, about 2% of a fire
 that name typing-only types (``Any``) are written as strings instead (``test_claude_hook``
 checks).
 
+The launchers (``launch_*.py``, the files the IDEs run) only put the repository on
+``sys.path`` and call :func:`fire`: Python compiles the script it is started with on every
+run (the launchers' former ten lines cost 0.4M instructions, 2% of a fire) but loads imported
+modules from cached bytecode, so everything else they did lives here.
+
 This package is also the hook processes' import finder. A fire imports about ten of
 Blueplane's modules, and the standard path machinery (a directory listing per folder, a spec
 built from several path candidates, the ``.pyc`` read through the ``io`` stack and validated
@@ -97,6 +102,17 @@ def find_spec(name: str, path: object = None, target: object = None) -> "ModuleS
     spec.cached = pyc
     _CODE[name] = code
     return spec
+
+
+def fire(hook: str) -> None:
+    """Run one hook process: ``hook``'s ``main()`` (``cursor`` or ``claude_code``), with the
+    cyclic garbage collector off (it only ran during the imports of a process that lives
+    milliseconds) and this package first on ``sys.meta_path`` (see above)."""
+    import gc
+
+    gc.disable()
+    sys.meta_path.insert(0, sys.modules[__name__])  # type: ignore[arg-type]  # see above
+    __import__(f"{__name__}.{hook}", fromlist=("main",)).main()
 
 
 def create_module(spec: ModuleSpec) -> None:
