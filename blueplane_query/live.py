@@ -107,8 +107,17 @@ def live_view(
     trip: the counters of every window and the day's per-minute series for the block."""
     now = time.time() if now is None else now
     stamp = datetime.fromtimestamp(now, UTC)
+    return day_view(reader, scopes, zone.name, zone.midnight(zone.local(stamp).date()), now=now)
+
+
+def day_view(
+    reader: Reader, scopes: list[str], zone_name: str, midnight: datetime, *, now: float
+) -> dict[str, Any]:
+    """:func:`live_view` with the instant today began in the zone (``midnight``, aware) known:
+    the status line remembers it for the day (``local_day``) instead of loading the zone."""
+    stamp = datetime.fromtimestamp(now, UTC)
     windows = {
-        "today": today_periods(zone, stamp),
+        "today": today_periods(midnight, stamp),
         "this_hour": [metric_keys.hour_period(stamp.strftime("%Y-%m-%dT%H"))],
         "total": ["total"],
     }
@@ -124,17 +133,17 @@ def live_view(
     return {
         "scope": scopes[0] if len(scopes) == 1 else f"project ({len(scopes)} workspaces)",
         "at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "zone": zone.name,
+        "zone": zone_name,
         **{name: summarize(c) for name, c in sums.items()},
         "block": current_block(minute_entries(replies, now), now),
     }
 
 
-def today_periods(zone: Zone, stamp: datetime) -> list[str]:
-    """The Redis periods of the local day so far: the UTC day itself when the zone's midnight is
-    UTC midnight, else the UTC hours from the one holding local midnight (in a zone with a
-    half-hour offset, that first hour counts whole)."""
-    midnight = zone.midnight(zone.local(stamp).date())
+def today_periods(midnight: datetime, stamp: datetime) -> list[str]:
+    """The Redis periods of the local day so far (it began at ``midnight``, aware): the UTC day
+    itself when the zone's midnight is UTC midnight, else the UTC hours from the one holding
+    local midnight (in a zone with a half-hour offset, that first hour counts whole)."""
+    midnight = midnight.astimezone(UTC)
     if midnight.hour == 0 and midnight.minute == 0:
         return [metric_keys.day_period(midnight.strftime("%Y-%m-%d"))]
     hour = midnight.replace(minute=0, second=0, microsecond=0)

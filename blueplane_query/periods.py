@@ -18,16 +18,15 @@ request opens a block at its time floored to the UTC hour; a request more than f
 the block's start, or more than five hours after the previous request, closes it and opens the
 next. Burn rates run from the block's first request to its last, as ccusage computes them.
 
-``bp-query statusline`` loads this module in a process that must answer within 50 ms, so it
-imports no more than ``datetime``, ``zoneinfo`` and ``os`` (no dataclasses, pathlib, typing or
-functools: together ~25 ms).
+``bp-query statusline`` loads this module (for the live block) in a process that must answer
+within 50 ms, so it imports no more than ``datetime`` (no dataclasses, pathlib, typing or
+functools: together ~25 ms); ``zoneinfo`` and ``os`` (~3 ms) only when a zone is looked up, which
+the status line does once a day (``local_day``).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blueplane_query import provenance as prov
 from blueplane_query.errors import BadOption
@@ -206,6 +205,9 @@ def _compute_offsets(
 
 def local_zone() -> Zone:
     """The machine's own zone: ``$TZ``, else the zone ``/etc/localtime`` names, else its offset."""
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     name = os.environ.get("TZ", "").lstrip(":")
     if name:
         try:
@@ -232,6 +234,8 @@ def zone(name: str | None = None) -> Zone:
 
     Accepts IANA names (``Europe/Berlin``), ``UTC``, ``local``, and fixed offsets (``+05:30``).
     """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     if name is None:
         from blueplane_core import config
 

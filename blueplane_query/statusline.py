@@ -19,7 +19,8 @@ hooks start: ``<python> -I -S .../launch_statusline.py`` (no site-packages scan,
 install finder), and this module imports neither the configuration (tomllib, dataclasses) nor
 the report filters: the Redis URL and ``display.timezone`` are read as the hooks read their
 keys, and JSON as they parse it (``blueplane_core.fast_start``); the figures come from
-``live.live_view`` over ``blueplane_core.resp``, the code ``bp-query watch`` uses.
+``live.day_view`` over ``blueplane_core.resp``, the code ``bp-query watch`` uses, with today's
+start in the display zone remembered for the day (``local_day``: no ``zoneinfo`` to load).
 """
 
 from __future__ import annotations
@@ -90,13 +91,18 @@ def settings() -> tuple[str, str]:
 def live_figures(session_id: str | None) -> dict[str, Any]:
     """Today's and the block's figures and the session's computed cost, from Redis: the
     numbers of ``bp-query watch`` without a filter (``live.snapshot(reader, Filter())``)."""
+    import time
+    from datetime import UTC, datetime
+
     from blueplane_core import metric_keys, resp
-    from blueplane_query import periods
-    from blueplane_query.live import counters, live_view
+    from blueplane_query import local_day
+    from blueplane_query.live import counters, day_view
 
     url, zone_name = settings()
+    now = time.time()
+    midnight = datetime.fromtimestamp(local_day.today_start(zone_name, now), UTC)
     with resp.parses_in_c(resp.Client(url, REDIS_TIMEOUT_S)) as reader:
-        snap = live_view(reader, ["all"], periods.zone(zone_name))
+        snap = day_view(reader, ["all"], zone_name or "local", midnight, now=now)
         session_cost = None
         if session_id:
             c = counters(reader, metric_keys.scope("session", session_id[:256]), ["total"])
