@@ -361,9 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["statusline"] and "-h" not in argv and "--help" not in argv:
         # Claude Code runs it after every message: no parser, no usage errors, always a line
-        from blueplane_query.statusline import run
+        from blueplane_query import statusline
 
-        code = run(argv[1:])
+        if own_process:
+            statusline.short_lived()
+        code = statusline.run(argv[1:])
         if own_process:  # as the launcher does: the line is out, skip the interpreter's teardown
             sys.stdout.flush()
             os._exit(code)

@@ -156,33 +156,39 @@ def chained(command: str, raw: bytes) -> str:
     return lines[0] if lines else ""
 
 
+def short_lived() -> None:
+    """Set up a process that prints one line and leaves (``launch`` and the console script).
+
+    The cyclic garbage collector is switched off: it only ran during the imports of a process
+    that lives milliseconds. ``datetime`` is ``_datetime``, its C implementation: on Python
+    3.11 ``datetime.py`` first builds the whole pure-Python implementation (and imports ``math``
+    and ``operator`` for it), then replaces every public name with ``_datetime``'s, ~1 ms of a
+    line's 15 (3.12 imports the C module first and skips the rest). The classes are the same
+    either way."""
+    import gc
+
+    gc.disable()
+    if "datetime" not in sys.modules:
+        try:
+            import _datetime
+        except ImportError:  # an interpreter without the C module: the standard import
+            return
+        sys.modules["datetime"] = _datetime
+
+
 def launch() -> None:
     """The installed command's process (``launch_statusline.py``): print the line and leave.
 
     ``-S`` (no site-packages scan, no editable install's import finder: ~15 ms) leaves off the
     interpreter's own site-packages; it is appended last, for hiredis alone (it parses the day
-    of per-minute counters in C, ``resp.parses_in_c``; no .pth file is processed). The cyclic
-    garbage collector is switched off: it only ran during the imports of a process that lives
-    milliseconds. The process leaves without the interpreter's teardown (``run`` has flushed the
-    line; nothing else is open).
-
-    ``datetime`` is ``_datetime``, its C implementation: on Python 3.11 ``datetime.py`` first
-    builds the whole pure-Python implementation (and imports ``math`` and ``operator`` for it),
-    then replaces every public name with ``_datetime``'s, ~1 ms of a line's 15 (3.12 imports the
-    C module first and skips the rest). The objects are the same classes either way."""
-    import gc
+    of per-minute counters in C, ``resp.parses_in_c``; no .pth file is processed). The process
+    leaves without the interpreter's teardown (``run`` has flushed the line; nothing else is
+    open)."""
     import posix
 
-    gc.disable()
+    short_lived()
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     sys.path.append(f"{sys.executable.rsplit('/', 2)[0]}/lib/python{version}/site-packages")
-    if "datetime" not in sys.modules:
-        try:
-            import _datetime
-        except ImportError:  # an interpreter without the C module: the standard import
-            pass
-        else:
-            sys.modules["datetime"] = _datetime
     code = run(sys.argv[1:])
     sys.stdout.flush()
     posix._exit(code)
