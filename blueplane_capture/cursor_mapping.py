@@ -173,39 +173,44 @@ def _tokens(p: "dict[str, Any]") -> dict[str, int]:
     return out
 
 
-class _Calls:
-    """Keys of the tool calls of one fire: ``cursor_ids`` keys, n counted per conversation."""
+def _session(p: "dict[str, Any]") -> str:
+    return _str(p, "conversation_id") or _str(p, "session_id")
 
-    def __init__(self, p: "dict[str, Any]", secret: bytes, home: str | None) -> None:
-        self.p, self.secret, self.home = p, secret, home
-        self.session = _str(p, "conversation_id") or _str(p, "session_id")
-        roots = p.get("workspace_roots")
-        first = roots[0] if isinstance(roots, list) and roots else ""
-        self.root = first if isinstance(first, str) else ""
 
-    def key(self, kind: str, args: "Any", phase: str) -> str:
-        """The call's key; ``phase`` "start" (before*, preToolUse) or "end" (the rest)."""
-        argument = ids.tool_argument(kind, args, self.root)
-        if not self.session or not argument:
-            return ""
-        base = ids.tool_base(self.secret, self.session, kind, argument)
-        if self.home is None:
-            return ids.tool_key(base, 1)
-        counter = f"{phase}:{base}"
-        counts = cursor_state.bump(self.home, self.secret, self.session, {counter: 1})
-        return ids.tool_key(base, counts[counter])
+def _call_key(
+    p: "dict[str, Any]", secret: bytes, home: str | None, kind: str, args: "Any", phase: str
+) -> str:
+    """The key of this fire's tool call (a ``cursor_ids`` key, n counted per conversation);
+    ``phase`` "start" (before*, preToolUse) or "end" (the rest). Functions rather than a
+    class: a class statement costs a hook process more than these calls."""
+    roots = p.get("workspace_roots")
+    first = roots[0] if isinstance(roots, list) and roots else ""
+    argument = ids.tool_argument(kind, args, first if isinstance(first, str) else "")
+    session = _session(p)
+    if not session or not argument:
+        return ""
+    base = ids.tool_base(secret, session, kind, argument)
+    if home is None:
+        return ids.tool_key(base, 1)
+    counter = f"{phase}:{base}"
+    counts = cursor_state.bump(home, secret, session, {counter: 1})
+    return ids.tool_key(base, counts[counter])
 
-    def lines(self, added: int, removed: int) -> dict[str, int]:
-        """The conversation's running line totals after this edit (hooks' view of them)."""
-        if not self.session or self.home is None:
-            return {"session_lines_added": added, "session_lines_removed": removed}
-        totals = cursor_state.bump(
-            self.home, self.secret, self.session, {"lines_added": added, "lines_removed": removed}
-        )
-        return {
-            "session_lines_added": totals["lines_added"],
-            "session_lines_removed": totals["lines_removed"],
-        }
+
+def _session_lines(
+    p: "dict[str, Any]", secret: bytes, home: str | None, added: int, removed: int
+) -> dict[str, int]:
+    """The conversation's running line totals after this edit (hooks' view of them)."""
+    session = _session(p)
+    if not session or home is None:
+        return {"session_lines_added": added, "session_lines_removed": removed}
+    totals = cursor_state.bump(
+        home, secret, session, {"lines_added": added, "lines_removed": removed}
+    )
+    return {
+        "session_lines_added": totals["lines_added"],
+        "session_lines_removed": totals["lines_removed"],
+    }
 
 
 #: the one name each joinable kind of call is shown under (hooks and database alike).
@@ -217,7 +222,6 @@ def _event(
 ) -> "tuple[str, dict[str, Any]]":
     """(event_type, payload) for one Cursor hook event."""
     out: dict[str, Any] = {}
-    calls = _Calls(p, secret, home)
     generation = _str(p, "generation_id")
     if generation:
         out["generation_id"] = generation[:128]
@@ -265,7 +269,9 @@ def _event(
         start = name == "beforeShellExecution"
         out["tool_name"] = "Shell"
         out.update(program_facts(_str(p, "command"), secret))
-        key = calls.key(ids.SHELL, {"command": _str(p, "command")}, "start" if start else "end")
+        key = _call_key(
+            p, secret, home, ids.SHELL, {"command": _str(p, "command")}, "start" if start else "end"
+        )
         if key:
             out["tool_use_id"] = key
         if start:
@@ -279,7 +285,9 @@ def _event(
         if server:
             out["mcp_server_hash"] = keyed_hash(secret, server, "mcp_server")
         out["input_length"] = _length(p.get("tool_input"))
-        key = calls.key(ids.MCP, {"tool_name": tool_name}, "start" if start else "end")
+        key = _call_key(
+            p, secret, home, ids.MCP, {"tool_name": tool_name}, "start" if start else "end"
+        )
         if key:
             out["tool_use_id"] = key
         if start:
@@ -291,7 +299,7 @@ def _event(
         out.update(_file_facts(_str(p, "file_path"), secret))
         out["content_length"] = _length(p.get("content"))
         out.update(_attachments(p))
-        key = calls.key(ids.READ, {"file_path": _str(p, "file_path")}, "end")
+        key = _call_key(p, secret, home, ids.READ, {"file_path": _str(p, "file_path")}, "end")
         if key:  # the agent read a file: one call of its read tool
             out.update(tool_name="Read", tool_use_id=key, success=True)
             return "tool_result", out
@@ -310,17 +318,24 @@ def _event(
         if name == "afterTabFileEdit":
             out["is_tab"] = True
             return "file_edit", out
-        key = calls.key(ids.EDIT, {"file_path": _str(p, "file_path")}, "end")
+        key = _call_key(p, secret, home, ids.EDIT, {"file_path": _str(p, "file_path")}, "end")
         if key:  # the agent's edit, applied: one call of its edit tool
             out.update(tool_name="Edit", tool_use_id=key, success=True)
-            out.update(calls.lines(out["lines_added"], out["lines_removed"]))
+            out.update(_session_lines(p, secret, home, out["lines_added"], out["lines_removed"]))
             return "tool_result", out
         return "file_edit", out
     if name in ("preToolUse", "postToolUse", "postToolUseFailure"):
         kind = ids.tool_kind(tool_name)
         key = ""
         if kind:
-            key = calls.key(kind, p.get("tool_input"), "start" if name == "preToolUse" else "end")
+            key = _call_key(
+                p,
+                secret,
+                home,
+                kind,
+                p.get("tool_input"),
+                "start" if name == "preToolUse" else "end",
+            )
             if kind in TOOL_NAMES:
                 out["cursor_tool"] = tool_name[:128]
                 out["tool_name"] = TOOL_NAMES[kind]
@@ -406,7 +421,7 @@ def map_hook(
     """
     name = _str(payload, "hook_event_name") or event_name
     kind, body = _event(name, payload, secret, home)
-    session = _str(payload, "conversation_id") or _str(payload, "session_id") or "unknown"
+    session = _session(payload) or "unknown"
     if not allowlist.SESSION_ID.check(session):  # not an id: it could be any text
         session = "h-" + keyed_hash(secret, session, "session")
     return allowlist.clean_event(

@@ -1,4 +1,4 @@
-"""The hooks' import finder (the ``blueplane_capture.hooks`` package): our modules straight
+"""The hooks' import finder (the ``blueplane_capture`` package's module): our modules straight
 from current bytecode, the same modules the standard import gives, and the standard import
 whenever the bytecode is not current. Run in fresh ``python -I -S`` processes on a compiled copy
 of the packages."""
@@ -45,10 +45,10 @@ def _imported(root: Path, finder: bool, extra: tuple[str, ...] = ()) -> dict[str
     code = (
         "import json, sys\n"
         f"sys.path.insert(0, {str(root)!r})\n"
-        "from blueplane_capture import hooks\n"
-        f"if {finder}: sys.meta_path.insert(0, hooks)\n"
+        "import blueplane_capture as finder\n"
+        f"if {finder}: sys.meta_path.insert(0, finder)\n"
         f"for name in {[*MODULES, *extra]!r}: __import__(name)\n"
-        "print(json.dumps({n: [m.__spec__.loader is hooks, m.__file__, m.__cached__,"
+        "print(json.dumps({n: [m.__spec__.loader is finder, m.__file__, m.__cached__,"
         " m.__package__, getattr(m, '__path__', None), getattr(m, 'STALE', None)]"
         " for n, m in sys.modules.items() if n.startswith('blueplane')}))\n"
     )
@@ -65,8 +65,8 @@ def test_current_bytecode_is_loaded_by_the_finder_as_the_standard_import_loads_i
     root = _compiled_copy(tmp_path)
     fast, standard = _imported(root, True), _imported(root, False)
     assert fast.keys() == standard.keys() and len(fast) > len(MODULES)
-    # imported before the launcher installs the finder: the packages, the finder among them
-    before = {"blueplane_capture", "blueplane_capture.hooks"}
+    # imported before the launcher installs the finder: the package that is the finder
+    before = {"blueplane_capture"}
     for name, (by_finder, *attributes) in fast.items():
         assert by_finder is (name not in before), name
         assert attributes == standard[name][1:], name

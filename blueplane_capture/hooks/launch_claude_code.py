@@ -1,8 +1,8 @@
-# What Claude Code runs: ``<python> -I -S <this file>``. Python compiles this file
-# on every fire, so it stays this small: the rest is cached bytecode (``hooks.fire``).
+# What Claude Code runs: ``<python> -I -S <this file>``. Python compiles this file on
+# every fire, so it stays this small: the rest is cached bytecode (blueplane_capture.fire).
 import sys
 
 sys.path.insert(0, __file__.rsplit("/", 3)[0])  # the repository root (``__file__`` is absolute)
-from blueplane_capture import hooks
+import blueplane_capture
 
-hooks.fire("claude_code")
+blueplane_capture.fire("claude_code")
