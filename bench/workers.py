@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench._harness import percentile, private_pipeline_home  # noqa: E402
+from blueplane_core.config import KEYS  # noqa: E402
 
 
 def throughput(events: int, batch_size: int = 500) -> None:
@@ -195,7 +196,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5_000, help="offered events/s for the lag run")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the lag run")
     parser.add_argument("--workers", type=int, default=1, help="metrics processes in the lag run")
-    parser.add_argument("--batch", type=int, default=500, help="CDC entries per worker batch")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=next(k.default for k in KEYS if k.name == "workers.batch_size"),
+        help="CDC entries per worker batch (default: the pipeline's own, workers.batch_size)",
+    )
     args = parser.parse_args()
     with private_pipeline_home():
         throughput(args.events, args.batch)
