@@ -185,6 +185,9 @@ class BatchCollector:
         self._next_reclaim = 0.0
         #: the last batch of new entries was full: the stream had a backlog
         self._backlog = False
+        #: how long a read of new entries blocks when none are there; a worker waiting on
+        #: something besides its stream (the insight worker on its sources) shortens it
+        self.idle_block_ms = policy.idle_block_ms
 
     def reads_new_next(self) -> bool:
         """The next :meth:`collect` would read new entries: no own pending entries to re-read
@@ -218,7 +221,7 @@ class BatchCollector:
                     break
                 block = remaining_ms
             else:
-                block = self.policy.idle_block_ms
+                block = self.idle_block_ms
             wanted = size - len(batch)
             got = self.reader.read_new(wanted, block)
             if not got:

@@ -329,6 +329,29 @@ def test_a_burst_waits_for_the_workers_the_rules_read(cfg, redis_client, writer_
     assert insights.stale_since(writer_conn) is None and rows(writer_conn)
 
 
+def test_while_the_sources_catch_up_the_quiet_stream_is_read_again_soon(
+    cfg, redis_client, writer_conn
+):
+    """Quiet after a burst with the conversation worker behind: the next read of the quiet
+    stream blocks CATCH_UP_POLL_S, not the idle block (1 s by default), so the recomputation
+    follows the sources' catching up at once; then reads block the whole idle block again."""
+    _workload_through_the_workers(cfg, redis_client, writer_conn, fold=False)
+    settings = Settings(idle_block_ms=200)
+    worker = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=settings, now=NOW)
+    worker.interval_s = 3600
+    worker._last_run = time.monotonic()
+    conv = conversations.build_worker(
+        cfg, "c", writer_conn, redis_client, settings=Settings(idle_block_ms=20)
+    )
+    conv.reader.setup()  # its group exists and has read nothing
+    worker._burst = insights.CATCH_UP_ENTRIES
+    worker.idle()
+    assert worker.collector.idle_block_ms == insights.CATCH_UP_POLL_S * 1000 < 200
+    conv.run(burst=True)
+    worker.idle()
+    assert worker.collector.idle_block_ms == 200
+
+
 def test_full_batches_do_not_recompute_until_the_stream_eases(cfg, redis_client, writer_conn):
     """A backfill: while every batch comes full (more is waiting), an interval that has passed
     does not recompute (the rules would read tables still filling); the first batch that is not
