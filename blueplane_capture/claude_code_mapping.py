@@ -16,7 +16,7 @@ from blueplane_capture.hooks.primitives import (
     new_event_id,
     program_facts,
 )
-from blueplane_core import allowlist
+from blueplane_core import allowlist_core as allowlist
 from blueplane_core.fast_start import getenv
 
 TYPE_CHECKING = False

@@ -160,7 +160,7 @@ def commit_event(facts: dict[str, Any], toplevel: str, secret: bytes) -> dict[st
     if facts["branch"]:
         metadata["git_branch_hash"] = keyed_hash(secret, facts["branch"], "branch")
     unix_ms = facts["time"] * 1000 if facts["time"] else None
-    from blueplane_core import allowlist
+    from blueplane_core import allowlist_core as allowlist
 
     return allowlist.clean_event(
         {

@@ -173,14 +173,17 @@ def test_programs_are_kept_by_name_only_when_well_known(
 
 
 def test_the_hook_process_uses_the_core_allow_list_without_heavy_imports() -> None:
-    """There is no second copy to keep equal: the hook imports ``blueplane_core.allowlist``
-    itself, which uses builtins only, so the hook's start-up stays free of ``re``/``json``."""
+    """There is no second copy to keep equal: the hook imports ``blueplane_core.allowlist_core``,
+    whose ``clean`` the full allow-list re-exports, and which uses builtins only, so the hook's
+    start-up stays free of ``re``/``json``."""
     code = (
         "import sys\n"
         "from blueplane_capture import claude_code_mapping, cursor_mapping\n"
         "from blueplane_capture.hooks import runtime\n"
+        "import blueplane_core.allowlist_core as core\n"
+        "assert claude_code_mapping.allowlist is core and cursor_mapping.allowlist is core\n"
         "import blueplane_core.allowlist as a\n"
-        "assert claude_code_mapping.allowlist is a and cursor_mapping.allowlist is a\n"
+        "assert a.clean is core.clean and a.KEYS is core.KEYS\n"
         "print(' '.join(sorted(m for m in ('re', 'json', 'enum', 'shlex', 'pathlib', 'uuid')"
         " if m in sys.modules)))\n"
     )
@@ -350,3 +353,33 @@ def test_the_emitter_drops_a_made_label_without_losing_the_check() -> None:
     assert sent["metadata"]["project_label"] == "acme-app"  # check() leaves labels alone
     without = event["metadata"].without("project_label")
     assert type(without) is events.Checked and without == {"model": "claude-opus-4-8"}
+
+
+def test_the_hook_sized_allow_list_answers_as_the_full_one_whatever_is_imported_first() -> None:
+    """A process that imports only ``allowlist_core`` (a hook) gets, for every event type, the
+    table the full allow-list gives, and loads the full one only for types and keys it lacks."""
+    script = (
+        "import sys\n"
+        "from blueplane_core import allowlist_core as core\n"
+        "from blueplane_capture import claude_code_mapping, cursor_mapping\n"
+        "hook_types = {*claude_code_mapping.CATEGORY, *cursor_mapping.CATEGORY, 'commit'}\n"
+        "hook_types.discard('generic')\n"
+        "names = lambda table: {k: v.name for k, v in table.items()}\n"
+        "tables = {t: names(core.allowed(t)) for t in sorted(hook_types)}\n"
+        "assert 'blueplane_core.allowlist' not in sys.modules, 'a hook type loaded the full list'\n"
+        "from blueplane_core import allowlist\n"
+        "for t, table in allowlist.PAYLOAD.items():\n"
+        "    mine = core.allowed(t)\n"
+        "    assert mine is table, t\n"
+        "    assert tables.get(t, names(table)) == names(table), t\n"
+        "print(len(allowlist.PAYLOAD))\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(allowlist.PAYLOAD)

@@ -191,7 +191,9 @@ def imported_by(command: list[str], stdin: bytes, env_extra: dict[str, str]) -> 
     assert done.returncode == 0
     lines = done.stderr.decode().splitlines()
     names = {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
-    assert "blueplane_core.allowlist" in names  # the parse worked
+    assert "blueplane_core.allowlist_core" in names  # the parse worked
+    # the hook-sized allow-list only: the full one (OTel, Copilot, ingest's check) stays unloaded
+    assert "blueplane_core.allowlist" not in names
     return names
 
 

@@ -184,7 +184,7 @@ def _is_assignment(word: str) -> bool:
 def program_facts(command: "Any", secret: bytes) -> dict[str, str]:
     """``privacy.program_facts``: a well-known program by name, anything else ``other`` and a
     keyed hash of its name (a script's name can say what a project is about)."""
-    from blueplane_core import allowlist
+    from blueplane_core import allowlist_core as allowlist
 
     return allowlist.program_facts(
         program_name(command), lambda name: keyed_hash(secret, name, "program")
