@@ -29,6 +29,11 @@ except ImportError:  # pragma: no cover - hiredis is a dependency; this is the f
     hiredis = None  # type: ignore[assignment]
 
 
+#: error replies saying the slot is served elsewhere or not at all right now: the command did not
+#: run; raised as Unavailable (transient) by the calls that are not retried here
+_SLOT_MOVING = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"})
+
+
 def _pack(args: Sequence[Any]) -> bytes:
     return hiredis.pack_command(tuple(args))  # type: ignore[no-any-return]
 
@@ -241,16 +246,10 @@ class ConsumerClient(ConsumerCommands, resp.Client):
             connection.send(b"".join(self._encode(c) for c in wrapped), deadline)
             replies = [connection.read(deadline) for _ in wrapped]
         except (OSError, ValueError) as exc:
-            if node is not None:
-                self._drop(node)
-            self._stale = self.cluster
-            where = resp.safe_url(self.url)
-            raise resp.Unavailable(
-                f"Redis is not reachable at {where} ({resp._reason(exc)})"
-            ) from None
+            raise self._lost(node, exc) from None
         for reply in replies[:-1]:
             if isinstance(reply, resp.ReplyError):
-                if str(reply).split(" ", 1)[0] in ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"):
+                if str(reply).split(" ", 1)[0] in _SLOT_MOVING:
                     self._stale = True
                     raise resp.Unavailable(f"the bus's slot is moving ({reply})")
                 raise reply
@@ -277,12 +276,7 @@ class Ahead:
             reply = self.connection.read(time.monotonic() + self.client.timeout_s)
         except (OSError, ValueError) as exc:
             raise self.client._lost(self.node, exc) from None
-        if isinstance(reply, resp.ReplyError) and str(reply).split(" ", 1)[0] in (
-            "MOVED",
-            "ASK",
-            "TRYAGAIN",
-            "CLUSTERDOWN",
-        ):
+        if isinstance(reply, resp.ReplyError) and str(reply).split(" ", 1)[0] in _SLOT_MOVING:
             self.client._stale = True
             self.client._drop(self.node)  # the replies still due on it are of no use
             raise resp.Unavailable(f"the bus's slot is moving ({reply})")
