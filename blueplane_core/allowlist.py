@@ -446,10 +446,3 @@ def violation(event: "dict[str, Any]", verified: tuple[str, ...] = ()) -> str | 
             if not _passes(kind, value):
                 return f"{event_type}: {section}.{key} is not a {kind.name}"
     return None
-
-
-def kind_of(event_type: str, section: str, key: str) -> str:
-    """The name of the kind of ``key`` (for ``blueplane privacy``), or ``not allowed``."""
-    kinds = METADATA if section == "metadata" else (allowed(event_type) or {})
-    kind = kinds.get(key)
-    return kind.name if kind else "not allowed"
