@@ -138,8 +138,14 @@ def interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
+def launch_command(script: Path) -> str:
+    """``<this interpreter> -I -S <script>``, quoted: how the hooks and the status line start
+    (resolved paths, no PATH lookup, no site-packages scan)."""
+    return " ".join(shlex.quote(p) for p in (interpreter(), "-I", "-S", str(script)))
+
+
 def hook_command() -> str:
-    return " ".join(shlex.quote(p) for p in (interpreter(), "-I", "-S", str(hook_script())))
+    return launch_command(hook_script())
 
 
 def handler() -> dict[str, Any]:

@@ -18,7 +18,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from blueplane_capture.installers.claude_code import Change, _backup, interpreter, settings_path
+from blueplane_capture.installers.claude_code import Change, _backup, launch_command, settings_path
 from blueplane_capture.installers.json_file import read_object, write_object
 
 KEY = "statusLine"
@@ -37,8 +37,8 @@ def launcher() -> Path:
 
 def command() -> str:
     """``<this interpreter> -I -S <.../launch_statusline.py>``: resolved paths, no PATH lookup,
-    the hooks' way of starting (``installers.claude_code.hook_command``)."""
-    return " ".join(shlex.quote(p) for p in (interpreter(), "-I", "-S", str(launcher())))
+    the hooks' way of starting (``installers.claude_code.launch_command``)."""
+    return launch_command(launcher())
 
 
 def parse(value: Any) -> tuple[bool, str | None]:
