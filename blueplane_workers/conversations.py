@@ -271,8 +271,12 @@ class ConversationStore:
                 if self.up_to_date(session_id):
                     continue
                 done = ready.get(session_id)
-                events, _facts = self.session_events(session_id)  # only what came meanwhile
-                if done is None or done.count != len(events) or not self.cache_sessions:
+                # without the cache, session_events would read every event just to count them
+                if (
+                    done is None
+                    or not self.cache_sessions
+                    or done.count != len(self.session_events(session_id)[0])  # what came since
+                ):
                     done = self.fold_session(session_id)
                 self.write_session(done)
             self.refresh_commits(sorted(found.items()))
