@@ -269,8 +269,6 @@ def test_provider_off_never_phrases():
 
 
 def test_stale_mark_survives_a_crash_between_ack_and_recompute(cfg, redis_client, writer_conn):
-    from blueplane_core import streams
-
     fast = _workload_through_the_workers(cfg, redis_client, writer_conn)
     first = insights.build_worker(cfg, "i", writer_conn, redis_client, settings=fast, now=NOW)
     first.interval_s = 3600
