@@ -20,7 +20,7 @@ redis-py's client (the tests do) catches ``errors()`` / ``reply_errors()``.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from blueplane_core import paths
 from blueplane_core.config import Config
@@ -75,3 +75,13 @@ def reply_errors() -> tuple[type[Exception], ...]:
     if exceptions is not None:
         found += (exceptions.ResponseError,)
     return found
+
+
+def groups_by_name(client: Any, stream: str) -> dict[str, dict[str, Any]]:
+    """``XINFO GROUPS stream`` keyed by group name, decoded: the shared client answers names as
+    bytes, redis-py as str. Raises what the client raises (see :func:`reply_errors`) when the
+    stream does not exist."""
+    return {
+        (g["name"].decode() if isinstance(g["name"], bytes) else g["name"]): g
+        for g in client.xinfo_groups(stream)
+    }

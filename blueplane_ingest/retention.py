@@ -74,7 +74,7 @@ def _id_key(entry_id: str) -> tuple[int, int]:
 def _first_unapplied(client: ConsumerClient) -> str | None:
     """The CDC id from which some group has not acknowledged everything (None: unknown)."""
     try:
-        groups = {_text(g["name"]): g for g in client.xinfo_groups(streams.CDC_STREAM)}
+        groups = redis_conn.groups_by_name(client, streams.CDC_STREAM)
     except redis_conn.reply_errors():
         return None  # no CDC stream yet: nothing was announced, so nothing is applied
     if any(name not in groups for name in streams.CDC_GROUPS):

@@ -31,10 +31,7 @@ def _as_tuple(entry_id: str) -> tuple[int, int]:
 def safe_min_id(client: ConsumerClient, stream: str, groups: tuple[str, ...]) -> str | None:
     """The MINID below which every group has acknowledged everything, or None if unknown."""
     try:
-        infos = {
-            (g["name"].decode() if isinstance(g["name"], bytes) else g["name"]): g
-            for g in client.xinfo_groups(stream)
-        }
+        infos = redis_conn.groups_by_name(client, stream)
     except redis_conn.reply_errors():
         return None  # no such stream
     candidates: list[str] = []

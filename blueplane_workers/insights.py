@@ -172,16 +172,13 @@ class InsightWorker(CdcWorker):
         """Whether the workers whose tables the rules read (metrics, conversations) have
         applied every change: insights computed before would miss their last rows."""
         try:
-            groups = self.reader.client.xinfo_groups(streams.CDC_STREAM)
+            groups = redis_conn.groups_by_name(self.reader.client, streams.CDC_STREAM)
         except redis_conn.errors():
             return False
-        behind = {
-            str(g.get("name"), "utf-8") if isinstance(g.get("name"), bytes) else g.get("name"): (
-                int(g.get("pending") or 0) + int(g.get("lag") or 0)
-            )
-            for g in groups
-        }
-        return all(behind.get(g, 1) == 0 for g in SOURCES)
+        return all(
+            g in groups and int(groups[g].get("pending") or 0) + int(groups[g].get("lag") or 0) == 0
+            for g in SOURCES
+        )
 
     def run(self, burst: bool = False) -> Counters:
         self.burst_mode = burst
