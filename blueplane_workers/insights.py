@@ -145,22 +145,13 @@ class InsightWorker(CdcWorker):
         due = time.monotonic() - self._last_run >= self.interval_s or self.burst_mode
         catching_up = self._burst >= CATCH_UP_ENTRIES
         caught_up = catching_up and self._sources_caught_up()
-        # the workers the rules read are finishing a burst (a first start's last numbers):
-        # look again every CATCH_UP_POLL_S rather than only after another idle read
-        waited = 0.0
-        while catching_up and not caught_up and not self.shutdown.requested:
-            if waited >= self.settings.idle_block_ms / 1000:
-                break
-            self.shutdown.wait(CATCH_UP_POLL_S)
-            waited += CATCH_UP_POLL_S
-            caught_up = self._sources_caught_up()
         if due or caught_up:
             self.recompute_if_stale()
         if caught_up or not catching_up:
             self._burst = 0  # the stream is quiet and its burst (if any) recomputed
-        # still waiting for the sources: the next read of the quiet stream comes back after
-        # CATCH_UP_POLL_S, not a whole idle block (1 s), so the recomputation follows their
-        # catching up at once (a first start's last numbers)
+        # the workers the rules read are finishing a burst (a first start's last numbers): the
+        # next read of the quiet stream comes back after CATCH_UP_POLL_S, not a whole idle block
+        # (1 s), and this check runs again, so the recomputation follows their catching up
         waiting = catching_up and not caught_up
         self.collector.idle_block_ms = (
             min(int(CATCH_UP_POLL_S * 1000), self.settings.idle_block_ms)
