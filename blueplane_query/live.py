@@ -33,15 +33,6 @@ def connect(cfg: bp_config.Config | None = None) -> RedisReader:
     return RedisReader.from_config(cfg or bp_config.load())
 
 
-def days_between(start: datetime, end: datetime, *, limit: int = 400) -> list[str]:
-    """UTC days ``YYYY-MM-DD`` touched by ``[start, end)`` (at most ``limit``, the newest)."""
-    first = start.astimezone(UTC).date()
-    last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
-    count = (last - first).days + 1
-    days = [(first + timedelta(days=i)).isoformat() for i in range(max(0, count))]
-    return days[-limit:]
-
-
 class Unfilterable(ValueError):
     """The filter combines dimensions that Redis does not keep together (one per scope)."""
 
