@@ -5,7 +5,7 @@ updated within a second of capture; SQLite holds the rebuilt conversations. ``me
 both, ``watch`` refreshes from here alone.
 
 Imports stay light (no config, filters or SQLite): ``bp-query statusline`` reads through
-:func:`live_view` in a process that must start and answer within 50 ms.
+:func:`day_view` in a process that must start and answer within 50 ms.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from blueplane_core import config as bp_config
     from blueplane_core.resp import Client as Reader  # RedisReader is one
     from blueplane_query.filters import Filter
-    from blueplane_query.periods import Zone
     from blueplane_query.redis_reader import RedisReader
 
 
@@ -87,25 +86,20 @@ _REQUESTS = _BLOCK_SLOT["requests"]
 def snapshot(reader: Reader, flt: Filter, *, now: float | None = None) -> dict[str, Any]:
     """Today's (in the filter's time zone) and this hour's counters for the filter's scopes, the
     all-time totals and the current 5-hour block: the live view ``bp-query watch``,
-    ``/ws/metrics`` and the status line share (:func:`live_view`)."""
-    return live_view(reader, scopes_of(flt), flt.zone, now=now)
-
-
-def live_view(
-    reader: Reader, scopes: list[str], zone: Zone, *, now: float | None = None
-) -> dict[str, Any]:
-    """:func:`snapshot` of the given Redis scopes, "today" in ``zone``. One pipelined round
-    trip: the counters of every window and the day's per-minute series for the block."""
+    ``/ws/metrics`` and the status line share (:func:`day_view`)."""
     now = time.time() if now is None else now
-    stamp = datetime.fromtimestamp(now, UTC)
-    return day_view(reader, scopes, zone.name, zone.midnight(zone.local(stamp).date()), now=now)
+    zone = flt.zone
+    midnight = zone.midnight(zone.local(datetime.fromtimestamp(now, UTC)).date())
+    return day_view(reader, scopes_of(flt), zone.name, midnight, now=now)
 
 
 def day_view(
     reader: Reader, scopes: list[str], zone_name: str, midnight: datetime, *, now: float
 ) -> dict[str, Any]:
-    """:func:`live_view` with the instant today began in the zone (``midnight``, aware) known:
-    the status line remembers it for the day (``local_day``) instead of loading the zone."""
+    """:func:`snapshot` of the given Redis scopes, today having begun at ``midnight`` (aware) in
+    the zone: the status line remembers that instant for the day (``local_day``) instead of
+    loading the zone. One pipelined round trip: the counters of every window and the day's
+    per-minute series for the block."""
     stamp = datetime.fromtimestamp(now, UTC)
     windows = {
         "today": today_periods(midnight, stamp),
