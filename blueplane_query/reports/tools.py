@@ -18,14 +18,10 @@ import orjson
 
 from blueplane_query import provenance as prov
 from blueplane_query.filters import Filter
-from blueplane_query.redis_reader import RedisReader
 from blueplane_query.store import Store
 
 
-def tool_performance(
-    store: Store, flt: Filter, *, reader: RedisReader | None = None
-) -> dict[str, Any]:
-    """``reader`` is accepted for callers of the older signature and not used."""
+def tool_performance(store: Store, flt: Filter) -> dict[str, Any]:
     period = flt.bounded()
     return {
         "filter": flt.as_dict(),
