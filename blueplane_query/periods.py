@@ -335,26 +335,6 @@ def week_sql(zone: Zone, column: str, first: str, last: str, *, within: bool = F
     )
 
 
-def roll_up(
-    by: str, rows: Iterable[dict[str, Any]], *, key: str = "day", sums: Sequence[str]
-) -> list[dict[str, Any]]:
-    """Per-day rows (``key`` = local day) summed into ``by`` periods, in time order.
-
-    Columns in ``sums`` are added; a ``None`` stays ``None`` only if every part was ``None``.
-    """
-    periods: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        period = label(by, row[key])
-        into = periods.get(period)
-        if into is None:
-            periods[period] = {"period": period, **{k: row[k] for k in sums}}
-            continue
-        for k in sums:
-            if row[k] is not None:
-                into[k] = row[k] if into[k] is None else into[k] + row[k]
-    return [periods[p] for p in sorted(periods)]
-
-
 # -- 5-hour billing blocks --------------------------------------------------------------------
 
 
