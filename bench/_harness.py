@@ -77,6 +77,17 @@ def private_pipeline_home() -> Iterator[tuple[Path, str]]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU a live process has used so far, in seconds (with ``reaped_children``,
+    also that of the children it has waited for); 0.0 once the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = (11, 12, 13, 14) if reaped_children else (11, 12)  # utime stime cutime cstime
+    return sum(int(fields[i]) for i in used) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MB."""
     try:

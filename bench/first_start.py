@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import REPO
+from bench._harness import REPO, cpu_seconds
 from blueplane_core import resp, streams
 from tests import history
 
@@ -96,16 +96,6 @@ def write_config(home: Path, root: Path) -> None:
         f'[capture]\notlp_port = {otlp_port}\nclaude_dirs = ["{root}"]\n'
         f'cursor_dirs = ["{empty}"]\n'
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (and its reaped children), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
 
 
 def programs(env: dict[str, str]) -> dict[str, int]:
@@ -264,7 +254,7 @@ def first_start(root: Path, home: Path, repo: Path, timeout: float) -> dict[str,
         pids = programs(env) or pids
         for name, pid in pids.items():
             program = name.rsplit("-", 1)[0] if name[-1].isdigit() else name  # ingest-0, ingest-1
-            cpu[program] = cpu.get(program, 0.0) + cpu_seconds(pid)
+            cpu[program] = cpu.get(program, 0.0) + cpu_seconds(pid, reaped_children=True)
         commands = redis_commands(watch.client)
         tokens = blueplane_tokens(env)
     finally:

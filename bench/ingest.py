@@ -28,24 +28,15 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import orjson
 import redis
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
-from bench._harness import peak_rss_mb, private_pipeline_home
+from bench._harness import cpu_seconds, peak_rss_mb, private_pipeline_home
 from blueplane_core import db, migrations, paths, streams, synthetic
 from tests import real_mix
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def mix_events(kind: str, count: int) -> list[dict]:

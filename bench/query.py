@@ -43,7 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._harness import percentile, start_redis_server  # noqa: E402
+from bench._harness import cpu_seconds, percentile, start_redis_server  # noqa: E402
 
 COMMANDS: list[list[str]] = [
     ["metrics"],
@@ -96,12 +96,6 @@ def timed_ms(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
     return wall, cpu, done
-
-
-def cpu_ms_of(pid: int) -> float:
-    """CPU time (user + system) a running process has used so far, in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def child_pid(module: str) -> int | None:
@@ -343,14 +337,14 @@ def bench_mcp(runs: int, sid: str) -> None:
                 args = {k: (sid if v == "<SID>" else v) for k, v in raw_args.items()}
                 times = []
                 error = ""
-                cpu0 = cpu_ms_of(server) if server else float("nan")
+                cpu0 = cpu_seconds(server) * 1000 if server else float("nan")
                 for _ in range(runs):
                     t1 = time.perf_counter()
                     result = await client.call_tool(name, args)
                     times.append((time.perf_counter() - t1) * 1000)
                     if result.is_error:
                         error = str(getattr(result.content[0], "text", ""))[:50]
-                cpu = ((cpu_ms_of(server) if server else float("nan")) - cpu0) / runs
+                cpu = ((cpu_seconds(server) * 1000 if server else float("nan")) - cpu0) / runs
                 label = f"{name} {args}"[:56]
                 print(
                     f"  {label:56} P50 {statistics.median(times):5.0f}  P95 "

@@ -29,7 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._harness import percentile, private_pipeline_home  # noqa: E402
+from bench._harness import cpu_seconds, percentile, private_pipeline_home  # noqa: E402
 from blueplane_core.config import KEYS  # noqa: E402
 
 
@@ -100,9 +100,7 @@ def _redis_cpu_us(client: Any) -> float:
     info = client.execute_command("INFO", "server")
     text = info.decode() if isinstance(info, bytes) else str(info)
     pid = int(text.split("process_id:", 1)[1].split()[0])
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime + stime
-    return ticks / os.sysconf("SC_CLK_TCK") * 1e6
+    return cpu_seconds(pid) * 1e6
 
 
 def lag(rate: int, seconds: float, workers: int) -> None:
