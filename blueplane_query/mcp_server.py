@@ -118,7 +118,7 @@ TOOLS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "get_tool_performance": (
         "Per tool: calls, errors, error rate and P50/P95 duration in ms over the period "
         "(default: last 7 days). Durations are the stored calls' own (nearest rank). "
-        "With a platform or project filter only call counts are available.",
+        "Filters by platform and project apply to every figure.",
         _schema(),
         True,
     ),
